@@ -1,0 +1,3 @@
+"""Kubernetes sidecar injection, compatible with Istio's injector configuration."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from sidecar_injector.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The admission webhook: AdmissionReview wire types and the ASGI app."""

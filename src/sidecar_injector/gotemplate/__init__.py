@@ -1,0 +1,1 @@
+"""Go's text/template (with sprig), faithful to Go 1.19+, self-contained."""

@@ -1,0 +1,1 @@
+"""inject: see DESIGN.md."""

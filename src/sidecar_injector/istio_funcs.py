@@ -1,0 +1,1 @@
+"""istio_funcs: see DESIGN.md."""

@@ -1,0 +1,1 @@
+"""manifests: see DESIGN.md."""

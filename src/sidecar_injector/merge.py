@@ -1,0 +1,1 @@
+"""merge: see DESIGN.md."""

@@ -1,0 +1,1 @@
+"""patch: see DESIGN.md."""

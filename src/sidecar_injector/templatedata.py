@@ -1,0 +1,1 @@
+"""templatedata: see DESIGN.md."""

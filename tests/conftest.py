@@ -1,0 +1,55 @@
+"""Shared fixtures: the Go text/template oracle, and paths to shared/."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SHARED_DIR", REPO.parent / "shared"))
+
+
+class GoOracle:
+    """One long-lived `gotmpl-oracle` process: JSON request per line in, JSON reply per line out."""
+
+    def __init__(self, binary: Path) -> None:
+        self._proc = subprocess.Popen(
+            [str(binary)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+        self._lock = threading.Lock()
+
+    def render(self, template: str, data: object = None, **options: Any) -> dict[str, Any]:
+        """Go's answer: `{"output": ...}` or `{"error": ..., "phase": ..., "partial": ...}`."""
+        request = json.dumps({"template": template, "data": data, **options})
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        with self._lock:
+            self._proc.stdin.write(request + "\n")
+            self._proc.stdin.flush()
+            reply: dict[str, Any] = json.loads(self._proc.stdout.readline())
+        return reply
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        self._proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def go_oracle() -> Iterator[GoOracle]:
+    binary = Path(os.environ.get("GOTMPL_ORACLE", REPO / ".tools/bin/gotmpl-oracle"))
+    if not binary.is_file():
+        pytest.fail(f"the Go oracle is missing at {binary}: run scripts/install (it builds it)")
+    oracle = GoOracle(binary)
+    yield oracle
+    oracle.close()
