@@ -34,4 +34,3 @@ class LabelSelector:
 
     match_labels: Mapping[str, str] = field(default_factory=dict)
     match_expressions: tuple[Requirement, ...] = ()
-
