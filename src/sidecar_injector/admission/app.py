@@ -1,0 +1,395 @@
+"""The webhook as a raw ASGI application: routes, HTTP checks, and errors turned into responses.
+
+With `failurePolicy: Fail` an unanswered review blocks every pod in the cluster, so nothing a
+client sends may escape as a 500 or kill the worker: every exception of a review route ends in
+`_answer_error`, the one place errors become responses (SPEC §5, reference §6.1).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import orjson
+
+from sidecar_injector import config, errors, metrics
+from sidecar_injector.admission import review
+
+logger = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = tuple[tuple[bytes, bytes], ...]
+OnError = Literal["deny", "allow"]
+Outcome = Literal["injected", "skipped", "denied", "failOpen", "allowed", "rejected"]
+
+MAX_BODY_BYTES = 6 * 1024 * 1024
+JSON_TYPE = b"application/json"
+TEXT_TYPE = b"text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """What the injection pipeline decided for one pod; `patch` is the JSON of RFC 6902 ops."""
+
+    inject: bool
+    reason: str
+    message: str
+    warnings: tuple[str, ...] = ()
+    patch: bytes | None = field(default=None, repr=False)
+
+
+class Pipeline(Protocol):
+    """The work behind the routes, passed in so that tests and reloads can swap it."""
+
+    def admit(
+        self, pod: review.Object, *, namespace: str, params: Mapping[str, str]
+    ) -> Admitted: ...
+
+    def validate(self, data: Mapping[str, config.JSON]) -> None:
+        """Raise an `InjectorError` when an injector ConfigMap's data would not load."""
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One readiness fact for `/readyz`: not ok means not ready; `detail` says why either way."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    on_error: OnError = "deny"
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
+class RequestError(errors.InjectorError):
+    """A request refused before it is a review: answered with an HTTP status, not a review."""
+
+    def __init__(self, message: str, *, status: int, reason: str, headers: Headers = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A finished response plus what the log line and metrics say about it."""
+
+    status: int
+    body: bytes = field(repr=False)
+    outcome: Outcome
+    reason: str
+    content_type: bytes = JSON_TYPE
+    headers: Headers = ()
+    patch_bytes: int = 0
+    message: str = ""
+
+
+class Webhook:
+    """The ASGI callable: POST `/inject[/k/v...]`, `/validate`; GET `/healthz /readyz /metrics`."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        metrics: metrics.Metrics,
+        settings: Settings = Settings(),
+        checks: Sequence[Callable[[], Check]] = (),
+    ) -> None:
+        self.pipeline = pipeline
+        self.metrics = metrics
+        self.settings = settings
+        self.checks = tuple(checks)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        if path == "/inject" or path.startswith("/inject/"):
+            await self._inject(scope, receive, send)
+        elif path == "/validate":
+            await self._validate(scope, receive, send)
+        elif path in ("/healthz", "/readyz", "/metrics"):
+            await _send(send, self._probe(scope["method"], path))
+        else:
+            await _send(send, _text(404, f"no route for {path}", reason="notFound"))
+
+    async def _inject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        self.metrics.requests.inc()
+        request: review.Request | None = None
+        try:
+            params, warnings = parse_path_params(scope["path"])
+            request = review.decode(await self._body(scope, receive))
+            answer = self._admit(request, params=params, warnings=warnings)
+        except Exception as err:
+            answer = self._answer_error(err, request=request, on_error=self.settings.on_error)
+        await _send(send, answer)
+        self._record(answer, request=request, seconds=time.perf_counter() - started)
+
+    def _admit(
+        self, request: review.Request, *, params: Mapping[str, str], warnings: tuple[str, ...]
+    ) -> Answer:
+        if request.object_kind not in (None, "Pod"):
+            raise review.ReviewError(
+                f"request.object is a {request.object_kind}, want a Pod",
+                api_version=request.api_version,
+                uid=request.uid,
+            )
+        admitted = self.pipeline.admit(request.object, namespace=request.namespace, params=params)
+        verdict = review.Verdict(
+            allowed=True, patch=admitted.patch, warnings=warnings + admitted.warnings
+        )
+        return Answer(
+            status=200,
+            body=review.respond(verdict, uid=request.uid, api_version=request.api_version),
+            outcome="injected" if admitted.patch is not None else "skipped",
+            reason=admitted.reason,
+            patch_bytes=len(admitted.patch or b""),
+            message=admitted.message,
+        )
+
+    async def _validate(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request: review.Request | None = None
+        try:
+            request = review.decode(await self._body(scope, receive))
+            answer = self._check_config(request)
+        except Exception as err:
+            answer = self._answer_error(err, request=request, on_error="deny")
+        await _send(send, answer)
+        self._record(
+            answer, request=request, seconds=time.perf_counter() - started, route="validate"
+        )
+
+    def _check_config(self, request: review.Request) -> Answer:
+        if request.object_kind not in (None, "ConfigMap"):
+            raise review.ReviewError(
+                f"request.object is a {request.object_kind}, want a ConfigMap",
+                api_version=request.api_version,
+                uid=request.uid,
+            )
+        data = request.object.get("data") or {}
+        if not isinstance(data, dict):
+            raise review.ReviewError(
+                "the ConfigMap's data is not an object",
+                api_version=request.api_version,
+                uid=request.uid,
+            )
+        self.pipeline.validate(data)
+        body = review.respond(
+            review.Verdict(allowed=True), uid=request.uid, api_version=request.api_version
+        )
+        return Answer(200, body, outcome="allowed", reason="configValid")
+
+    async def _body(self, scope: Scope, receive: Receive) -> bytes:
+        """The request body after the method and content-type checks, within the size limit."""
+        if scope["method"] != "POST":
+            raise RequestError(
+                f"method {scope['method']} is not allowed; use POST",
+                status=405,
+                reason="methodNotAllowed",
+                headers=((b"allow", b"POST"),),
+            )
+        content_type = _header(scope, b"content-type")
+        if content_type.split(";", 1)[0].strip().lower() != "application/json":
+            raise RequestError(
+                f"invalid Content-Type {content_type!r}, want `application/json`",
+                status=415,
+                reason="unsupportedMediaType",
+            )
+        body = await _read_body(receive, limit=self.settings.max_body_bytes)
+        if not body:
+            raise RequestError("no body found", status=400, reason="emptyBody")
+        return body
+
+    def _answer_error(
+        self, err: Exception, *, request: review.Request | None, on_error: OnError
+    ) -> Answer:
+        if isinstance(err, RequestError):
+            return _text(err.status, err.message, reason=err.reason, headers=err.headers)
+        if isinstance(err, review.ReviewError):
+            message = f"bad AdmissionReview: {err}"
+            body = review.respond(
+                review.Verdict(allowed=False, message=message),
+                uid=err.uid,
+                api_version=err.api_version,
+            )
+            return Answer(200, body, outcome="denied", reason="badReview", message=message)
+        assert request is not None, "only decoding fails before there is a request"
+        if isinstance(err, errors.InjectorError):
+            reason, message = type(err).__name__, str(err)
+        else:
+            logger.exception("internal error handling review %s", request.uid)
+            reason, message = "internalError", f"internal error: {type(err).__name__}: {err}"
+        return _failed(request, reason=reason, message=message, on_error=on_error)
+
+    def _probe(self, method: str, path: str) -> Answer:
+        if method != "GET":
+            return _text(
+                405,
+                f"method {method} is not allowed; use GET",
+                reason="methodNotAllowed",
+                headers=((b"allow", b"GET"),),
+            )
+        if path == "/healthz":
+            return _text(200, "ok", reason="alive")
+        if path == "/metrics":
+            exposition = self.metrics.exposition()
+            return Answer(
+                200,
+                exposition,
+                outcome="allowed",
+                reason="metrics",
+                content_type=metrics.CONTENT_TYPE.encode(),
+            )
+        checks = [check() for check in self.checks]
+        ready = all(check.ok for check in checks)
+        body = orjson.dumps(
+            {
+                "ready": ready,
+                "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+            }
+        )
+        return Answer(200 if ready else 503, body, outcome="allowed", reason="readiness")
+
+    def _record(
+        self,
+        answer: Answer,
+        *,
+        request: review.Request | None,
+        seconds: float,
+        route: str = "inject",
+    ) -> None:
+        if route == "inject":
+            self._count(answer)
+            self.metrics.latency.observe(seconds)
+        fields = {
+            "route": route,
+            "uid": request.uid if request else "",
+            "namespace": request.namespace if request else "",
+            "pod": request.object_name if request else "",
+            "decision": answer.outcome,
+            "reason": answer.reason,
+            "status": answer.status,
+            "duration_ms": round(seconds * 1000, 3),
+            "patch_bytes": answer.patch_bytes,
+        }
+        if answer.message:
+            fields["message"] = answer.message
+        level = logging.WARNING if answer.outcome in ("denied", "failOpen") else logging.INFO
+        logger.log(level, "admission", extra={"fields": fields})
+
+    def _count(self, answer: Answer) -> None:
+        if answer.outcome == "rejected":
+            self.metrics.failure.labels(answer.reason).inc()
+            return
+        self.metrics.success.inc()
+        if answer.outcome == "injected":
+            self.metrics.injected.labels(answer.reason).inc()
+        elif answer.outcome == "skipped":
+            self.metrics.skip.labels(answer.reason).inc()
+        else:
+            self.metrics.failure.labels(answer.reason).inc()
+        if answer.outcome == "failOpen":
+            self.metrics.fail_open.labels(answer.reason).inc()
+
+
+def _failed(request: review.Request, *, reason: str, message: str, on_error: OnError) -> Answer:
+    """An injection that failed for this pod: denied (as Istio), or let through when asked to."""
+    if on_error == "allow":
+        warning = f"sidecar injection failed, pod admitted without a sidecar: {message}"
+        verdict = review.Verdict(allowed=True, warnings=(warning,))
+        outcome: Outcome = "failOpen"
+    else:
+        verdict = review.Verdict(allowed=False, message=f"sidecar injection failed: {message}")
+        outcome = "denied"
+    body = review.respond(verdict, uid=request.uid, api_version=request.api_version)
+    return Answer(200, body, outcome=outcome, reason=reason, message=message)
+
+
+def parse_path_params(path: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Istio's `/inject/k1/v1/k2/v2` and deprecated `/inject/:ENV:k=v` (reference §6.6)."""
+    parts = path.rstrip("/").split("/", 2)
+    rest = parts[2] if len(parts) == 3 else ""
+    if not rest:
+        return {}, ()
+    if rest.startswith(":ENV:"):
+        pairs = (item.partition("=") for item in rest.split(":ENV:"))
+        return {k: v for k, eq, v in pairs if k and eq}, ()
+    items = rest.split("/")
+    params = {k: v.replace("--slash--", "/") for k, v in zip(items[::2], items[1::2], strict=False)}
+    if len(items) % 2:
+        return params, (f"injection path parameter {items[-1]!r} has no value; ignored",)
+    return params, ()
+
+
+async def _read_body(receive: Receive, *, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RequestError("the client went away", status=400, reason="disconnected")
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(
+                f"Request entity too large: limit is {limit}", status=400, reason="bodyTooLarge"
+            )
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return ""
+
+
+def _text(status: int, message: str, *, reason: str, headers: Headers = ()) -> Answer:
+    outcome: Outcome = "allowed" if status < 400 else "rejected"
+    return Answer(
+        status,
+        message.encode() + b"\n",
+        outcome=outcome,
+        reason=reason,
+        content_type=TEXT_TYPE,
+        headers=headers,
+        message=message if status >= 400 else "",
+    )
+
+
+async def _send(send: Send, answer: Answer) -> None:
+    headers = [
+        (b"content-type", answer.content_type),
+        (b"content-length", str(len(answer.body)).encode()),
+        *answer.headers,
+    ]
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
