@@ -1,4 +1,4 @@
-"""AdmissionReview decoding and replies: both versions, mirrored, and every malformed shape named."""
+"""AdmissionReview decoding and replies: both versions mirrored, every malformed shape named."""
 
 from __future__ import annotations
 
