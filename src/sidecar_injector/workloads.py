@@ -1,1 +1,484 @@
-"""workloads: see DESIGN.md."""
+"""Kubernetes manifests in, manifests with sidecars out: the document handling of `kube-inject`.
+
+A YAML stream is split as Kubernetes splits it (lines starting with `---`); each document of a
+workload kind has its pod template handed to an injector and is written back the way
+`istioctl kube-inject` writes it: re-marshalled from Kubernetes' Go types (sorted keys, the
+zero-value fields Go prints), `---` after every document. Any other document is copied byte for
+byte, comments included. Everything here is pure: text in, text and warnings out, so the CLI,
+tests and the bench drive it alike, and the injector is any callable (the real pipeline, an
+uninjector, or a fake in tests).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+
+from sidecar_injector import errors
+
+JSON = Any
+
+Era = Literal["legacy", "modern"]
+"""Which Kubernetes Go types the output imitates: 1.10 (Istio 1.0, `creationTimestamp: null`
+in every object meta) or today's."""
+
+Skip = Literal["hostNetwork", "disabled"]
+
+WORKLOAD_KINDS = frozenset(
+    {
+        "Pod",
+        "Deployment",
+        "DaemonSet",
+        "ReplicaSet",
+        "StatefulSet",
+        "Job",
+        "CronJob",
+        "ReplicationController",
+        "DeploymentConfig",
+    }
+)
+LIST_KIND = "List"
+
+
+class WorkloadError(errors.InjectorError):
+    """A manifest that kube-inject cannot read, or a pod in it that cannot be injected."""
+
+
+@dataclass(frozen=True, slots=True)
+class PodTemplate:
+    """One pod as the injector sees it, with the workload around it (Istio's DeploymentMeta)."""
+
+    pod: dict[str, JSON]
+    kind: str
+    api_version: str
+    name: str
+    namespace: str
+    document: int
+
+    @property
+    def title(self) -> str:
+        """`Deployment "ns/name"`, the way Istio names a resource in its messages."""
+        name = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f'{self.kind} "{name}"' if self.kind else f'"{name}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Injected:
+    """An injector's answer: the pod to write back, and why it was left alone if it was."""
+
+    pod: Mapping[str, JSON]
+    skipped: Skip | None = None
+    warnings: tuple[str, ...] = ()
+
+
+Injector = Callable[[PodTemplate], Injected]
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """The stream to print, and the warnings Istio prints on stderr after it."""
+
+    text: str
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RawDocument:
+    """One document of a stream as written: its text, first line (1-based) and index (1-based)."""
+
+    text: str
+    line: int
+    index: int
+
+
+def split_documents(text: str) -> list[RawDocument]:
+    """Kubernetes' YAMLReader split: a line starting with `---` ends a document."""
+    documents: list[RawDocument] = []
+    lines: list[str] = []
+    start = 1
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        if line.startswith("---") and _is_separator(line):
+            if lines:
+                documents.append(RawDocument("".join(lines), start, len(documents) + 1))
+            lines, start = [], number + 1
+        else:
+            lines.append(line)
+    if lines and "".join(lines).strip():
+        documents.append(RawDocument("".join(lines), start, len(documents) + 1))
+    return documents
+
+
+def _is_separator(line: str) -> bool:
+    rest = line[3:].strip()
+    return not rest or rest.startswith("#")
+
+
+class _Loader(yaml.CSafeLoader):
+    """Safe loading, but timestamps stay the strings they are (Go's YAML-to-JSON keeps them)."""
+
+
+_Loader.add_constructor(
+    "tag:yaml.org,2002:timestamp",
+    lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
+)
+
+
+def load_document(document: RawDocument, *, source: str) -> JSON:
+    """Parse one document; a syntax error names the file, the line in the file and the document."""
+    try:
+        return yaml.load(document.text, Loader=_Loader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = document.line + mark.line if mark is not None else document.line
+        col = mark.column + 1 if mark is not None else None
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise WorkloadError(
+            f"YAML syntax error: {problem}",
+            location=errors.Location(source=source, line=line, col=col, document=document.index),
+            hint="fix the YAML and run again",
+        ) from None
+
+
+def inject_stream(text: str, *, inject: Injector, era: Era = "modern", source: str = "-") -> Output:
+    """Every document of `text`, its pods passed through `inject`, as `kube-inject` prints it."""
+    parts: list[str] = []
+    warnings: list[str] = []
+    for document in split_documents(text):
+        obj = load_document(document, source=source)
+        if not _is_workload_or_list(obj, document=document, source=source):
+            parts.append(document.text if document.text.endswith("\n") else document.text + "\n")
+        else:
+            where = errors.Location(source=source, document=document.index)
+            resource = _inject_resource(obj, inject=inject, era=era, where=where, warnings=warnings)
+            parts.append(dump(resource))
+        parts.append("---\n")
+    return Output("".join(parts), tuple(warnings))
+
+
+def iter_pod_templates(text: str, *, source: str = "-") -> Iterator[PodTemplate]:
+    """The pods of a stream, in order, without writing anything (for `explain` and `render`)."""
+    found: list[PodTemplate] = []
+
+    def collect(template: PodTemplate) -> Injected:
+        found.append(template)
+        return Injected(template.pod)
+
+    for document in split_documents(text):
+        obj = load_document(document, source=source)
+        if _is_workload_or_list(obj, document=document, source=source):
+            where = errors.Location(source=source, document=document.index)
+            _inject_resource(obj, inject=collect, era="modern", where=where, warnings=[])
+            yield from found
+            found.clear()
+
+
+def _is_workload_or_list(obj: JSON, *, document: RawDocument, source: str) -> bool:
+    if obj is None:
+        return False
+    if not isinstance(obj, dict):
+        raise WorkloadError(
+            f"expected a Kubernetes object (a mapping), found a {type(obj).__name__}",
+            location=errors.Location(source=source, line=document.line, document=document.index),
+            hint="each document must be one object with apiVersion and kind",
+        )
+    kind = obj.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise WorkloadError(
+            "the object has no kind",
+            location=errors.Location(source=source, line=document.line, document=document.index),
+            hint="give every object its apiVersion and kind",
+        )
+    return kind in WORKLOAD_KINDS or kind == LIST_KIND
+
+
+def _inject_resource(
+    obj: dict[str, JSON],
+    *,
+    inject: Injector,
+    era: Era,
+    where: errors.Location,
+    warnings: list[str],
+) -> dict[str, JSON]:
+    if obj.get("kind") == LIST_KIND:
+        return _inject_list(obj, inject=inject, era=era, where=where, warnings=warnings)
+    resource: dict[str, JSON] = drop_nulls(obj)
+    template = _pod_template(resource, where=where)
+    answer = _call(inject, template, where=where)
+    if answer.skipped is not None:
+        warnings.append(skip_warning(template, answer.skipped))
+    warnings.extend(f"{template.title}: {text}" for text in answer.warnings)
+    _put_pod(resource, answer.pod)
+    add_go_zero_values(resource, era=era)
+    return resource
+
+
+def _inject_list(
+    obj: dict[str, JSON],
+    *,
+    inject: Injector,
+    era: Era,
+    where: errors.Location,
+    warnings: list[str],
+) -> dict[str, JSON]:
+    items = obj.get("items") or []
+    if not isinstance(items, list):
+        raise WorkloadError(
+            "the List's items is not a list", location=where, hint="write items as a YAML list"
+        )
+    out: list[JSON] = []
+    for index, item in enumerate(items):
+        here = errors.Location(where.source, document=where.document, pointer=f"/items/{index}")
+        kind = item.get("kind") if isinstance(item, dict) else None
+        if not isinstance(kind, str) or not kind:
+            raise WorkloadError(
+                "a List item has no kind",
+                location=here,
+                hint="give every item of the List its apiVersion and kind",
+            )
+        if kind in WORKLOAD_KINDS or kind == LIST_KIND:
+            out.append(
+                _inject_resource(item, inject=inject, era=era, where=here, warnings=warnings)
+            )
+        else:
+            out.append(item)
+    listed = {key: value for key, value in obj.items() if value is not None}
+    listed["items"] = out
+    if not isinstance(listed.get("metadata"), dict):
+        listed["metadata"] = {}
+    return listed
+
+
+def _call(inject: Injector, template: PodTemplate, *, where: errors.Location) -> Injected:
+    """Injection errors gain the document and workload, so one line says where to look."""
+    try:
+        return inject(template)
+    except WorkloadError:
+        raise
+    except errors.InjectorError as err:
+        raise WorkloadError(
+            f"{template.title}: {err}",
+            location=errors.Location(where.source, document=where.document),
+        ) from err
+
+
+def skip_warning(template: PodTemplate, skipped: Skip) -> str:
+    """Istio's wording, which scripts grep for."""
+    why = (
+        "has host networking enabled"
+        if skipped == "hostNetwork"
+        else "has sidecar injection disabled"
+    )
+    return f"===> Skipping injection because {template.title} {why}"
+
+
+def _pod_template(resource: dict[str, JSON], *, where: errors.Location) -> PodTemplate:
+    kind = resource["kind"]
+    meta = resource.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    metadata, spec = _pod_parts(resource, where=where)
+    return PodTemplate(
+        pod={"metadata": copy.deepcopy(metadata), "spec": copy.deepcopy(spec)},
+        kind=kind,
+        api_version=str(resource.get("apiVersion") or ""),
+        name=str(meta.get("name") or ""),
+        namespace=str(meta.get("namespace") or ""),
+        document=where.document or 0,
+    )
+
+
+def _pod_parts(
+    resource: dict[str, JSON], *, where: errors.Location
+) -> tuple[dict[str, JSON], dict[str, JSON]]:
+    """Where the pod's metadata and spec live; a CronJob's metadata is its jobTemplate's."""
+    kind = resource["kind"]
+    if kind == "Pod":
+        return _mapping(resource, "metadata", where=where), _mapping(resource, "spec", where=where)
+    spec = _mapping(resource, "spec", where=where, pointer="/spec")
+    if kind == "CronJob":
+        job = _required(spec, "jobTemplate", where=where, pointer="/spec/jobTemplate")
+        job_spec = _required(job, "spec", where=where, pointer="/spec/jobTemplate/spec")
+        template = _required(
+            job_spec, "template", where=where, pointer="/spec/jobTemplate/spec/template"
+        )
+        return _mapping(job, "metadata", where=where), _mapping(template, "spec", where=where)
+    template = _required(spec, "template", where=where, pointer="/spec/template")
+    return _mapping(template, "metadata", where=where), _mapping(template, "spec", where=where)
+
+
+def _put_pod(resource: dict[str, JSON], pod: Mapping[str, JSON]) -> None:
+    metadata, spec = _pod_parts(resource, where=errors.Location())
+    metadata.clear()
+    metadata.update(copy.deepcopy(dict(pod.get("metadata") or {})))
+    spec.clear()
+    spec.update(copy.deepcopy(dict(pod.get("spec") or {})))
+
+
+def _mapping(
+    parent: dict[str, JSON], key: str, *, where: errors.Location, pointer: str | None = None
+) -> dict[str, JSON]:
+    """The mapping at `key`, created empty when absent (Go's zero struct)."""
+    value = parent.get(key)
+    if value is None:
+        value = parent[key] = {}
+    if not isinstance(value, dict):
+        raise WorkloadError(
+            f"{key} is a {type(value).__name__}, not a mapping",
+            location=errors.Location(where.source, document=where.document, pointer=pointer),
+            hint=f"write {key} as a YAML mapping",
+        )
+    return value
+
+
+def _required(
+    parent: dict[str, JSON], key: str, *, where: errors.Location, pointer: str
+) -> dict[str, JSON]:
+    if parent.get(key) is None:
+        base = where.pointer or ""
+        raise WorkloadError(
+            f"{pointer.lstrip('/').replace('/', '.')} is required value",
+            location=errors.Location(where.source, document=where.document, pointer=base + pointer),
+            hint="a workload needs a pod template to inject into",
+        )
+    return _mapping(parent, key, where=where, pointer=pointer)
+
+
+def drop_nulls(value: JSON) -> JSON:
+    """A copy without `key: null`: Go decodes null into the zero value, which it does not print."""
+    if isinstance(value, dict):
+        return {key: drop_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [drop_nulls(item) for item in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _GoShape:
+    """What Go's typed re-marshalling adds to one kind: struct fields printed even when empty."""
+
+    spec: Mapping[str, JSON] = field(default_factory=dict)
+    status: Mapping[str, JSON] = field(default_factory=dict)
+    omitted_when_zero: tuple[str, ...] = ("paused", "minReadySeconds")
+
+
+_SHAPES: Mapping[str, _GoShape] = {
+    "Pod": _GoShape(omitted_when_zero=()),
+    "Deployment": _GoShape(spec={"strategy": {}}),
+    "DaemonSet": _GoShape(
+        spec={"updateStrategy": {}},
+        status={
+            "currentNumberScheduled": 0,
+            "numberMisscheduled": 0,
+            "desiredNumberScheduled": 0,
+            "numberReady": 0,
+        },
+    ),
+    "ReplicaSet": _GoShape(status={"replicas": 0}),
+    "StatefulSet": _GoShape(spec={"updateStrategy": {}}, status={"replicas": 0}),
+    "Job": _GoShape(omitted_when_zero=()),
+    "CronJob": _GoShape(omitted_when_zero=()),
+    "ReplicationController": _GoShape(status={"replicas": 0}),
+    "DeploymentConfig": _GoShape(
+        spec={"strategy": {}, "test": False, "replicas": 0},
+        status={
+            key: 0
+            for key in (
+                "latestVersion",
+                "observedGeneration",
+                "replicas",
+                "updatedReplicas",
+                "availableReplicas",
+                "unavailableReplicas",
+            )
+        },
+    ),
+}
+_MODERN_STATUS: Mapping[str, Mapping[str, JSON]] = {"StatefulSet": {"availableReplicas": 0}}
+_POD_SPEC_OMITTED_FALSE = ("hostNetwork", "hostPID", "hostIPC")
+_CONTAINER_OMITTED_FALSE = ("stdin", "stdinOnce", "tty")
+_CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+
+
+def add_go_zero_values(resource: dict[str, JSON], *, era: Era) -> None:
+    """Make `resource` print as Go's types print it: `strategy: {}`, `status: {}`, ..."""
+    kind = resource["kind"]
+    shape = _SHAPES[kind]
+    _object_meta(resource, era=era)
+    spec = resource.setdefault("spec", {})
+    for key in shape.omitted_when_zero:
+        if spec.get(key) in (False, 0):
+            del spec[key]
+    for key, zero in shape.spec.items():
+        spec.setdefault(key, copy.deepcopy(zero))
+    if kind == "DeploymentConfig":
+        spec["strategy"].setdefault("resources", {})
+    status = resource.setdefault("status", {})
+    for key, zero in {
+        **shape.status,
+        **(_MODERN_STATUS.get(kind, {}) if era == "modern" else {}),
+    }.items():
+        status.setdefault(key, zero)
+    _pod_template_zero_values(resource, era=era)
+
+
+def _pod_template_zero_values(resource: dict[str, JSON], *, era: Era) -> None:
+    kind = resource["kind"]
+    if kind == "Pod":
+        _pod_spec(resource["spec"])
+        return
+    spec = resource["spec"]
+    if kind == "CronJob":
+        job = spec["jobTemplate"]
+        _object_meta(job, era=era)
+        spec = job.setdefault("spec", {})
+    template = spec["template"]
+    _object_meta(template, era=era)
+    _pod_spec(template.setdefault("spec", {}))
+
+
+def _object_meta(holder: dict[str, JSON], *, era: Era) -> None:
+    metadata = holder.setdefault("metadata", {})
+    if era == "legacy":
+        metadata.setdefault("creationTimestamp", None)
+
+
+def _pod_spec(spec: dict[str, JSON]) -> None:
+    spec.setdefault("containers", None)
+    for key in _POD_SPEC_OMITTED_FALSE:
+        if spec.get(key) is False:
+            del spec[key]
+    for list_key in _CONTAINER_LISTS:
+        for container in spec.get(list_key) or ():
+            if isinstance(container, dict):
+                container.setdefault("resources", {})
+                for key in _CONTAINER_OMITTED_FALSE:
+                    if container.get(key) is False:
+                        del container[key]
+
+
+class _Dumper(yaml.CSafeDumper):
+    """sigs.k8s.io/yaml's look: sorted keys, block style, multi-line strings as `|` blocks."""
+
+
+def _represent_str(dumper: _Dumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump(obj: JSON) -> str:
+    """One object as YAML, the way `kube-inject` prints re-marshalled objects."""
+    return yaml.dump(
+        obj,
+        Dumper=_Dumper,
+        sort_keys=True,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1 << 30,
+    )
