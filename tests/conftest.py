@@ -53,3 +53,18 @@ def go_oracle() -> Iterator[GoOracle]:
     oracle = GoOracle(binary)
     yield oracle
     oracle.close()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite the expected files under tests/golden/ from the current output",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """True when the run was asked to rewrite golden files instead of comparing with them."""
+    return bool(request.config.getoption("--update-golden"))
