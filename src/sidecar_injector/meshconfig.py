@@ -1,0 +1,647 @@
+"""Istio's MeshConfig and ProxyConfig: defaults, merging, and their protobuf shape.
+
+Users write these as YAML (the `mesh` key of ConfigMap `istio`, the `proxy.istio.io/config`
+annotation). Istio decodes them into protobuf messages, and templates see those messages: Go
+field names, enum names, `*durationpb.Duration`, wrapper types with `GetValue`. We keep the
+config as canonical jsonpb-shaped JSON (what `protoToJSON` prints) and describe each message
+with a small schema, so that the same data gives the template view (templatedata), the
+default-cleaned JSON (istio_funcs) and validation errors with a key path (config).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+JSON = Any
+
+ENUMS: Final[Mapping[str, tuple[str, ...]]] = {
+    # Listed in number order; the first value is the proto3 zero value.
+    "AuthenticationPolicy": ("NONE", "MUTUAL_TLS"),
+    "ProxyConfig_InboundInterceptionMode": ("REDIRECT", "TPROXY", "NONE"),
+    "ProxyConfig_TracingServiceName": (
+        "APP_LABEL_AND_NAMESPACE",
+        "CANONICAL_NAME_ONLY",
+        "CANONICAL_NAME_AND_NAMESPACE",
+    ),
+    "MeshConfig_IngressControllerMode": ("UNSPECIFIED", "OFF", "DEFAULT", "STRICT"),
+    "MeshConfig_AccessLogEncoding": ("TEXT", "JSON"),
+    "MeshConfig_H2UpgradePolicy": ("DO_NOT_UPGRADE", "UPGRADE"),
+    "MeshConfig_OutboundTrafficPolicy_Mode": ("REGISTRY_ONLY", "ALLOW_ANY"),
+    "MeshConfig_InboundTrafficPolicy_Mode": ("PASSTHROUGH", "LOCALHOST"),
+    "MeshConfig_AuthPolicy": ("NONE", "MUTUAL_TLS"),
+}
+
+ENUM_NUMBERS: Final[Mapping[str, Mapping[str, int]]] = {
+    "AuthenticationPolicy": {"NONE": 0, "MUTUAL_TLS": 1, "INHERIT": 1000},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field of a message: its jsonpb name and kind.
+
+    Kinds: `string`, `bool`, `int32`, `uint32`, `int64`, `double`, `duration`, the wrapper
+    messages `BoolValue`/`Int32Value`/`UInt32Value`/`DoubleValue`, `enum:E`, `msg:M`,
+    `map_string`, `map_any`, `list_string`, `list_msg:M`, `any` (a field we do not model).
+    `oneof` names the Go interface field that holds it.
+    """
+
+    json: str
+    kind: str
+    oneof: str | None = None
+
+    @property
+    def go_name(self) -> str:
+        return go_name(self.json)
+
+
+def go_name(json_name: str) -> str:
+    """protoc-gen-go's field name for a lowerCamelCase jsonpb name."""
+    return json_name[:1].upper() + json_name[1:]
+
+
+def _fields(*specs: str) -> tuple[FieldSpec, ...]:
+    out: list[FieldSpec] = []
+    for spec in specs:
+        name, kind, *oneof = spec.split()
+        out.append(FieldSpec(name, kind, oneof[0] if oneof else None))
+    return tuple(out)
+
+
+MESSAGES: Final[Mapping[str, tuple[FieldSpec, ...]]] = {
+    # ProxyConfig in declaration order (jsonpb prints fields in this order). `connectTimeout`
+    # (field 9) and `availabilityZone` are Istio 1.0 fields kept so 1.0 mesh configs load.
+    "ProxyConfig": _fields(
+        "configPath string",
+        "binaryPath string",
+        "serviceCluster string ClusterName",
+        "tracingServiceName enum:ProxyConfig_TracingServiceName ClusterName",
+        "drainDuration duration",
+        "parentShutdownDuration duration",
+        "discoveryAddress string",
+        "discoveryRefreshDelay duration",
+        "zipkinAddress string",
+        "connectTimeout duration",
+        "statsdUdpAddress string",
+        "envoyMetricsServiceAddress string",
+        "proxyAdminPort int32",
+        "availabilityZone string",
+        "controlPlaneAuthPolicy enum:AuthenticationPolicy",
+        "customConfigFile string",
+        "statNameLength int32",
+        "concurrency Int32Value",
+        "proxyBootstrapTemplatePath string",
+        "interceptionMode enum:ProxyConfig_InboundInterceptionMode",
+        "tracing msg:Tracing",
+        "sds msg:SDS",
+        "envoyAccessLogService msg:RemoteService",
+        "envoyMetricsService msg:RemoteService",
+        "proxyMetadata map_string",
+        "runtimeValues map_string",
+        "statusPort int32",
+        "extraStatTags list_string",
+        "gatewayTopology msg:Topology",
+        "terminationDrainDuration duration",
+        "meshId string",
+        "readinessProbe any",
+        "proxyStatsMatcher msg:ProxyStatsMatcher",
+        "holdApplicationUntilProxyStarts BoolValue",
+        "caCertificatesPem list_string",
+        "image msg:ProxyImage",
+        "privateKeyProvider any",
+        "proxyHeaders any",
+        "fileFlushInterval duration",
+        "fileFlushMinSizeKb UInt32Value",
+    ),
+    "Tracing": _fields(
+        "zipkin msg:Tracing_Zipkin Tracer",
+        "lightstep any Tracer",
+        "datadog msg:Tracing_Zipkin Tracer",
+        "stackdriver any Tracer",
+        "customTags any",
+        "maxPathTagLength uint32",
+        "sampling double",
+        "tlsSettings msg:ClientTLSSettings",
+        "openCensusAgent any Tracer",
+        "enableIstioTags BoolValue",
+    ),
+    "Tracing_Zipkin": _fields("address string"),
+    "ClientTLSSettings": _fields(
+        "mode any",
+        "clientCertificate string",
+        "privateKey string",
+        "caCertificates string",
+        "credentialName string",
+        "subjectAltNames list_string",
+        "sni string",
+        "insecureSkipVerify BoolValue",
+        "caCrl string",
+    ),
+    "SDS": _fields("enabled bool", "k8sSaJwtPath string"),
+    "RemoteService": _fields(
+        "address string", "tlsSettings msg:ClientTLSSettings", "tcpKeepalive any"
+    ),
+    "Topology": _fields(
+        "numTrustedProxies uint32",
+        "forwardClientCertDetails any",
+        "proxyProtocol any",
+    ),
+    "ProxyStatsMatcher": _fields(
+        "inclusionPrefixes list_string",
+        "inclusionSuffixes list_string",
+        "inclusionRegexps list_string",
+    ),
+    "ProxyImage": _fields("imageType string"),
+    "MeshConfig": _fields(
+        "proxyListenPort int32",
+        "proxyInboundListenPort int32",
+        "proxyHttpPort int32",
+        "connectTimeout duration",
+        "protocolDetectionTimeout duration",
+        "tcpKeepalive any",
+        "ingressClass string",
+        "ingressService string",
+        "ingressControllerMode enum:MeshConfig_IngressControllerMode",
+        "ingressSelector string",
+        "enableTracing bool",
+        "accessLogFile string",
+        "accessLogFormat string",
+        "accessLogEncoding enum:MeshConfig_AccessLogEncoding",
+        "enableEnvoyAccessLogService bool",
+        "disableEnvoyListenerLog bool",
+        "defaultConfig msg:ProxyConfig",
+        "outboundTrafficPolicy msg:MeshConfig_OutboundTrafficPolicy",
+        "inboundTrafficPolicy msg:MeshConfig_InboundTrafficPolicy",
+        "configSources any",
+        "enableAutoMtls BoolValue",
+        "trustDomain string",
+        "trustDomainAliases list_string",
+        "caCertificates any",
+        "defaultServiceExportTo list_string",
+        "defaultVirtualServiceExportTo list_string",
+        "defaultDestinationRuleExportTo list_string",
+        "rootNamespace string",
+        "localityLbSetting any",
+        "dnsRefreshRate duration",
+        "h2UpgradePolicy enum:MeshConfig_H2UpgradePolicy",
+        "inboundClusterStatName string",
+        "outboundClusterStatName string",
+        "certificates any",
+        "serviceSettings any",
+        "enablePrometheusMerge BoolValue",
+        "verifyCertificateAtClient BoolValue",
+        "ca any",
+        "extensionProviders any",
+        "defaultProviders any",
+        "discoverySelectors any",
+        "pathNormalization any",
+        "defaultHttpRetryPolicy any",
+        "meshMTLS any",
+        "tlsDefaults any",
+        "serviceScopeConfigs any",
+        # Istio 1.0 fields, kept so that 1.0 mesh configs load.
+        "mixerCheckServer string",
+        "mixerReportServer string",
+        "disablePolicyChecks bool",
+        "policyCheckFailOpen bool",
+        "mixerAddress string",
+        "rdsRefreshDelay duration",
+        "authPolicy enum:MeshConfig_AuthPolicy",
+        "sdsUdsPath string",
+        "sdsRefreshDelay duration",
+        "thriftConfig any",
+    ),
+    "MeshConfig_OutboundTrafficPolicy": _fields("mode enum:MeshConfig_OutboundTrafficPolicy_Mode"),
+    "MeshConfig_InboundTrafficPolicy": _fields("mode enum:MeshConfig_InboundTrafficPolicy_Mode"),
+}
+
+GO_PACKAGE: Final = "v1alpha1"
+SCALAR_ZERO: Final[Mapping[str, JSON]] = {
+    "string": "",
+    "bool": False,
+    "int32": 0,
+    "uint32": 0,
+    "int64": 0,
+    "double": 0.0,
+}
+INT_RANGES: Final[Mapping[str, tuple[int, int]]] = {
+    "int32": (-(2**31), 2**31 - 1),
+    "uint32": (0, 2**32 - 1),
+    "int64": (-(2**63), 2**63 - 1),
+}
+
+# DefaultProxyConfig and DefaultMeshConfig of Istio's pkg/config/mesh (recent releases), as jsonpb.
+DEFAULT_PROXY_CONFIG: Final[Mapping[str, JSON]] = {
+    "configPath": "./etc/istio/proxy",
+    "binaryPath": "/usr/local/bin/envoy",
+    "serviceCluster": "istio-proxy",
+    "drainDuration": "45s",
+    "discoveryAddress": "istiod.istio-system.svc:15012",
+    "proxyAdminPort": 15000,
+    "controlPlaneAuthPolicy": "MUTUAL_TLS",
+    "statNameLength": 189,
+    "statusPort": 15020,
+    "terminationDrainDuration": "5s",
+}
+
+DEFAULT_MESH_CONFIG: Final[Mapping[str, JSON]] = {
+    "proxyListenPort": 15001,
+    "proxyInboundListenPort": 15006,
+    "connectTimeout": "10s",
+    "protocolDetectionTimeout": "0s",
+    "ingressClass": "istio",
+    "ingressService": "istio-ingressgateway",
+    "ingressControllerMode": "STRICT",
+    "enableTracing": True,
+    "accessLogFile": "",
+    "accessLogEncoding": "TEXT",
+    "defaultConfig": DEFAULT_PROXY_CONFIG,
+    "outboundTrafficPolicy": {"mode": "ALLOW_ANY"},
+    "enableAutoMtls": True,
+    "trustDomain": "cluster.local",
+    "trustDomainAliases": [],
+    "defaultServiceExportTo": ["*"],
+    "defaultVirtualServiceExportTo": ["*"],
+    "defaultDestinationRuleExportTo": ["*"],
+    "rootNamespace": "istio-system",
+    "localityLbSetting": {"enabled": True},
+    "dnsRefreshRate": "60s",
+    "certificates": [],
+    "serviceSettings": [],
+    "enablePrometheusMerge": True,
+    "defaultProviders": {},
+    "extensionProviders": [
+        {"name": "prometheus", "prometheus": {}},
+        {"name": "stackdriver", "stackdriver": {}},
+        {"name": "envoy", "envoyFileAccessLog": {"path": "/dev/stdout"}},
+    ],
+}
+
+# The fields `cleanProxyConfig` zeroes when they equal DefaultProxyConfig (for `protoToJSON`).
+CLEANED_FIELDS: Final = (
+    "configPath",
+    "binaryPath",
+    "controlPlaneAuthPolicy",
+    "serviceCluster",
+    "tracingServiceName",
+    "drainDuration",
+    "terminationDrainDuration",
+    "discoveryAddress",
+    "envoyMetricsService",
+    "envoyAccessLogService",
+    "tracing",
+    "proxyAdminPort",
+    "statNameLength",
+    "statusPort",
+    "concurrency",
+)
+
+
+class FieldError(ValueError):
+    """A field of a mesh or proxy config with a bad value; `path` is the dotted key path."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyConfig:
+    """An effective ProxyConfig, as canonical jsonpb JSON (see the module docstring)."""
+
+    data: Mapping[str, JSON]
+
+
+@dataclass(frozen=True, slots=True)
+class MeshConfig:
+    """An effective MeshConfig: the user's mesh config applied over Istio's defaults."""
+
+    data: Mapping[str, JSON]
+
+    @property
+    def default_config(self) -> ProxyConfig:
+        pc = self.data.get("defaultConfig")
+        return ProxyConfig(pc if isinstance(pc, Mapping) else {})
+
+
+def default_mesh() -> MeshConfig:
+    """Istio's DefaultMeshConfig, with nothing applied."""
+    return MeshConfig(normalize("MeshConfig", DEFAULT_MESH_CONFIG, path=""))
+
+
+def apply_mesh(user: Mapping[str, JSON], base: MeshConfig | None = None) -> MeshConfig:
+    """Istio's ApplyMeshConfig: top-level fields replace, except the ones Istio merges.
+
+    `defaultConfig` is merged field by field (and `proxyMetadata` key by key),
+    `defaultProviders` field by field, `extensionProviders` by name, and
+    `trustDomainAliases` become the sorted union.
+    """
+    base = base or default_mesh()
+    given = normalize("MeshConfig", user, path="")
+    merged = dict(base.data)
+    for key, value in given.items():
+        if key == "defaultConfig":
+            merged[key] = _merge_proxy(base.default_config.data, value)
+        elif key == "defaultProviders" and isinstance(value, Mapping):
+            merged[key] = {**_mapping(base.data.get(key)), **value}
+        elif key == "extensionProviders" and isinstance(value, list):
+            merged[key] = _merge_providers(base.data.get(key), value)
+        elif key == "trustDomainAliases" and isinstance(value, list):
+            old = base.data.get(key) or []
+            merged[key] = sorted({*old, *value})
+        else:
+            merged[key] = value
+    return MeshConfig(merged)
+
+
+def apply_proxy(user: Mapping[str, JSON], base: ProxyConfig, *, path: str = "") -> ProxyConfig:
+    """Istio's applyProxyConfig: the user's fields replace, `proxyMetadata` merges by key."""
+    return ProxyConfig(_merge_proxy(base.data, normalize("ProxyConfig", user, path=path)))
+
+
+def _merge_proxy(base: Mapping[str, JSON], given: Mapping[str, JSON]) -> dict[str, JSON]:
+    merged = dict(base)
+    for key, value in given.items():
+        if key == "proxyMetadata" and isinstance(value, Mapping):
+            merged[key] = {**_mapping(base.get(key)), **value}
+        elif key in ("serviceCluster", "tracingServiceName"):
+            merged.pop("serviceCluster", None)
+            merged.pop("tracingServiceName", None)
+            merged[key] = value
+        else:
+            merged[key] = value
+    return merged
+
+
+def _merge_providers(old: JSON, new: list[JSON]) -> list[JSON]:
+    providers = [dict(p) for p in old or [] if isinstance(p, Mapping)]
+    for provider in new:
+        name = provider.get("name") if isinstance(provider, Mapping) else None
+        for i, existing in enumerate(providers):
+            if existing.get("name") == name:
+                providers[i] = dict(provider)
+                break
+        else:
+            providers.append(provider)
+    return providers
+
+
+def _mapping(value: JSON) -> Mapping[str, JSON]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def fields_of(message: str) -> Mapping[str, FieldSpec]:
+    """The schema of `message` by jsonpb name (also accepting proto snake_case names)."""
+    return _FIELD_INDEX[message]
+
+
+def normalize(message: str, data: Mapping[str, JSON], *, path: str) -> dict[str, JSON]:
+    """Check `data` against the schema and bring it to canonical jsonpb form.
+
+    Unknown fields are kept as they are (Istio 1.0 configs carry fields that newer
+    releases dropped); known fields must have the right type, or FieldError names them.
+    """
+    if not isinstance(data, Mapping):
+        raise FieldError(path or ".", f"must be a mapping, not {_kind(data)}")
+    specs = _FIELD_INDEX[message]
+    out: dict[str, JSON] = {}
+    for key, value in data.items():
+        key_path = f"{path}.{key}" if path else str(key)
+        spec = specs.get(str(key))
+        if spec is None:
+            out[str(key)] = value
+            continue
+        if value is None:
+            continue
+        out[spec.json] = _normalize_value(spec.kind, value, key_path)
+    return out
+
+
+def _normalize_value(kind: str, value: JSON, path: str) -> JSON:
+    if kind in ("string", "bool", "int32", "uint32", "int64", "double"):
+        return _scalar(kind, value, path)
+    if kind in ("BoolValue", "Int32Value", "UInt32Value", "DoubleValue"):
+        if isinstance(value, Mapping) and "value" in value:
+            value = value["value"]
+        return _scalar(_WRAPPED[kind], value, path)
+    if kind == "duration":
+        return format_duration_json(parse_duration(value, path))
+    if kind.startswith("enum:"):
+        return _enum(kind[5:], value, path)
+    if kind.startswith("msg:"):
+        return normalize(kind[4:], value, path=path)
+    if kind == "map_string":
+        if not isinstance(value, Mapping):
+            raise FieldError(path, f"must be a mapping of strings, not {_kind(value)}")
+        return {str(k): _scalar("string", v, f"{path}.{k}") for k, v in value.items()}
+    if kind == "list_string":
+        if not isinstance(value, list):
+            raise FieldError(path, f"must be a list of strings, not {_kind(value)}")
+        return [_scalar("string", v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+_WRAPPED: Final = {
+    "BoolValue": "bool",
+    "Int32Value": "int32",
+    "UInt32Value": "uint32",
+    "DoubleValue": "double",
+}
+
+
+def _scalar(kind: str, value: JSON, path: str) -> JSON:
+    if kind == "string":
+        if isinstance(value, str):
+            return value
+        raise FieldError(path, f"must be a string, not {_kind(value)}")
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise FieldError(path, f"must be true or false, not {_kind(value)}")
+    if kind == "double":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise FieldError(path, f"must be a number, not {_kind(value)}")
+    number = value
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        number = int(value)
+    if isinstance(number, float) and number.is_integer():
+        number = int(number)
+    if not isinstance(number, int) or isinstance(number, bool):
+        raise FieldError(path, f"must be an integer ({kind}), not {_kind(value)}")
+    low, high = INT_RANGES[kind]
+    if not low <= number <= high:
+        raise FieldError(path, f"{number} is out of range for {kind}")
+    return number
+
+
+def _enum(enum: str, value: JSON, path: str) -> str:
+    names = ENUMS[enum]
+    numbers = ENUM_NUMBERS.get(enum, {n: i for i, n in enumerate(names)})
+    if isinstance(value, str) and value in numbers:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        for name, number in numbers.items():
+            if number == value:
+                return name
+    raise FieldError(path, f"{value!r} is not one of {', '.join(numbers)}")
+
+
+def _kind(value: JSON) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_NANOS: Final = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
+
+
+def parse_duration(value: JSON, path: str) -> int:
+    """A duration as nanoseconds, from jsonpb's `"1.5s"` or Go's `"1m30s"` (both accepted)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return round(value * 1_000_000_000)
+    if not isinstance(value, str) or not value.strip():
+        raise FieldError(path, f"must be a duration such as '10s', not {_kind(value)}")
+    text = value.strip()
+    sign = -1 if text.startswith("-") else 1
+    body = text.lstrip("+-")
+    if body == "0":
+        return 0
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(body):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_NANOS[match.group(2)]
+        pos = match.end()
+    if pos != len(body) or pos == 0:
+        raise FieldError(path, f"{value!r} is not a duration; write it like '10s' or '1m30s'")
+    return sign * round(total)
+
+
+def format_duration_json(nanos: int) -> str:
+    """jsonpb's form of a Duration: seconds with 0, 3, 6 or 9 fractional digits."""
+    sign = "-" if nanos < 0 else ""
+    seconds, frac = divmod(abs(nanos), 1_000_000_000)
+    if frac == 0:
+        return f"{sign}{seconds}s"
+    digits = f"{frac:09d}"
+    while digits.endswith("000"):
+        digits = digits[:-3]
+    return f"{sign}{seconds}.{digits}s"
+
+
+def format_duration_go(nanos: int) -> str:
+    """Go's `time.Duration.String`: `23s`, `1m0s`, `500ms`, `2h0m0s`, `0s`."""
+    if nanos == 0:
+        return "0s"
+    sign = "-" if nanos < 0 else ""
+    n = abs(nanos)
+    if n < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if n >= size:
+                return sign + _trim_fraction(n, size) + unit
+    hours, rest = divmod(n, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    seconds = _trim_fraction(rest, 1_000_000_000) + "s"
+    if hours:
+        return f"{sign}{hours}h{minutes}m{seconds}"
+    if minutes:
+        return f"{sign}{minutes}m{seconds}"
+    return sign + seconds
+
+
+def _trim_fraction(n: int, size: int) -> str:
+    whole, frac = divmod(n, size)
+    if not frac:
+        return str(whole)
+    width = len(str(size)) - 1
+    return f"{whole}.{frac:0{width}d}".rstrip("0")
+
+
+def clean_json(message: str, data: Mapping[str, JSON]) -> dict[str, JSON]:
+    """jsonpb's output for `data`: schema order, proto3 zero values and unset fields left out.
+
+    Fields we do not model keep their place after the modelled ones (Go would have dropped
+    unknown fields on decode; we never produce them from Istio's own inputs).
+    """
+    specs = _FIELD_INDEX[message]
+    out: dict[str, JSON] = {}
+    for spec in MESSAGES[message]:
+        if spec.json not in data:
+            continue
+        value = _clean_value(spec.kind, data[spec.json])
+        if value is not _OMIT:
+            out[spec.json] = value
+    for key, value in data.items():
+        if key not in specs and value is not None:
+            out[key] = value
+    return out
+
+
+_OMIT: Final = object()
+
+
+def _clean_value(kind: str, value: JSON) -> JSON:
+    if value is None:
+        return _OMIT
+    if kind in SCALAR_ZERO:
+        return _OMIT if value == SCALAR_ZERO[kind] and not isinstance(value, list) else value
+    if kind.startswith("enum:"):
+        numbers = ENUM_NUMBERS.get(kind[5:], {n: i for i, n in enumerate(ENUMS[kind[5:]])})
+        return _OMIT if numbers.get(value) == 0 else value
+    if kind.startswith("msg:") and isinstance(value, Mapping):
+        return clean_json(kind[4:], value)
+    if kind in ("map_string", "list_string") and not value:
+        return _OMIT
+    return value
+
+
+def clean_proxy_config(pc: ProxyConfig) -> dict[str, JSON]:
+    """Istio's cleanProxyConfig followed by jsonpb: what `protoToJSON` prints for a ProxyConfig."""
+    data = dict(pc.data)
+    for key in CLEANED_FIELDS:
+        if key in data and data[key] == DEFAULT_PROXY_CONFIG.get(key, _OMIT):
+            del data[key]
+    return clean_json("ProxyConfig", data)
+
+
+def iter_known(message: str) -> Iterator[FieldSpec]:
+    """The modelled fields of `message`, in declaration order."""
+    return iter(MESSAGES[message])
+
+
+def _index() -> dict[str, dict[str, FieldSpec]]:
+    index: dict[str, dict[str, FieldSpec]] = {}
+    for message, specs in MESSAGES.items():
+        by_name: dict[str, FieldSpec] = {}
+        for spec in specs:
+            by_name[spec.json] = spec
+            by_name[re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), spec.json)] = spec
+        index[message] = by_name
+    return index
+
+
+_FIELD_INDEX: Final = _index()
