@@ -1,1 +1,260 @@
-"""server: see DESIGN.md."""
+"""The HTTPS server: uvicorn with a reloadable TLS context, config hot reload, graceful shutdown.
+
+Reloads never restart anything. A new certificate is loaded into the live `SSLContext`, which
+affects only handshakes after it; a new config is loaded aside and swapped in with one
+assignment. Anything that fails to load leaves the last good one serving and says so in logs,
+metrics and `/readyz`. Both are polled by content digest, because mounted Secrets and ConfigMaps
+change by a symlink swap that file-event watchers and timestamps see unreliably.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+import signal
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+
+from sidecar_injector import certs, config, errors, metrics
+from sidecar_injector.admission import app
+
+logger = logging.getLogger(__name__)
+
+
+class SwappablePipeline(app.Pipeline, Protocol):
+    def swap(self, current: config.Config) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigFiles:
+    """The injection config, values and mesh config files; a missing one takes the default."""
+
+    injection: Path | None = None
+    values: Path | None = None
+    mesh: Path | None = None
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        return tuple(p for p in (self.injection, self.values, self.mesh) if p is not None)
+
+    def load(self, *, revision: str = "") -> config.Config:
+        return config.load_files(
+            config=self.injection, values=self.values, mesh=self.mesh, revision=revision
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    cert_file: Path
+    key_file: Path
+    host: str = "127.0.0.1"
+    port: int = 9443
+    files: ConfigFiles = field(default_factory=ConfigFiles)
+    settings: app.Settings = field(default_factory=app.Settings)
+    revision: str = ""
+    reload_seconds: float = 1.0
+    graceful_seconds: int = 30
+
+
+class TLSWatch:
+    """The serving `SSLContext`, reloaded in place when the certificate or key files change."""
+
+    def __init__(self, cert: Path, key: Path, *, metrics: metrics.Metrics) -> None:
+        self.cert = cert
+        self.key = key
+        self.metrics = metrics
+        self.digest = certs.digest(cert, key)
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self.context.load_cert_chain(cert, key)
+        self.cert_pem = cert.read_bytes()
+        self.error: str | None = None
+
+    def refresh(self) -> bool:
+        """Load new files if their digest changed; must run on the event loop's thread."""
+        try:
+            digest = certs.digest(self.cert, self.key)
+            if digest == self.digest:
+                return False
+            trial = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            trial.load_cert_chain(self.cert, self.key)
+            self.context.load_cert_chain(self.cert, self.key)
+            self.cert_pem = self.cert.read_bytes()
+        except (OSError, ssl.SSLError) as err:
+            return self._failed(f"cannot load {self.cert} and {self.key}: {err}")
+        self.digest, self.error = digest, None
+        self.metrics.certificate_reloads.labels("ok").inc()
+        logger.info("serving certificate reloaded: %s", certs.describe(self.cert_pem))
+        return True
+
+    def _failed(self, message: str) -> bool:
+        if message != self.error:
+            self.metrics.certificate_reloads.labels("error").inc()
+            logger.error("%s; still serving the previous certificate", message)
+        self.error = message
+        return False
+
+    def check(self) -> app.Check:
+        problem = certs.problem(self.cert_pem)
+        if problem is not None:
+            return app.Check("certificate", False, problem)
+        detail = certs.describe(self.cert_pem)
+        if self.error is not None:
+            detail = f"{detail}; last reload failed: {self.error}"
+        return app.Check("certificate", True, detail)
+
+
+class ConfigWatch:
+    """Reloads the config files into the pipeline when their contents change."""
+
+    def __init__(
+        self,
+        files: ConfigFiles,
+        *,
+        pipeline: SwappablePipeline,
+        metrics: metrics.Metrics,
+        revision: str = "",
+    ) -> None:
+        self.files = files
+        self.pipeline = pipeline
+        self.metrics = metrics
+        self.revision = revision
+        self.digest = certs.digest(*files.paths) if files.paths else ""
+        self.failed_digest = ""
+        self.loaded_at = _now()
+        self.error: str | None = None
+        metrics.config_ok.set(1)
+
+    def refresh(self) -> bool:
+        """Load and swap if the files changed; runs in a worker thread (parsing takes a while)."""
+        if not self.files.paths:
+            return False
+        try:
+            digest = certs.digest(*self.files.paths)
+        except OSError as err:
+            return self._failed(f"cannot read the config files: {err}", digest="")
+        if digest in (self.digest, self.failed_digest):
+            return False
+        try:
+            loaded = self.files.load(revision=self.revision)
+        except errors.InjectorError as err:
+            return self._failed(str(err), digest=digest)
+        self.pipeline.swap(loaded)
+        self.digest, self.failed_digest, self.error, self.loaded_at = digest, "", None, _now()
+        self.metrics.config_reloads.labels("ok").inc()
+        self.metrics.config_ok.set(1)
+        logger.info("config reloaded from %s", ", ".join(map(str, self.files.paths)))
+        return True
+
+    def _failed(self, message: str, *, digest: str) -> bool:
+        """Count and log each new failure once; the next change of the files is tried again."""
+        self.failed_digest = digest
+        self.metrics.config_ok.set(0)
+        if message != self.error:
+            self.metrics.config_reloads.labels("error").inc()
+            logger.error("config reload failed, keeping the last good config: %s", message)
+        self.error = message
+        return False
+
+    def check(self) -> app.Check:
+        sources = ", ".join(map(str, self.files.paths)) or "the embedded default"
+        detail = f"loaded from {sources} at {self.loaded_at}"
+        if self.error is not None:
+            detail = f"{detail}; last reload failed, serving the last good config: {self.error}"
+        return app.Check("config", True, detail)
+
+
+class Service:
+    """The webhook plus the reload loop, which runs from ASGI lifespan startup to shutdown."""
+
+    def __init__(
+        self, webhook: app.Webhook, *, tls: TLSWatch, watch: ConfigWatch, every: float
+    ) -> None:
+        self.webhook = webhook
+        self.tls = tls
+        self.watch = watch
+        self.every = every
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: app.Scope, receive: app.Receive, send: app.Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.webhook(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._task = asyncio.create_task(self._reload_forever())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self._stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _reload_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            self.tls.refresh()
+            await asyncio.to_thread(self.watch.refresh)
+
+    async def _stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def build(
+    options: Options,
+    *,
+    pipeline: Callable[[config.Config], SwappablePipeline],
+    registry: CollectorRegistry | None = None,
+) -> Service:
+    """Load the config and certificate (errors here stop the start) and wire the webhook."""
+    recorder = metrics.create(registry or CollectorRegistry())
+    work = pipeline(options.files.load(revision=options.revision))
+    tls = TLSWatch(options.cert_file, options.key_file, metrics=recorder)
+    watch = ConfigWatch(options.files, pipeline=work, metrics=recorder, revision=options.revision)
+    webhook = app.Webhook(
+        work, metrics=recorder, settings=options.settings, checks=(tls.check, watch.check)
+    )
+    return Service(webhook, tls=tls, watch=watch, every=options.reload_seconds)
+
+
+def make_server(service: Service, options: Options) -> uvicorn.Server:
+    settings = uvicorn.Config(
+        service,
+        host=options.host,
+        port=options.port,
+        ssl_context_factory=lambda _config, _default: service.tls.context,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=options.graceful_seconds,
+    )
+    return uvicorn.Server(settings)
+
+
+def run(options: Options, *, pipeline: Callable[[config.Config], SwappablePipeline]) -> None:
+    """Serve until SIGTERM or SIGINT, then drain in-flight requests and return (exit 0)."""
+    server = make_server(build(options, pipeline=pipeline), options)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _drained)
+    server.run()
+
+
+def _drained(sig: int, _frame: object) -> None:
+    """uvicorn re-raises the signal after draining; by then there is nothing left to do."""
+    logger.info("stopped on %s", signal.Signals(sig).name)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
