@@ -47,3 +47,62 @@ def pod(
 
 def _as_container(item: str | dict[str, Any]) -> dict[str, Any]:
     return container(item) if isinstance(item, str) else dict(item)
+
+
+def sidecar_overlay(*, proxy_env: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
+    """A rendered template in the shape of Istio's default `sidecar` (classic layout)."""
+    env = [{"name": "ISTIO_META_CLUSTER_ID", "value": "Kubernetes"}]
+    env += [{"name": name, "value": value} for name, value in proxy_env]
+    return {
+        "metadata": {
+            "labels": {
+                "security.istio.io/tlsMode": "istio",
+                "service.istio.io/canonical-name": "app",
+                "service.istio.io/canonical-revision": "latest",
+            },
+            "annotations": {
+                "istio.io/rev": "default",
+                "kubectl.kubernetes.io/default-container": "app",
+                "kubectl.kubernetes.io/default-logs-container": "app",
+            },
+        },
+        "spec": {
+            "initContainers": [
+                {
+                    "name": "istio-init",
+                    "image": "docker.io/istio/proxyv2:1.24.0",
+                    "args": ["istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337"],
+                    "resources": {"requests": {"cpu": "10m"}},
+                    "securityContext": {
+                        "capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]},
+                        "runAsUser": 0,
+                        "runAsNonRoot": False,
+                    },
+                }
+            ],
+            "containers": [
+                {
+                    "name": "istio-proxy",
+                    "image": "docker.io/istio/proxyv2:1.24.0",
+                    "args": ["proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local"],
+                    "ports": [
+                        {"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}
+                    ],
+                    "env": env,
+                    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                    "volumeMounts": [
+                        {
+                            "mountPath": "/var/run/secrets/workload-spiffe-uds",
+                            "name": "workload-socket",
+                        },
+                        {"mountPath": "/etc/istio/proxy", "name": "istio-envoy"},
+                    ],
+                    "securityContext": {"runAsUser": 1337, "runAsGroup": 1337},
+                }
+            ],
+            "volumes": [
+                {"name": "workload-socket", "emptyDir": None},
+                {"name": "istio-envoy", "emptyDir": {"medium": "Memory"}},
+            ],
+        },
+    }

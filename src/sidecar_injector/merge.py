@@ -1,1 +1,317 @@
-"""merge: see DESIGN.md."""
+"""The injected pod: rendered templates merged onto the request pod, and the way back.
+
+Modern configs (Istio 1.9+) render partial Pods that are strategically merged, in template order,
+both onto an empty pod (what the templates contributed, which the status annotation lists) and
+onto the request pod; the user's own versions of injected containers are then re-applied
+(overrides.py). Legacy 1.0 configs render a `SidecarInjectionSpec` whose lists are appended as
+Istio 1.0 did. Either way the pod records what was injected in `sidecar.istio.io/status`, which
+is what makes re-injection idempotent (`strip`) and `uninject` possible.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sidecar_injector.overrides import (
+    AUTO_IMAGE,
+    OVERRIDES_KEY,
+    PROXY_NAME,
+    parse_overrides,
+    reapply_overwritten,
+    reinsert_overrides,
+)
+from sidecar_injector.sidecars import move_proxy_to_init, reorder
+from sidecar_injector.strategic import MergeError, merge_overlay
+
+__all__ = [
+    "InjectionStatus",
+    "MergeError",
+    "Merged",
+    "append_legacy",
+    "merge_overlay",
+    "merge_sidecar",
+    "strip",
+    "template_view",
+    "uninject",
+]
+
+JSON = Any
+Pod = dict[str, Any]
+
+STATUS_KEY = "sidecar.istio.io/status"
+LEGACY_SPEC_KEYS = ("initContainers", "containers", "volumes", "imagePullSecrets")
+PROMETHEUS_KEYS = ("prometheus.io/scrape", "prometheus.io/port", "prometheus.io/path")
+INJECTOR_LABELS = (
+    "security.istio.io/tlsMode",
+    "service.istio.io/canonical-name",
+    "service.istio.io/canonical-revision",
+    "topology.istio.io/network",
+)
+INJECTOR_ANNOTATIONS = (
+    STATUS_KEY,
+    OVERRIDES_KEY,
+    "istio.io/rev",
+    "kubectl.kubernetes.io/default-container",
+    "kubectl.kubernetes.io/default-logs-container",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class InjectionStatus:
+    """`sidecar.istio.io/status`: what one injection added, by name, in template order.
+
+    Modern pods carry `revision`; legacy 1.0 pods carry `version` (sha256 of the template text).
+    """
+
+    init_containers: tuple[str, ...] = ()
+    containers: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    image_pull_secrets: tuple[str, ...] = ()
+    revision: str | None = "default"
+    version: str | None = None
+
+    @classmethod
+    def of(
+        cls, spec: Mapping[str, JSON], *, revision: str | None, version: str | None = None
+    ) -> InjectionStatus:
+        """The status for what `spec` (the templates' own pod spec) contributed."""
+        lists = [_names(spec.get(key)) for key in LEGACY_SPEC_KEYS]
+        return cls._from_lists(lists, revision, version)
+
+    @classmethod
+    def parse(cls, text: str) -> InjectionStatus | None:
+        """The status an earlier injection wrote, or None when absent or unreadable."""
+        try:
+            raw = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(raw, dict):
+            return None
+        lists = [_strings(raw.get(key)) for key in LEGACY_SPEC_KEYS]
+        revision, version = raw.get("revision"), raw.get("version")
+        return cls._from_lists(
+            lists,
+            revision if isinstance(revision, str) else None,
+            version if isinstance(version, str) else None,
+        )
+
+    @classmethod
+    def _from_lists(
+        cls, lists: Sequence[tuple[str, ...]], revision: str | None, version: str | None
+    ) -> InjectionStatus:
+        inits, containers, volumes, secrets = lists
+        return cls(inits, containers, volumes, secrets, revision=revision, version=version)
+
+    def to_json(self) -> str:
+        """Go's `json.Marshal` of the struct: fixed field order, `null` for an empty list."""
+        fields: dict[str, JSON] = {}
+        if self.version is not None:
+            fields["version"] = self.version
+        for key, names in zip(LEGACY_SPEC_KEYS, self._lists(), strict=True):
+            fields[key] = list(names) or None
+        if self.version is None and self.revision is not None:
+            fields["revision"] = self.revision
+        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+
+    def by_kind(self) -> dict[str, tuple[str, ...]]:
+        return dict(zip(LEGACY_SPEC_KEYS, self._lists(), strict=True))
+
+    def _lists(self) -> tuple[tuple[str, ...], ...]:
+        return (self.init_containers, self.containers, self.volumes, self.image_pull_secrets)
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """The injected pod and what the templates alone contributed (for status and post-steps)."""
+
+    pod: Pod
+    template: Pod
+    status: InjectionStatus
+
+
+def status_of(pod: Mapping[str, JSON]) -> InjectionStatus | None:
+    """The pod's injection status, if it was injected before."""
+    text = _annotations(pod).get(STATUS_KEY)
+    return InjectionStatus.parse(text) if text is not None else None
+
+
+def strip(pod: Mapping[str, JSON], *, status_port: int | None = None) -> Pod:
+    """The pod without what its status says was injected: Istio's `stripPod`.
+
+    Only containers and init containers go (volumes merge by name again). Prometheus
+    annotations pointing at the proxy's status port are dropped so they are regenerated.
+    """
+    result = copy.deepcopy(dict(pod))
+    status = status_of(result)
+    if status is None:
+        return result
+    spec = result.setdefault("spec", {})
+    for kind in ("containers", "initContainers"):
+        names = status.by_kind()[kind]
+        if kind in spec:
+            spec[kind] = [c for c in spec[kind] or [] if c.get("name") not in names]
+    annotations = result["metadata"]["annotations"]
+    if status_port is not None and annotations.get("prometheus.io/port") == str(status_port):
+        for key in PROMETHEUS_KEYS:
+            annotations.pop(key, None)
+    del annotations[STATUS_KEY]
+    return result
+
+
+def template_view(pod: Mapping[str, JSON], *, status_port: int | None = None) -> Pod:
+    """The pod the templates are rendered from: stripped, with the user's overrides back."""
+    return reinsert_overrides(strip(pod, status_port=status_port))
+
+
+def merge_sidecar(
+    pod: Mapping[str, JSON],
+    overlays: Iterable[Mapping[str, JSON]],
+    *,
+    revision: str = "",
+    injected_annotations: Mapping[str, str] | None = None,
+    network: str | None = None,
+    hold_application: bool = False,
+    tproxy: bool = False,
+) -> Merged:
+    """Istio's RunTemplate + reapplyOverwrittenContainers + the metadata and ordering steps.
+
+    `overlays` are the rendered templates (partial Pods) in selection order; `pod` is the raw
+    request pod (not stripped: Istio merges onto the request and strips only for rendering).
+    """
+    template: Pod = {}
+    merged: Pod = copy.deepcopy(dict(pod))
+    for overlay in overlays:
+        template = merge_overlay(template, overlay)
+        merged = move_proxy_to_init(merged, template=template)
+        merged = merge_overlay(merged, overlay)
+    previous = status_of(pod)
+    merged = reapply_overwritten(
+        merged,
+        original=pod,
+        template=template,
+        injected_status=previous.by_kind() if previous is not None else None,
+        tproxy=tproxy,
+    )
+    metadata = merged.setdefault("metadata", {})
+    labels = metadata.setdefault("labels", {})
+    annotations = metadata.setdefault("annotations", {})
+    if network:
+        labels["topology.istio.io/network"] = network
+    status = InjectionStatus.of(template.get("spec") or {}, revision=revision or "default")
+    annotations[STATUS_KEY] = status.to_json()
+    annotations.update(injected_annotations or {})
+    if not labels:
+        del metadata["labels"]
+    merged = reorder(merged, hold_application=hold_application)
+    return Merged(pod=merged, template=template, status=status)
+
+
+def append_legacy(
+    pod: Mapping[str, JSON],
+    spec: Mapping[str, JSON],
+    *,
+    template_text: str,
+    injected_annotations: Mapping[str, str] | None = None,
+) -> Merged:
+    """Istio 1.0: the rendered `SidecarInjectionSpec` lists appended to the pod's, no merge.
+
+    A pod injected before is stripped of every item its status lists first, so injecting twice
+    appends once.
+    """
+    unknown = sorted(set(spec) - set(LEGACY_SPEC_KEYS))
+    if unknown:
+        raise MergeError(
+            f"a 1.0 injection template renders only {', '.join(LEGACY_SPEC_KEYS)}; "
+            f"got {', '.join(unknown)}"
+        )
+    result = _strip_everything(pod)
+    body = result.setdefault("spec", {})
+    for key in LEGACY_SPEC_KEYS:
+        added = spec.get(key)
+        if added is None:
+            continue
+        if not isinstance(added, list):
+            raise MergeError(f"{key} must be a list in the rendered 1.0 template")
+        body[key] = [*(body.get(key) or []), *copy.deepcopy(added)]
+    version = hashlib.sha256(template_text.encode()).hexdigest()
+    status = InjectionStatus.of(spec, revision=None, version=version)
+    annotations = result.setdefault("metadata", {}).setdefault("annotations", {})
+    annotations[STATUS_KEY] = status.to_json()
+    annotations.update(injected_annotations or {})
+    return Merged(pod=result, template={"spec": dict(spec)}, status=status)
+
+
+def uninject(pod: Mapping[str, JSON]) -> Pod:
+    """The pod as it was before injection, as far as the pod itself records it.
+
+    Removes every container, init container, volume and pull secret the status lists, puts the
+    user's own versions of injected containers back (from `proxy.istio.io/overrides`), and drops
+    the injector's labels and annotations. A label or annotation the user had set to one of
+    those same keys cannot be told apart and is dropped too.
+    """
+    if status_of(pod) is None:
+        return copy.deepcopy(dict(pod))
+    saved = parse_overrides(_annotations(pod))
+    result = _strip_everything(pod)
+    spec = result.setdefault("spec", {})
+    for kind in ("containers", "initContainers"):
+        for container in saved[kind]:
+            restored = dict(container)
+            restored.setdefault("image", AUTO_IMAGE)
+            if restored.get("resources") == {}:
+                del restored["resources"]
+            spec.setdefault(kind, []).append(restored)
+    metadata = result.setdefault("metadata", {})
+    _drop_keys(metadata, "labels", INJECTOR_LABELS)
+    _drop_keys(metadata, "annotations", INJECTOR_ANNOTATIONS)
+    return result
+
+
+def _strip_everything(pod: Mapping[str, JSON]) -> Pod:
+    """The pod without any item its status lists (all four kinds) and without the status."""
+    result = copy.deepcopy(dict(pod))
+    status = status_of(result)
+    if status is None:
+        return result
+    spec = result.setdefault("spec", {})
+    for kind, names in status.by_kind().items():
+        if kind in spec:
+            kept = [item for item in spec[kind] or [] if item.get("name") not in names]
+            if kept:
+                spec[kind] = kept
+            else:
+                del spec[kind]
+    del result["metadata"]["annotations"][STATUS_KEY]
+    if not result["metadata"]["annotations"]:
+        del result["metadata"]["annotations"]
+    return result
+
+
+def _drop_keys(metadata: dict[str, JSON], field: str, keys: Sequence[str]) -> None:
+    values = metadata.get(field)
+    if not isinstance(values, dict):
+        return
+    for key in keys:
+        values.pop(key, None)
+    if not values:
+        del metadata[field]
+
+
+def _annotations(pod: Mapping[str, JSON]) -> Mapping[str, str]:
+    return (pod.get("metadata") or {}).get("annotations") or {}
+
+
+def _strings(items: JSON) -> tuple[str, ...]:
+    return tuple(n for n in items if isinstance(n, str)) if isinstance(items, list) else ()
+
+
+def _names(items: JSON) -> tuple[str, ...]:
+    return tuple(i["name"] for i in items or () if isinstance(i, Mapping) and "name" in i)
+
+
+__all__ += ["PROXY_NAME", "STATUS_KEY", "status_of"]

@@ -1,0 +1,339 @@
+"""Kubernetes strategic merge patch over plain JSON values, with the Pod's patch metadata.
+
+Istio applies every rendered template to the pod with `strategicpatch.StrategicMergePatch`
+against `corev1.Pod`, so list merge keys, list ordering, `null` deletion and the `$patch`,
+`$retainKeys`, `$deleteFromPrimitiveList` and `$setElementOrder` directives decide what an
+injected pod looks like. The schema here is the Pod's `x-kubernetes-patch-strategy` and
+`x-kubernetes-patch-merge-key` metadata; every other list is atomic (replaced whole).
+
+Inputs are never mutated: `merge` copies what it changes and shares untouched subtrees, so
+callers that mutate a result must copy it first (`merge_overlay` does).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sidecar_injector.errors import InjectorError, Location
+
+JSON = Any
+
+DIRECTIVE = "$patch"
+RETAIN_KEYS = "$retainKeys"
+DELETE_FROM_PRIMITIVE = "$deleteFromPrimitiveList/"
+SET_ELEMENT_ORDER = "$setElementOrder/"
+
+
+class MergeError(InjectorError):
+    """A rendered overlay that cannot be merged into the pod; `location.pointer` says where."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListRule:
+    """A list with patch strategy `merge`: items matched by `key` (None: a list of scalars)."""
+
+    key: str | None
+    item: Schema | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """Patch metadata of one object type: its merged lists and its typed sub-objects."""
+
+    lists: Mapping[str, ListRule] = field(default_factory=dict)
+    objects: Mapping[str, Schema] = field(default_factory=dict)
+
+
+ANY = Schema()
+CONTAINER = Schema(
+    lists={
+        "env": ListRule("name"),
+        "ports": ListRule("containerPort"),
+        "volumeMounts": ListRule("mountPath"),
+        "volumeDevices": ListRule("devicePath"),
+    }
+)
+POD_SPEC = Schema(
+    lists={
+        "containers": ListRule("name", CONTAINER),
+        "initContainers": ListRule("name", CONTAINER),
+        "ephemeralContainers": ListRule("name", CONTAINER),
+        "volumes": ListRule("name"),
+        "imagePullSecrets": ListRule("name"),
+        "hostAliases": ListRule("ip"),
+        "resourceClaims": ListRule("name"),
+        "schedulingGates": ListRule("name"),
+        "topologySpreadConstraints": ListRule("topologyKey"),
+    }
+)
+OBJECT_META = Schema(lists={"finalizers": ListRule(None), "ownerReferences": ListRule("uid")})
+POD = Schema(objects={"metadata": OBJECT_META, "spec": POD_SPEC})
+
+
+def merge_overlay(original: Mapping[str, JSON], overlay: Mapping[str, JSON]) -> dict[str, JSON]:
+    """The pod with a rendered template (a partial Pod) strategically merged onto it."""
+    if not isinstance(overlay, Mapping):
+        raise MergeError(
+            f"the overlay must be a mapping (a partial Pod), not {_kind(overlay)}",
+            location=Location(pointer=""),
+        )
+    return copy.deepcopy(merge_map(original, overlay, schema=POD, pointer=""))
+
+
+def merge_map(
+    original: Mapping[str, JSON], patch: Mapping[str, JSON], *, schema: Schema, pointer: str
+) -> dict[str, JSON]:
+    """Merge `patch` into `original` field by field; `None` deletes, directives apply."""
+    directive = patch.get(DIRECTIVE)
+    if directive == "replace":
+        return merge_map({}, _without(patch, DIRECTIVE), schema=schema, pointer=pointer)
+    if directive == "delete":
+        return {}
+    if directive not in (None, "merge"):
+        raise MergeError(
+            f"unknown $patch directive {directive!r}; use merge, replace or delete",
+            location=Location(pointer=_child(pointer, DIRECTIVE)),
+        )
+    result = dict(original)
+    orders: dict[str, JSON] = {}
+    for key, value in patch.items():
+        if key in (DIRECTIVE, RETAIN_KEYS):
+            continue
+        if key.startswith(DELETE_FROM_PRIMITIVE):
+            name = key[len(DELETE_FROM_PRIMITIVE) :]
+            result[name] = _delete_from_primitive_list(result.get(name), value)
+        elif key.startswith(SET_ELEMENT_ORDER):
+            orders[key[len(SET_ELEMENT_ORDER) :]] = value
+        elif value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_value(
+                result.get(key), value, key=key, schema=schema, pointer=_child(pointer, key)
+            )
+    for name, order in orders.items():
+        if isinstance(result.get(name), list) and isinstance(order, list):
+            rule = schema.lists.get(name, ListRule(None))
+            result[name] = _enforce_order(result[name], order, original.get(name) or [], rule.key)
+    retain = patch.get(RETAIN_KEYS)
+    if isinstance(retain, list):
+        result = {key: value for key, value in result.items() if key in retain}
+    return result
+
+
+def merge_value(original: JSON, patch: JSON, *, key: str, schema: Schema, pointer: str) -> JSON:
+    """One field: maps merge, lists merge by their rule or are replaced, scalars are replaced."""
+    rule = schema.lists.get(key)
+    if rule is not None and not isinstance(patch, list):
+        raise MergeError(
+            f"{key} must be a list, not {_kind(patch)}", location=Location(pointer=pointer)
+        )
+    sub = schema.objects.get(key)
+    if sub is not None and not isinstance(patch, Mapping):
+        raise MergeError(
+            f"{key} must be a mapping, not {_kind(patch)}", location=Location(pointer=pointer)
+        )
+    if original is not None and _shape(original) != _shape(patch):
+        raise MergeError(
+            f"cannot merge {_kind(patch)} into {_kind(original)} at {key}",
+            location=Location(pointer=pointer),
+        )
+    if isinstance(patch, Mapping):
+        base = original if isinstance(original, Mapping) else {}
+        return merge_map(base, patch, schema=sub or ANY, pointer=pointer)
+    if isinstance(patch, list):
+        if rule is None:
+            return [_clean(item) for item in patch]
+        base_list = original if isinstance(original, list) else []
+        return merge_list(base_list, patch, rule=rule, pointer=pointer)
+    return patch
+
+
+def merge_list(
+    original: Sequence[JSON], patch: Sequence[JSON], *, rule: ListRule, pointer: str
+) -> list[JSON]:
+    """A `merge` list: by merge key (maps) or by value (scalars), in Kubernetes' order."""
+    original, items = _special_elements(original, patch, rule=rule, pointer=pointer)
+    if rule.key is None:
+        merged = list(original)
+        for item in items:
+            if item not in merged:
+                merged.append(_clean(item))
+    else:
+        merged = _merge_keyed(original, items, rule=rule, pointer=pointer)
+    return _enforce_order(merged, items, original, rule.key)
+
+
+def _special_elements(
+    original: Sequence[JSON], patch: Sequence[JSON], *, rule: ListRule, pointer: str
+) -> tuple[Sequence[JSON], list[JSON]]:
+    """Apply `$patch: delete` items; `$patch: replace` makes the patch the whole list."""
+    items: list[JSON] = []
+    replace = False
+    for index, item in enumerate(patch):
+        directive = item.get(DIRECTIVE) if isinstance(item, Mapping) else None
+        if directive is None:
+            items.append(item)
+        elif directive == "replace":
+            replace = True
+        elif directive == "delete" and rule.key is not None and rule.key in item:
+            original = [
+                o
+                for o in original
+                if not (isinstance(o, Mapping) and o.get(rule.key) == item[rule.key])
+            ]
+        else:
+            raise MergeError(
+                f"list item with $patch: {directive!r} needs the merge key {rule.key!r}"
+                if directive == "delete"
+                else f"$patch: {directive!r} is not allowed in a list item; use delete or replace",
+                location=Location(pointer=_child(pointer, str(index))),
+            )
+    if replace:
+        return [], items
+    return original, items
+
+
+def _merge_keyed(
+    original: Sequence[JSON], items: Sequence[JSON], *, rule: ListRule, pointer: str
+) -> list[JSON]:
+    assert rule.key is not None
+    merged = list(original)
+    for index, item in enumerate(items):
+        where = _child(pointer, str(index))
+        if not isinstance(item, Mapping):
+            raise MergeError(
+                f"items of this list must be mappings with the merge key {rule.key!r}, "
+                f"not {_kind(item)}",
+                location=Location(pointer=where),
+            )
+        if rule.key not in item:
+            raise MergeError(
+                f"list item has no merge key {rule.key!r}", location=Location(pointer=where)
+            )
+        position = _find(merged, rule.key, item[rule.key])
+        if position is None:
+            merged.append(merge_map({}, item, schema=rule.item or ANY, pointer=where))
+        else:
+            merged[position] = merge_map(
+                merged[position], item, schema=rule.item or ANY, pointer=where
+            )
+    return merged
+
+
+def _enforce_order(
+    merged: Sequence[JSON],
+    patch_order: Sequence[JSON],
+    server_order: Sequence[JSON],
+    key: str | None,
+) -> list[JSON]:
+    """Kubernetes' order: patch items in patch order, server-only items kept where the
+    original order puts them before a patch item, everything else after."""
+    patch_ids = [_identity(item, key) for item in patch_order]
+    server_ids = [_identity(item, key) for item in server_order]
+    in_patch = [item for item in merged if _identity(item, key) in patch_ids]
+    server_only = [item for item in merged if _identity(item, key) not in patch_ids]
+    in_patch.sort(key=lambda item: patch_ids.index(_identity(item, key)))
+    server_only.sort(
+        key=lambda item: _index_or_end(server_ids, _identity(item, key), len(server_ids))
+    )
+    result: list[JSON] = []
+    left, right = 0, 0
+    while left < len(server_only) or right < len(in_patch):
+        if right >= len(in_patch):
+            result.append(server_only[left])
+            left += 1
+        elif left >= len(server_only):
+            result.append(in_patch[right])
+            right += 1
+        else:
+            li = _index_or_end(server_ids, _identity(server_only[left], key), -1)
+            ri = _index_or_end(server_ids, _identity(in_patch[right], key), -1)
+            if li >= 0 and ri >= 0 and li < ri:
+                result.append(server_only[left])
+                left += 1
+            else:
+                result.append(in_patch[right])
+                right += 1
+    return result
+
+
+def _identity(item: JSON, key: str | None) -> JSON:
+    if key is not None and isinstance(item, Mapping):
+        return ("key", _hashable(item.get(key)))
+    return ("value", _hashable(item))
+
+
+def _hashable(value: JSON) -> JSON:
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, bool):
+        return ("bool", value)
+    return value
+
+
+def _index_or_end(ids: Sequence[JSON], identity: JSON, missing: int) -> int:
+    try:
+        return ids.index(identity)
+    except ValueError:
+        return missing
+
+
+def _find(items: Sequence[JSON], key: str, value: JSON) -> int | None:
+    for position, item in enumerate(items):
+        if isinstance(item, Mapping) and item.get(key) == value:
+            return position
+    return None
+
+
+def _delete_from_primitive_list(current: JSON, remove: JSON) -> JSON:
+    if not isinstance(current, list) or not isinstance(remove, list):
+        return current
+    return [item for item in current if item not in remove]
+
+
+def _clean(value: JSON) -> JSON:
+    """A new value as the typed Pod would hold it: nulls and directives dropped."""
+    if isinstance(value, Mapping):
+        return {
+            k: _clean(v)
+            for k, v in value.items()
+            if v is not None and not (isinstance(k, str) and k.startswith("$"))
+        }
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _without(mapping: Mapping[str, JSON], key: str) -> dict[str, JSON]:
+    return {k: v for k, v in mapping.items() if k != key}
+
+
+def _shape(value: JSON) -> str:
+    if isinstance(value, Mapping):
+        return "map"
+    if isinstance(value, list):
+        return "list"
+    return "scalar"
+
+
+def _kind(value: JSON) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+def _child(pointer: str, key: str) -> str:
+    return f"{pointer}/{key.replace('~', '~0').replace('/', '~1')}"
