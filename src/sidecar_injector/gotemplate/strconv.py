@@ -1,0 +1,195 @@
+"""Go's `strconv` text forms that `fmt` builds on: floats, quoted strings and runes.
+
+Strings are Python `str` (valid Unicode); Go works on UTF-8 bytes, so byte counts that matter
+(hex dumps, precision of `%x`) are taken from the UTF-8 encoding by the caller.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import unicodedata
+from dataclasses import dataclass
+from typing import Final
+
+LOWER_HEX: Final = "0123456789abcdef"
+UPPER_HEX: Final = "0123456789ABCDEF"
+MAX_RUNE: Final = 0x10FFFF
+RUNE_ERROR: Final = 0xFFFD
+
+_MANT_BITS: Final = 52
+_BIAS: Final = -1023
+_U64: Final = (1 << 64) - 1
+_SIMPLE_ESCAPES: Final = {7: r"\a", 8: r"\b", 12: r"\f", 10: r"\n", 13: r"\r", 9: r"\t", 11: r"\v"}
+
+
+@dataclass(frozen=True, slots=True)
+class Digits:
+    """A decimal `0.DIGITS * 10^point` without trailing zeros; zero has no digits."""
+
+    digits: str
+    point: int
+
+    @classmethod
+    def shortest(cls, f: float) -> Digits:
+        """The fewest digits that read back as `f` (Python's `repr` finds the same ones as Go)."""
+        if f == 0:
+            return cls("", 0)
+        mantissa, _, exponent = repr(abs(f)).partition("e")
+        whole, _, fraction = mantissa.partition(".")
+        digits = whole + fraction
+        point = len(whole) + int(exponent or 0)
+        stripped = digits.lstrip("0")
+        point -= len(digits) - len(stripped)
+        return cls(stripped.rstrip("0"), point)
+
+
+def format_float(f: float, fmt: str, prec: int) -> str:
+    """`strconv.FormatFloat(f, fmt, prec, 64)`; `prec` -1 means the shortest exact form."""
+    if math.isinf(f):
+        return "+Inf" if f > 0 else "-Inf"
+    if math.isnan(f):
+        return "NaN"
+    if fmt in "bxX":
+        return _format_binary(f, fmt, prec)
+    sign = "-" if math.copysign(1.0, f) < 0 else ""
+    if prec >= 0 and fmt in "eEfFgG":
+        return sign + format(abs(f), f".{prec}{fmt}")
+    digits = Digits.shortest(f)
+    if fmt in "eE":
+        return sign + _fixed_exponent(digits, fmt, prec=len(digits.digits) - 1)
+    if fmt in "fF":
+        return sign + _fixed_point(digits, prec=max(len(digits.digits) - digits.point, 0))
+    if fmt in "gG":
+        return sign + _shortest_general(digits, "e" if fmt == "g" else "E")
+    return "%" + fmt
+
+
+def _shortest_general(d: Digits, exp_char: str) -> str:
+    """`%g` with the shortest digits: the exponent form below 1e-4 and from 1e+06 on."""
+    exponent = d.point - 1
+    if exponent < -4 or exponent >= 6:
+        return _fixed_exponent(d, exp_char, prec=max(len(d.digits) - 1, 0))
+    return _fixed_point(d, prec=max(len(d.digits) - d.point, 0))
+
+
+def _fixed_exponent(d: Digits, exp_char: str, *, prec: int) -> str:
+    first = d.digits[:1] or "0"
+    rest = d.digits[1 : prec + 1].ljust(prec, "0")
+    exponent = d.point - 1 if d.digits else 0
+    sign = "-" if exponent < 0 else "+"
+    body = f"{first}.{rest}" if prec > 0 else first
+    return f"{body}{exp_char}{sign}{abs(exponent):02d}"
+
+
+def _fixed_point(d: Digits, *, prec: int) -> str:
+    whole = d.digits[: d.point].ljust(d.point, "0") if d.point > 0 else "0"
+    if prec <= 0:
+        return whole
+    fraction = "".join(
+        d.digits[j] if 0 <= j < len(d.digits) else "0" for j in range(d.point, d.point + prec)
+    )
+    return f"{whole}.{fraction}"
+
+
+def _float_bits(f: float) -> tuple[bool, int, int]:
+    """Sign, mantissa with the implicit bit, and binary exponent of `mantissa * 2^(exp-52)`."""
+    (bits,) = struct.unpack(">Q", struct.pack(">d", f))
+    exponent = (bits >> _MANT_BITS) & 0x7FF
+    mantissa = bits & ((1 << _MANT_BITS) - 1)
+    if exponent == 0:
+        exponent = 1
+    else:
+        mantissa |= 1 << _MANT_BITS
+    return bool(bits >> 63), mantissa, exponent + _BIAS
+
+
+def _format_binary(f: float, fmt: str, prec: int) -> str:
+    negative, mantissa, exponent = _float_bits(f)
+    sign = "-" if negative else ""
+    if fmt == "b":
+        power = exponent - _MANT_BITS
+        return f"{sign}{mantissa}p{'+' if power >= 0 else ''}{power}"
+    return sign + _hex_float(mantissa, exponent, upper=fmt == "X", prec=prec)
+
+
+def _hex_float(mantissa: int, exponent: int, *, upper: bool, prec: int) -> str:
+    """`%x` of a float: `0x1.8p+01`, the leading 1 at bit 60 of the working mantissa."""
+    if mantissa == 0:
+        exponent = 0
+    mantissa <<= 60 - _MANT_BITS
+    while mantissa and not mantissa & (1 << 60):
+        mantissa <<= 1
+        exponent -= 1
+    if 0 <= prec < 15:
+        shift = prec * 4
+        extra = (mantissa << shift) & ((1 << 60) - 1)
+        mantissa >>= 60 - shift
+        if extra | (mantissa & 1) > 1 << 59:
+            mantissa += 1
+        mantissa <<= 60 - shift
+        if mantissa & (1 << 61):
+            mantissa >>= 1
+            exponent += 1
+    digits = UPPER_HEX if upper else LOWER_HEX
+    out = ["0", "X" if upper else "x", str((mantissa >> 60) & 1)]
+    mantissa = (mantissa << 4) & _U64
+    if (prec < 0 and mantissa) or prec > 0:
+        out.append(".")
+        count = 0
+        while (prec < 0 and mantissa) or (prec >= 0 and count < prec):
+            out.append(digits[(mantissa >> 60) & 15])
+            mantissa = (mantissa << 4) & _U64
+            count += 1
+    out.append("P" if upper else "p")
+    out.append("-" if exponent < 0 else "+")
+    out.append(f"{abs(exponent):02d}")
+    return "".join(out)
+
+
+def is_print(rune: int) -> bool:
+    """Go's `unicode.IsPrint`: letters, marks, numbers, punctuation, symbols and ASCII space."""
+    if rune == 0x20:
+        return True
+    if rune > MAX_RUNE or 0xD800 <= rune <= 0xDFFF:
+        return False
+    return unicodedata.category(chr(rune))[0] in "LMNPS"
+
+
+def can_backquote(s: str) -> bool:
+    """Whether `s` can be written as a Go raw string: no control characters but tab, no '`'."""
+    for ch in s:
+        r = ord(ch)
+        if r == 0xFEFF or (r < 0x20 and r != 9) or r in (0x60, 0x7F):
+            return False
+    return True
+
+
+def quote(s: str, *, ascii_only: bool = False) -> str:
+    """`strconv.Quote` (or `QuoteToASCII`)."""
+    return '"' + "".join(escape_rune(ord(ch), quote='"', ascii_only=ascii_only) for ch in s) + '"'
+
+
+def quote_rune(rune: int, *, ascii_only: bool = False) -> str:
+    """`strconv.QuoteRune`: invalid runes become U+FFFD."""
+    if rune > MAX_RUNE or 0xD800 <= rune <= 0xDFFF or rune < 0:
+        rune = RUNE_ERROR
+    return "'" + escape_rune(rune, quote="'", ascii_only=ascii_only) + "'"
+
+
+def escape_rune(rune: int, *, quote: str, ascii_only: bool) -> str:
+    """One rune inside a Go quoted literal."""
+    if rune == ord(quote) or rune == 0x5C:
+        return "\\" + chr(rune)
+    printable = is_print(rune)
+    if printable and (not ascii_only or rune < 0x80):
+        return chr(rune)
+    if rune in _SIMPLE_ESCAPES:
+        return _SIMPLE_ESCAPES[rune]
+    if rune < 0x20 or rune == 0x7F:
+        return f"\\x{rune:02x}"
+    if rune > MAX_RUNE or 0xD800 <= rune <= 0xDFFF:
+        rune = RUNE_ERROR
+    if rune < 0x10000:
+        return f"\\u{rune:04x}"
+    return f"\\U{rune:08x}"
