@@ -1,0 +1,238 @@
+"""The real server: uvicorn in a thread on 127.0.0.1, real TLS, a client that verifies it."""
+
+from __future__ import annotations
+
+import base64
+import os
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from sidecar_injector import certs, config, server
+from sidecar_injector.admission import app, review
+from tests.unit.test_review import a_pod, admission_review
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+class RecordingPipeline:
+    """Injects a label naming the values' `tag`, so a test sees which config served a request."""
+
+    def __init__(self, current: config.Config) -> None:
+        self.config = current
+        self.swaps: list[config.Config] = []
+
+    def swap(self, current: config.Config) -> None:
+        self.swaps.append(current)
+        self.config = current
+
+    def admit(
+        self, pod: review.Object, *, namespace: str, params: Mapping[str, str]
+    ) -> app.Admitted:
+        tag = str(self.config.values.get("tag", "none"))
+        ops = [{"op": "add", "path": "/metadata/labels", "value": {"tag": tag}}]
+        return app.Admitted(True, "policyEnabled", "", (), orjson.dumps(ops))
+
+    def validate(self, data: Mapping[str, config.JSON]) -> None:
+        return None
+
+
+@dataclass
+class Running:
+    service: server.Service
+    url: str
+    pipeline: RecordingPipeline
+
+
+def mounted(directory: Path, files: Mapping[str, bytes]) -> None:
+    """Write files the way the kubelet updates a mounted Secret: new dir, then a symlink swap."""
+    directory.mkdir(parents=True, exist_ok=True)
+    version = directory / f"..{time.monotonic_ns()}"
+    version.mkdir()
+    for name, data in files.items():
+        (version / name).write_bytes(data)
+        link = directory / name
+        if not link.is_symlink():
+            link.symlink_to(Path("..data") / name)
+    staged = directory / "..data_tmp"
+    staged.symlink_to(version.name)
+    os.replace(staged, directory / "..data")
+
+
+def issue(ca: certs.KeyPair) -> dict[str, bytes]:
+    pair = certs.make_serving(ca, hosts=["localhost", "127.0.0.1"])
+    return {"tls.crt": pair.cert_pem, "tls.key": pair.key_pem}
+
+
+def client_for(*cas: certs.KeyPair, keepalive: bool = True) -> httpx.Client:
+    context = ssl.create_default_context()
+    for ca in cas:
+        context.load_verify_locations(cadata=ca.cert_pem.decode())
+    limits = httpx.Limits(max_keepalive_connections=None if keepalive else 0)
+    return httpx.Client(verify=context, timeout=10, limits=limits)
+
+
+@contextmanager
+def serving(
+    tmp_path: Path, ca: certs.KeyPair, *, files: server.ConfigFiles | None = None
+) -> Iterator[Running]:
+    secret = tmp_path / "secret"
+    mounted(secret, issue(ca))
+    options = server.Options(
+        cert_file=secret / "tls.crt",
+        key_file=secret / "tls.key",
+        port=0,
+        files=files or server.ConfigFiles(),
+        reload_seconds=0.05,
+        graceful_seconds=5,
+    )
+    pipelines: list[RecordingPipeline] = []
+
+    def make(current: config.Config) -> RecordingPipeline:
+        pipelines.append(RecordingPipeline(current))
+        return pipelines[-1]
+
+    service = server.build(options, pipeline=make, registry=CollectorRegistry())
+    uv = server.make_server(service, options)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    eventually(lambda: uv.started)
+    port = uv.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield Running(service, f"https://127.0.0.1:{port}", pipelines[0])
+    finally:
+        uv.should_exit = True
+        thread.join(10)
+
+
+def eventually(condition: Callable[[], object], *, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def ca() -> certs.KeyPair:
+    return certs.make_ca()
+
+
+def inject(client: httpx.Client, url: str, body: bytes) -> httpx.Response:
+    return client.post(f"{url}/inject", content=body, headers=JSON_HEADERS)
+
+
+def test_serves_reviews_over_verified_tls(tmp_path: Path, ca: certs.KeyPair) -> None:
+    with serving(tmp_path, ca) as running, client_for(ca) as client:
+        body = orjson.dumps(admission_review(a_pod(name="p"), uid="u-1"))
+        reply = inject(client, running.url, body).json()
+        assert reply["response"]["uid"] == "u-1"
+        assert reply["response"]["allowed"] is True
+        assert client.get(f"{running.url}/readyz").json()["ready"] is True
+        with client_for(certs.make_ca()) as stranger, pytest.raises(httpx.ConnectError):
+            stranger.get(f"{running.url}/healthz")
+
+
+def test_bad_requests_leave_the_server_alive(tmp_path: Path, ca: certs.KeyPair) -> None:
+    with serving(tmp_path, ca) as running, client_for(ca) as client:
+        url = running.url
+        assert client.get(f"{url}/inject").status_code == 405
+        assert client.post(f"{url}/inject", content=b"{}").status_code == 415
+        assert inject(client, url, b"").status_code == 400
+        big = inject(client, url, b" " * (app.MAX_BODY_BYTES + 1))
+        assert big.status_code == 400
+        assert "limit is 6291456" in big.text
+        for bad in (b"{nope", b'{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}'):
+            denied = inject(client, url, bad)
+            assert denied.status_code == 200
+            assert denied.json()["response"]["allowed"] is False
+        assert client.get(f"{url}/healthz").text == "ok\n"
+
+
+def test_certificate_rotation_without_restart_or_failed_requests(
+    tmp_path: Path, ca: certs.KeyPair
+) -> None:
+    renewed_ca = certs.make_ca(common_name="renewed CA")
+    failures: list[BaseException] = []
+    answered: list[int] = []
+    stop = threading.Event()
+    body = orjson.dumps(admission_review(a_pod()))
+
+    def hammer(url: str) -> None:
+        with client_for(ca, renewed_ca, keepalive=False) as client:
+            while not stop.is_set():
+                try:
+                    answered.append(inject(client, url, body).status_code)
+                except BaseException as err:
+                    failures.append(err)
+
+    with serving(tmp_path, ca) as running:
+        worker = threading.Thread(target=hammer, args=(running.url,))
+        worker.start()
+        mounted(tmp_path / "secret", issue(renewed_ca))
+        with client_for(renewed_ca) as fresh:
+            eventually(lambda: _handshakes(fresh, running.url))
+        stop.set()
+        worker.join(10)
+        served = certs.KeyPair(running.service.tls.cert_pem, b"").certificate
+        assert served.issuer == renewed_ca.certificate.subject
+        assert running.service.tls.digest == certs.digest(
+            tmp_path / "secret/tls.crt", tmp_path / "secret/tls.key"
+        )
+    assert failures == []
+    assert answered and set(answered) == {200}
+
+
+def _handshakes(client: httpx.Client, url: str) -> bool:
+    try:
+        return client.get(f"{url}/healthz").status_code == 200
+    except httpx.ConnectError:
+        return False
+
+
+def test_a_broken_certificate_keeps_the_old_one(tmp_path: Path, ca: certs.KeyPair) -> None:
+    with serving(tmp_path, ca) as running, client_for(ca) as client:
+        other = issue(certs.make_ca())
+        mounted(tmp_path / "secret", {"tls.crt": issue(ca)["tls.crt"], "tls.key": other["tls.key"]})
+        eventually(lambda: running.service.tls.error is not None)
+        assert client.get(f"{running.url}/healthz").status_code == 200
+        detail = client.get(f"{running.url}/readyz").json()["checks"][0]["detail"]
+        assert "last reload failed" in detail
+
+
+def test_config_reload_keeps_the_last_good_config(tmp_path: Path, ca: certs.KeyPair) -> None:
+    values = tmp_path / "config/values"
+    mounted(values.parent, {"values": b"tag: first\n"})
+    body = orjson.dumps(admission_review(a_pod()))
+    files = server.ConfigFiles(values=values)
+    with serving(tmp_path, ca, files=files) as running, client_for(ca) as client:
+
+        def tag() -> str:
+            reply = inject(client, running.url, body).json()["response"]
+            ops = orjson.loads(base64.b64decode(reply["patch"]))
+            return str(ops[0]["value"]["tag"])
+
+        assert tag() == "first"
+        mounted(values.parent, {"values": b"tag: second\n"})
+        eventually(lambda: tag() == "second")
+        mounted(values.parent, {"values": b"tag: [unclosed\n"})
+        eventually(lambda: running.service.watch.error is not None)
+        assert tag() == "second"
+        ready = client.get(f"{running.url}/readyz").json()
+        assert ready["ready"] is True
+        assert "serving the last good config" in ready["checks"][1]["detail"]
+        assert values.as_posix() in ready["checks"][1]["detail"]
+        scraped = client.get(f"{running.url}/metrics").text
+        assert 'sidecar_injector_config_reloads_total{result="error"} 1.0' in scraped
+        assert "sidecar_injector_config_last_reload_ok 0.0" in scraped
+        mounted(values.parent, {"values": b"tag: third\n"})
+        eventually(lambda: tag() == "third")
+        assert len(running.pipeline.swaps) == 2
