@@ -177,9 +177,12 @@ def test_certificate_rotation_without_restart_or_failed_requests(
     with serving(tmp_path, ca) as running:
         worker = threading.Thread(target=hammer, args=(running.url,))
         worker.start()
+        eventually(lambda: len(answered) >= 5)
         mounted(tmp_path / "secret", issue(renewed_ca))
         with client_for(renewed_ca) as fresh:
             eventually(lambda: _handshakes(fresh, running.url))
+        after = len(answered)
+        eventually(lambda: len(answered) >= after + 5 or failures)
         stop.set()
         worker.join(10)
         served = certs.KeyPair(running.service.tls.cert_pem, b"").certificate
