@@ -43,6 +43,8 @@ class GoOracle:
         if self._proc.stdin is not None:
             self._proc.stdin.close()
         self._proc.wait(timeout=10)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
 
 
 @pytest.fixture(scope="session")
