@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import orjson
 import uvicorn
 from prometheus_client import CollectorRegistry
 
@@ -254,6 +255,35 @@ def run(options: Options, *, pipeline: Callable[[config.Config], SwappablePipeli
 def _drained(sig: int, _frame: object) -> None:
     """uvicorn re-raises the signal after draining; by then there is nothing left to do."""
     logger.info("stopped on %s", signal.Signals(sig).name)
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line; an admission's `extra={"fields": ...}` become top-level keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            line.update(fields)
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return orjson.dumps(line, default=str).decode()
+
+
+def configure_logging(level: str = "info") -> None:
+    """JSON lines on stderr for our loggers and uvicorn's, replacing any earlier set-up."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JSONFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
 
 
 def _now() -> str:

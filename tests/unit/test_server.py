@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 import os
+import signal
+import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -19,6 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from sidecar_injector import certs, config, server
 from sidecar_injector.admission import app, review
+from tests.conftest import REPO
 from tests.unit.test_review import a_pod, admission_review
 
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -239,3 +244,71 @@ def test_config_reload_keeps_the_last_good_config(tmp_path: Path, ca: certs.KeyP
         mounted(values.parent, {"values": b"tag: third\n"})
         eventually(lambda: tag() == "third")
         assert len(running.pipeline.swaps) == 2
+
+
+class SlowPipeline(RecordingPipeline):
+    """Marks when a review is in flight, then takes long enough for a SIGTERM to land meanwhile."""
+
+    marker = Path(os.environ.get("SLOW_PIPELINE_MARKER", "/nonexistent"))
+
+    def admit(
+        self, pod: review.Object, *, namespace: str, params: Mapping[str, str]
+    ) -> app.Admitted:
+        self.marker.touch()
+        time.sleep(1)
+        return super().admit(pod, namespace=namespace, params=params)
+
+
+def serve_slowly(cert: str, key: str, port: str) -> None:
+    """The subprocess of the SIGTERM test: the real `server.run`, with a slow pipeline."""
+    server.configure_logging("info")
+    options = server.Options(cert_file=Path(cert), key_file=Path(key), port=int(port))
+    server.run(options, pipeline=SlowPipeline)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path: Path, ca: certs.KeyPair) -> None:
+    files = issue(ca)
+    (tmp_path / "tls.crt").write_bytes(files["tls.crt"])
+    (tmp_path / "tls.key").write_bytes(files["tls.key"])
+    marker, port = tmp_path / "in-flight", free_port()
+    code = (
+        "import sys; from tests.unit.test_server import serve_slowly; serve_slowly(*sys.argv[1:])"
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(tmp_path / "tls.crt"),
+            str(tmp_path / "tls.key"),
+            str(port),
+        ],
+        cwd=REPO,
+        env={**os.environ, "SLOW_PIPELINE_MARKER": str(marker)},
+        stderr=subprocess.PIPE,
+    )
+    url = f"https://127.0.0.1:{port}"
+    replies: list[httpx.Response] = []
+    try:
+        with client_for(ca) as client:
+            eventually(lambda: _handshakes(client, url))
+            body = orjson.dumps(admission_review(a_pod()))
+            request = threading.Thread(target=lambda: replies.append(inject(client, url, body)))
+            request.start()
+            eventually(marker.exists)
+            process.send_signal(signal.SIGTERM)
+            request.join(10)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert [r.status_code for r in replies] == [200]
+    assert replies[0].json()["response"]["allowed"] is True
+    assert process.returncode == 0, stderr.decode()
+    assert b"stopped on SIGTERM" in stderr
