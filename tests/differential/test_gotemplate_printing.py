@@ -57,7 +57,7 @@ def check_printf(oracle: GoOracle, fmt: str, args: list[Any], numbers: Numbers) 
 
 
 # Every verb on every kind of JSON value.
-VERBS = "v +v #v T s q d t x X o O b e E f F g G c U p %".split()
+VERBS = [*"vTsqdtxXoObeEfFgGcUp%", "+v", "#v"]
 VALUES: list[Any] = [
     0,
     42,
@@ -92,11 +92,53 @@ def test_every_verb_on_every_kind(go_oracle: GoOracle, verb: str, value: Any) ->
 
 
 # Flags, width and precision across kinds.
-FLAGGED = (
-    "%5v %-5v %05v %+v % v %.2v %8.3v %-08v %+05d % 05d %#08x %# x %+q %#q %.0d %5.0d %#.0f %#g "
-    "%#.3g %#e %010.4f %-10.2e %+.2f % .2f %.1x %#U %.6U %08U %5c %-4q %#o %#b %6.2s %-6.1q %x "
-    "%.3X %#X %+.3g %010v %.10g"
-).split()
+FLAGGED = [
+    "%5v",
+    "%-5v",
+    "%05v",
+    "%+v",
+    "% v",
+    "%.2v",
+    "%8.3v",
+    "%-08v",
+    "%+05d",
+    "% 05d",
+    "%#08x",
+    "%# x",
+    "%+q",
+    "%#q",
+    "%.0d",
+    "%5.0d",
+    "%#.0f",
+    "%#g",
+    "%#.3g",
+    "%#e",
+    "%010.4f",
+    "%-10.2e",
+    "%+.2f",
+    "% .2f",
+    "%.1x",
+    "%#U",
+    "%.6U",
+    "%08U",
+    "%5c",
+    "%-4q",
+    "%#o",
+    "%#b",
+    "%6.2s",
+    "%-6.1q",
+    "%x",
+    "%.3X",
+    "%#X",
+    "%+.3g",
+    "%010v",
+    "%.10g",
+    "%- 8d",
+    "%+ d",
+    "% x",
+    "% X",
+    "%0-5d",
+]
 FLAGGED_VALUES: list[Any] = [0, 255, -3, 3.14159, -1e-9, "hi", "héllo wörld", [1, "x"], {"k": 1.5}]
 
 
@@ -280,7 +322,7 @@ def test_escapers(go_oracle: GoOracle, text: str, builtin: str, escape: Any) -> 
 )
 @pytest.mark.parametrize("fmt", ["%v", "%+v", "%#v", "%T", "%s", "%q", "%d", "%x", "%5v", "%U"])
 def test_typed_values_from_sprig(go_oracle: GoOracle, template: str, value: Any, fmt: str) -> None:
-    """Sprig functions give Go values JSON cannot: `[]string`, `[]int`, `map[string]string`, `int`."""
+    """Sprig functions give Go values JSON cannot: `[]string`, `map[string]string`, `int`, ..."""
     reply = go_oracle.render("{{ printf " + json.dumps(fmt) + " (" + template + ") }}", sprig=True)
     assert sprintf(fmt, [value]) == reply["output"]
 
@@ -308,7 +350,7 @@ _DIRECTIVE = st.tuples(
     st.sampled_from(["", "", "", "3", "12", "-4", "*"]),
     st.sampled_from(["", "", "", ".0", ".2", ".10", ".", ".*"]),
     st.sampled_from([""] * 12 + ["[1]", "[2]", "[9]"]),
-    st.sampled_from(list("vvvvsssdddqxXfegtcUobTE%F!") + ["G", "O"]),
+    st.sampled_from([*"vvvvsssdddqxXfegtcUobTE%F!", "G", "O"]),
 ).map(lambda parts: "%" + "".join(parts))
 
 
