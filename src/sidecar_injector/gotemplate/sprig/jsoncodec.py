@@ -1,0 +1,322 @@
+"""Go's `encoding/json` for template values: `toJson`, `toPrettyJson`, `toRawJson`, `fromJson`.
+
+Encoding matches Go byte for byte (sorted keys, `<>&` escaped unless raw, floats printed
+the way Go prints them). Decoding gives Go's `interface {}` view (numbers are float64) and
+Go's syntax error messages, which come from a scanner that follows Go's states.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Final
+
+from .. import values
+from . import runes
+
+_SHORT_ESCAPES: Final = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_HTML: Final = frozenset("<>&")
+
+
+class UnsupportedValue(values.GoError):
+    """A value `encoding/json` refuses (NaN, infinities, functions)."""
+
+
+def _encode_string(s: str, *, html: bool) -> str:
+    out = ['"']
+    for ch in runes.go_runes(s):
+        if ch in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[ch])
+        elif ch < " " or (html and ch in _HTML) or ch in "\u2028\u2029":
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def format_float(f: float) -> str:
+    """A float64 as Go's `encoding/json` writes it."""
+    if math.isnan(f) or math.isinf(f):
+        shown = "NaN" if math.isnan(f) else ("+Inf" if f > 0 else "-Inf")
+        raise UnsupportedValue(f"json: unsupported value: {shown}")
+    exact = Decimal(repr(f))
+    if f != 0 and (abs(f) < 1e-6 or abs(f) >= 1e21):
+        mantissa, _, exponent = f"{exact:e}".partition("e")
+        sign = exponent[0]
+        return f"{mantissa}e{sign}{int(exponent[1:]):02d}".replace("e-0", "e-")
+    return f"{exact.normalize():f}"
+
+
+class Encoder:
+    """One `json.Marshal` (or `MarshalIndent`) run."""
+
+    def __init__(self, *, html: bool, indent: str) -> None:
+        self._html = html
+        self._indent = indent
+
+    def encode(self, value: object, depth: int = 0) -> str:
+        """The JSON text of `value`."""
+        if value is None or value is values.NO_VALUE or values.is_nil(value):
+            return "null"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int):
+            return str(int(value))
+        if isinstance(value, float):
+            return format_float(value)
+        if isinstance(value, str):
+            return _encode_string(value, html=self._html)
+        if isinstance(value, Mapping):
+            return self._object(sorted(value.items()), depth)
+        if isinstance(value, list | tuple):
+            return self._array(list(value), depth)
+        return self._other(value, depth)
+
+    def _other(self, value: object, depth: int) -> str:
+        marshal = value.go_method("MarshalJSON") if isinstance(value, values.Struct) else None
+        if marshal is not None:
+            return str(marshal())
+        if isinstance(value, values.Struct):
+            fields = [(f, value.go_field(f)) for f in type(value).go_fields]
+            return self._object(fields, depth)
+        raise UnsupportedValue(f"json: unsupported type: {values.go_type_of(value)}")
+
+    def _layout(self, parts: list[str], depth: int, brackets: str) -> str:
+        if not parts:
+            return brackets
+        if not self._indent:
+            return brackets[0] + ",".join(parts) + brackets[1]
+        inner = "\n" + self._indent * (depth + 1)
+        outer = "\n" + self._indent * depth
+        return brackets[0] + inner + ("," + inner).join(parts) + outer + brackets[1]
+
+    def _object(self, items: list[tuple[str, object]], depth: int) -> str:
+        colon = ": " if self._indent else ":"
+        parts = [
+            _encode_string(k, html=self._html) + colon + self.encode(v, depth + 1) for k, v in items
+        ]
+        return self._layout(parts, depth, "{}")
+
+    def _array(self, items: list[object], depth: int) -> str:
+        return self._layout([self.encode(v, depth + 1) for v in items], depth, "[]")
+
+
+def marshal(value: object, *, html: bool = True, indent: str = "") -> str:
+    """Go's `json.Marshal`/`MarshalIndent`; raises `GoError` with Go's message."""
+    return Encoder(html=html, indent=indent).encode(value)
+
+
+def _quote_char(ch: str) -> str:
+    """How Go's scanner names an offending character in its messages."""
+    if ch == "'":
+        return "'\\''"
+    if ch == '"':
+        return "'\"'"
+    from .strings import go_quote
+
+    return "'" + go_quote(ch)[1:-1] + "'"
+
+
+class SyntaxError_(values.GoError):
+    """Go's `*json.SyntaxError`."""
+
+
+class _Scanner:
+    """A recursive-descent reader with Go's `encoding/json` error messages."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.range_error: values.GoError | None = None
+
+    def fail(self, context: str) -> SyntaxError_:
+        if self.pos >= len(self.text):
+            return SyntaxError_("unexpected end of JSON input")
+        return SyntaxError_(f"invalid character {_quote_char(self.text[self.pos])} {context}")
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def skip_space(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos] in " \t\r\n":
+            self.pos += 1
+
+    def document(self) -> object:
+        self.skip_space()
+        result = self.value()
+        self.skip_space()
+        if self.pos < len(self.text):
+            raise self.fail("after top-level value")
+        return result
+
+    def value(self) -> object:
+        ch = self.peek()
+        readers: dict[str, Callable[[], object]] = {"{": self.read_object, "[": self.read_array}
+        if ch in readers:
+            return readers[ch]()
+        if ch == '"':
+            return self.string()
+        if ch == "-" or (ch.isdigit() and ch.isascii()):
+            return self.number()
+        for word, result in (("true", True), ("false", False), ("null", None)):
+            if ch == word[0]:
+                return self.literal(word, result)
+        raise self.fail("looking for beginning of value")
+
+    def literal(self, word: str, result: object) -> object:
+        for expected in word:
+            if self.pos >= len(self.text):
+                self.text += " "
+                raise self.fail(f"in literal {word} (expecting {_quote_char(expected)})")
+            if self.text[self.pos] != expected:
+                raise self.fail(f"in literal {word} (expecting {_quote_char(expected)})")
+            self.pos += 1
+        return result
+
+    def read_object(self) -> dict[str, object]:
+        self.pos += 1
+        out: dict[str, object] = {}
+        self.skip_space()
+        if self.peek() == "}":
+            self.pos += 1
+            return out
+        while True:
+            if self.peek() != '"':
+                raise self.fail("looking for beginning of object key string")
+            key = self.string()
+            self.skip_space()
+            if self.peek() != ":":
+                raise self.fail("after object key")
+            self.pos += 1
+            self.skip_space()
+            out[key] = self.value()
+            self.skip_space()
+            if self.peek() == ",":
+                self.pos += 1
+                self.skip_space()
+                continue
+            if self.peek() == "}":
+                self.pos += 1
+                return out
+            raise self.fail("after object key:value pair")
+
+    def read_array(self) -> list[object]:
+        self.pos += 1
+        out: list[object] = []
+        self.skip_space()
+        if self.peek() == "]":
+            self.pos += 1
+            return out
+        while True:
+            out.append(self.value())
+            self.skip_space()
+            if self.peek() == ",":
+                self.pos += 1
+                self.skip_space()
+                continue
+            if self.peek() == "]":
+                self.pos += 1
+                return out
+            raise self.fail("after array element")
+
+    def string(self) -> str:
+        self.pos += 1
+        out: list[str] = []
+        while True:
+            ch = self.peek()
+            if not ch:
+                raise self.fail("")
+            self.pos += 1
+            if ch == '"':
+                return "".join(out)
+            if ch == "\\":
+                out.append(self.escape())
+            elif ch < " ":
+                self.pos -= 1
+                raise self.fail("in string literal")
+            else:
+                out.append(ch)
+
+    def escape(self) -> str:
+        ch = self.peek()
+        simple = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n"}
+        simple |= {"r": "\r", "t": "\t"}
+        if ch in simple and ch:
+            self.pos += 1
+            return simple[ch]
+        if ch != "u":
+            raise self.fail("in string escape code")
+        self.pos += 1
+        code = self.hex4()
+        if 0xD800 <= code < 0xDC00 and self.text.startswith("\\u", self.pos):
+            save = self.pos
+            self.pos += 2
+            low = self.hex4()
+            if 0xDC00 <= low < 0xE000:
+                return chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00))
+            self.pos = save
+        return "\ufffd" if 0xD800 <= code < 0xE000 else chr(code)
+
+    def hex4(self) -> int:
+        digits = ""
+        for _ in range(4):
+            ch = self.peek()
+            if not ch or ch not in "0123456789abcdefABCDEF":
+                raise self.fail("in \\u hexadecimal character escape")
+            digits += ch
+            self.pos += 1
+        return int(digits, 16)
+
+    def number(self) -> float | None:
+        start = self.pos
+        if self.peek() == "-":
+            self.pos += 1
+            if not self.peek():
+                self.text += " "
+        if self.peek() == "0":
+            self.pos += 1
+        elif self.peek().isascii() and self.peek().isdigit():
+            self.digits()
+        else:
+            raise self.fail("in numeric literal")
+        if self.peek() == ".":
+            self.pos += 1
+            self.required_digits("after decimal point in numeric literal")
+        if self.peek() in ("e", "E") and self.peek():
+            self.pos += 1
+            if self.peek() in ("+", "-") and self.peek():
+                self.pos += 1
+            self.required_digits("in exponent of numeric literal")
+        literal = self.text[start : self.pos]
+        result = float(literal)
+        if math.isinf(result) and self.range_error is None:
+            message = f"json: cannot unmarshal number {literal} into Go value of type float64"
+            self.range_error = values.GoError(message)
+        return None if math.isinf(result) else result
+
+    def digits(self) -> None:
+        while self.peek().isascii() and self.peek().isdigit() and self.peek():
+            self.pos += 1
+
+    def required_digits(self, context: str) -> None:
+        if not (self.peek().isascii() and self.peek().isdigit()):
+            if not self.peek():
+                self.text += " "
+            raise self.fail(context)
+        self.digits()
+
+
+def unmarshal(text: str) -> tuple[object, values.GoError | None]:
+    """Go's `json.Unmarshal` into `interface {}`: the value and Go's error, if any.
+
+    A syntax error leaves the value nil; a number out of float64's range becomes nil
+    inside the value, which Go still returns alongside the error.
+    """
+    scanner = _Scanner(text)
+    try:
+        result = scanner.document()
+    except SyntaxError_ as exc:
+        return None, exc
+    return result, scanner.range_error
