@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (
@@ -50,16 +51,27 @@ class Metrics:
     config_reloads: Counter
     config_ok: Gauge
     certificate_reloads: Counter
+    multiprocess_dir: str | None = None
 
     def exposition(self) -> bytes:
-        """The text format Prometheus scrapes."""
-        return generate_latest(self.registry)
+        """The text format Prometheus scrapes; with several workers, all of them summed."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
 
 
-def create(registry: CollectorRegistry) -> Metrics:
-    """Register the metrics in `registry` (one call per registry: names must be unique in it)."""
+def create(registry: CollectorRegistry, *, multiprocess_dir: str | None = None) -> Metrics:
+    """Register the metrics in `registry` (one call per registry: names must be unique in it).
+
+    `multiprocess_dir` is prometheus-client's `PROMETHEUS_MULTIPROC_DIR`, which must be set in
+    the environment before the worker imports `prometheus_client`; each worker then writes its
+    values there and any worker's `/metrics` reports the sum.
+    """
     return Metrics(
         registry=registry,
+        multiprocess_dir=multiprocess_dir,
         requests=Counter(
             "sidecar_injection_requests",
             "Requests to the injection webhook.",
@@ -110,6 +122,7 @@ def create(registry: CollectorRegistry) -> Metrics:
             "sidecar_injector_config_last_reload_ok",
             "1 when the last config load succeeded, 0 when the last good config is still in use.",
             registry=registry,
+            multiprocess_mode="livemin",
         ),
         certificate_reloads=Counter(
             "sidecar_injector_certificate_reloads",

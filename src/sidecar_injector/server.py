@@ -13,16 +13,19 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import os
 import signal
 import ssl
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 import uvicorn
 from prometheus_client import CollectorRegistry
+from uvicorn.importer import import_from_string
 
 from sidecar_injector import certs, config, errors, metrics
 from sidecar_injector.admission import app
@@ -52,6 +55,12 @@ class ConfigFiles:
         )
 
 
+PIPELINE = "sidecar_injector.admission.pipeline:InjectionPipeline"
+OPTIONS_ENV = "SIDECAR_INJECTOR_WORKER_OPTIONS"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+PipelineFactory = Callable[[config.Config], SwappablePipeline]
+
+
 @dataclass(frozen=True, slots=True)
 class Options:
     cert_file: Path
@@ -63,6 +72,9 @@ class Options:
     revision: str = ""
     reload_seconds: float = 1.0
     graceful_seconds: int = 30
+    workers: int = 1
+    log_level: str = "info"
+    pipeline: str = PIPELINE
 
 
 class TLSWatch:
@@ -215,12 +227,15 @@ class Service:
 def build(
     options: Options,
     *,
-    pipeline: Callable[[config.Config], SwappablePipeline],
+    pipeline: PipelineFactory | None = None,
     registry: CollectorRegistry | None = None,
 ) -> Service:
     """Load the config and certificate (errors here stop the start) and wire the webhook."""
-    recorder = metrics.create(registry or CollectorRegistry())
-    work = pipeline(options.files.load(revision=options.revision))
+    recorder = metrics.create(
+        registry or CollectorRegistry(), multiprocess_dir=os.environ.get(MULTIPROC_ENV)
+    )
+    factory: PipelineFactory = pipeline or import_from_string(options.pipeline)
+    work = factory(options.files.load(revision=options.revision))
     tls = TLSWatch(options.cert_file, options.key_file, metrics=recorder)
     watch = ConfigWatch(options.files, pipeline=work, metrics=recorder, revision=options.revision)
     webhook = app.Webhook(
@@ -230,26 +245,85 @@ def build(
 
 
 def make_server(service: Service, options: Options) -> uvicorn.Server:
-    settings = uvicorn.Config(
-        service,
-        host=options.host,
-        port=options.port,
-        ssl_context_factory=lambda _config, _default: service.tls.context,
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=options.graceful_seconds,
+    return uvicorn.Server(
+        uvicorn.Config(
+            service,
+            ssl_context_factory=lambda _config, _default: service.tls.context,
+            **_uvicorn_settings(options),
+        )
     )
-    return uvicorn.Server(settings)
 
 
-def run(options: Options, *, pipeline: Callable[[config.Config], SwappablePipeline]) -> None:
+def run(options: Options) -> None:
     """Serve until SIGTERM or SIGINT, then drain in-flight requests and return (exit 0)."""
-    server = make_server(build(options, pipeline=pipeline), options)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _drained)
-    server.run()
+    if options.workers <= 1:
+        make_server(build(options), options).run()
+        return
+    build(options)
+    os.environ[OPTIONS_ENV] = encode(options)
+    os.environ.setdefault(MULTIPROC_ENV, tempfile.mkdtemp(prefix="sidecar-injector-metrics-"))
+    uvicorn.run(
+        f"{__name__}:worker_service",
+        factory=True,
+        workers=options.workers,
+        ssl_context_factory=worker_tls,
+        **_uvicorn_settings(options),
+    )
+
+
+def _uvicorn_settings(options: Options) -> dict[str, Any]:
+    return {
+        "host": options.host,
+        "port": options.port,
+        "lifespan": "on",
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": options.graceful_seconds,
+    }
+
+
+_worker: list[Service] = []
+
+
+def worker_service() -> Service:
+    """The uvicorn factory in each worker process: one Service per process, from the env."""
+    if not _worker:
+        options = decode(os.environ[OPTIONS_ENV])
+        configure_logging(options.log_level)
+        _worker.append(build(options))
+    return _worker[0]
+
+
+def worker_tls(_config: uvicorn.Config, _default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    """uvicorn asks for the TLS context before the app; both come from the one Service."""
+    return worker_service().tls.context
+
+
+def encode(options: Options) -> str:
+    """`Options` for the worker processes, which uvicorn starts with `spawn`."""
+    files = options.files
+    return orjson.dumps(
+        {
+            **{f.name: getattr(options, f.name) for f in fields(options)},
+            "files": [str(p) if p else None for p in (files.injection, files.values, files.mesh)],
+            "settings": [options.settings.on_error, options.settings.max_body_bytes],
+        },
+        default=str,
+    ).decode()
+
+
+def decode(text: str) -> Options:
+    raw = orjson.loads(text)
+    injection, values, mesh = (Path(p) if p else None for p in raw.pop("files"))
+    on_error, max_body_bytes = raw.pop("settings")
+    return Options(
+        **{**raw, "cert_file": Path(raw["cert_file"]), "key_file": Path(raw["key_file"])},
+        files=ConfigFiles(injection=injection, values=values, mesh=mesh),
+        settings=app.Settings(on_error=on_error, max_body_bytes=max_body_bytes),
+    )
 
 
 def _drained(sig: int, _frame: object) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import signal
 import socket
 import ssl
@@ -259,11 +260,17 @@ class SlowPipeline(RecordingPipeline):
         return super().admit(pod, namespace=namespace, params=params)
 
 
-def serve_slowly(cert: str, key: str, port: str) -> None:
-    """The subprocess of the SIGTERM test: the real `server.run`, with a slow pipeline."""
+def serve_from_argv(cert: str, key: str, port: str, pipeline: str, workers: str) -> None:
+    """The server subprocess of the tests below: the real `server.run`, with a test pipeline."""
     server.configure_logging("info")
-    options = server.Options(cert_file=Path(cert), key_file=Path(key), port=int(port))
-    server.run(options, pipeline=SlowPipeline)
+    options = server.Options(
+        cert_file=Path(cert),
+        key_file=Path(key),
+        port=int(port),
+        pipeline=f"{__name__}:{pipeline}",
+        workers=int(workers),
+    )
+    server.run(options)
 
 
 def free_port() -> int:
@@ -273,28 +280,26 @@ def free_port() -> int:
         return port
 
 
-def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path: Path, ca: certs.KeyPair) -> None:
+def start_server(
+    tmp_path: Path, ca: certs.KeyPair, *, pipeline: str, workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str]:
     files = issue(ca)
     (tmp_path / "tls.crt").write_bytes(files["tls.crt"])
     (tmp_path / "tls.key").write_bytes(files["tls.key"])
-    marker, port = tmp_path / "in-flight", free_port()
-    code = (
-        "import sys; from tests.unit.test_server import serve_slowly; serve_slowly(*sys.argv[1:])"
-    )
+    port = free_port()
+    code = "import sys; from tests.unit.test_server import serve_from_argv as s; s(*sys.argv[1:])"
+    argv = [str(tmp_path / "tls.crt"), str(tmp_path / "tls.key"), str(port), pipeline, str(workers)]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            code,
-            str(tmp_path / "tls.crt"),
-            str(tmp_path / "tls.key"),
-            str(port),
-        ],
+        [sys.executable, "-c", code, *argv],
         cwd=REPO,
-        env={**os.environ, "SLOW_PIPELINE_MARKER": str(marker)},
+        env={**os.environ, "SLOW_PIPELINE_MARKER": str(tmp_path / "in-flight")},
         stderr=subprocess.PIPE,
     )
-    url = f"https://127.0.0.1:{port}"
+    return process, f"https://127.0.0.1:{port}"
+
+
+def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path: Path, ca: certs.KeyPair) -> None:
+    process, url = start_server(tmp_path, ca, pipeline="SlowPipeline")
     replies: list[httpx.Response] = []
     try:
         with client_for(ca) as client:
@@ -302,7 +307,7 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path: Path, ca: certs
             body = orjson.dumps(admission_review(a_pod()))
             request = threading.Thread(target=lambda: replies.append(inject(client, url, body)))
             request.start()
-            eventually(marker.exists)
+            eventually((tmp_path / "in-flight").exists)
             process.send_signal(signal.SIGTERM)
             request.join(10)
         _, stderr = process.communicate(timeout=20)
@@ -312,3 +317,32 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path: Path, ca: certs
     assert replies[0].json()["response"]["allowed"] is True
     assert process.returncode == 0, stderr.decode()
     assert b"stopped on SIGTERM" in stderr
+
+
+def test_workers_share_the_port_and_sum_their_metrics(tmp_path: Path, ca: certs.KeyPair) -> None:
+    process, url = start_server(tmp_path, ca, pipeline="RecordingPipeline", workers=2)
+    body = orjson.dumps(admission_review(a_pod()))
+    try:
+        with client_for(ca, keepalive=False) as client:
+            eventually(lambda: _handshakes(client, url), seconds=30)
+            statuses = {inject(client, url, body).status_code for _ in range(20)}
+            scraped = client.get(f"{url}/metrics").text
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert statuses == {200}
+    assert "sidecar_injection_requests_total 20.0" in scraped
+    assert len(set(re.findall(rb'"msg": ?"Started server process \[(\d+)\]"', stderr))) == 2
+
+
+def test_options_survive_the_trip_to_a_worker(tmp_path: Path) -> None:
+    options = server.Options(
+        cert_file=tmp_path / "c",
+        key_file=tmp_path / "k",
+        port=1234,
+        files=server.ConfigFiles(values=tmp_path / "v"),
+        settings=app.Settings(on_error="allow", max_body_bytes=10),
+        workers=3,
+    )
+    assert server.decode(server.encode(options)) == options
