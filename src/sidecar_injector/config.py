@@ -12,6 +12,7 @@ legacy, rendered with `[[ ]]` when its text uses them (Istio 1.0-1.1) and `{{ }}
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,8 +35,7 @@ Policy = Literal["enabled", "disabled"]
 Operator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
 Format = Literal["modern", "legacy"]
 Delims = tuple[str, str]
-Template = Any
-"""A parsed `gotemplate` template (the engine's Template)."""
+Template = gotemplate.Template
 
 MODERN_DELIMS: Delims = ("{{", "}}")
 LEGACY_DELIMS: Delims = ("[[", "]]")
@@ -351,7 +351,11 @@ def _legacy(model: _InjectionModel, *, source: str, delims: Delims | None) -> In
     return InjectionConfig(
         format="legacy",
         policy=_policy(model),
-        templates={"sidecar": parse_template(text, where="template", source=source, delims=chosen)},
+        templates={
+            "sidecar": parse_template(
+                text, where="template", source=source, delims=chosen, legacy=True
+            )
+        },
         template_texts={"sidecar": text},
         never_inject_selector=_selectors(model.neverInjectSelector),
         always_inject_selector=_selectors(model.alwaysInjectSelector),
@@ -387,22 +391,27 @@ def _selectors(models: list[_Selector] | None) -> tuple[LabelSelector, ...]:
     )
 
 
-def parse_template(text: str, *, where: str, source: str, delims: Delims) -> Template:
-    """Parse once with the Go engine; a syntax error names the key and the template's line:col."""
-    parse = getattr(gotemplate, "parse", None)
-    if parse is None:  # the engine has not landed yet: keep the text
-        return text
-    parse_error: type[Exception] = getattr(gotemplate, "ParseError", Exception)
+def parse_template(
+    text: str, *, where: str, source: str, delims: Delims, legacy: bool = False
+) -> Template:
+    """Parse once with the Go engine; a syntax error names the key and the template's line."""
     try:
-        return parse(text, name=TEMPLATE_NAME, delims=delims, funcs=istio_funcs.FUNCS, sprig=True)
-    except parse_error as err:
+        return _parse_cached(text, delims, legacy)
+    except gotemplate.ParseError as err:
         line, col = _line_col(err)
-        at = f"{where}:{line}:{col}" if line is not None else where
+        at = where if line is None else f"{where}:{line}" + ("" if col is None else f":{col}")
         raise ConfigError(
             f"{at}: {err}",
             location=Location(source=source),
-            hint="fix the template; line:col count from the start of the template text",
+            hint="fix the template; lines count from the start of the template text",
         ) from err
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_cached(text: str, delims: Delims, legacy: bool) -> Template:
+    """Parsed templates are immutable, so a reload with unchanged text reuses them."""
+    funcs = istio_funcs.LEGACY_FUNCS if legacy else istio_funcs.FUNCS
+    return gotemplate.parse(text, name=TEMPLATE_NAME, delims=delims, funcs=funcs, sprig=True)
 
 
 def _line_col(err: Exception) -> tuple[int | None, int | None]:

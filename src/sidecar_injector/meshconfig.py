@@ -616,6 +616,8 @@ def _clean_value(kind: str, value: JSON) -> JSON:
         return clean_json(kind[4:], value)
     if kind in ("map_string", "list_string") and not value:
         return _OMIT
+    if kind == "map_string" and isinstance(value, Mapping):
+        return dict(sorted(value.items()))
     return value
 
 

@@ -239,7 +239,7 @@ def test_revision_and_env_are_kept() -> None:
 def test_template_syntax_errors_name_template_and_line_col() -> None:
     text = "policy: enabled\ntemplates:\n  sidecar: |\n    a: 1\n    b: {{ .X \n"
     message = error_of(config=text)
-    assert "templates.sidecar:2:" in message
+    assert "templates.sidecar:3: template: inject:3: unclosed action" in message
 
 
 @needs_engine
