@@ -46,6 +46,32 @@ Pod = dict[str, Any]
 STATUS_KEY = "sidecar.istio.io/status"
 LEGACY_SPEC_KEYS = ("initContainers", "containers", "volumes", "imagePullSecrets")
 PROMETHEUS_KEYS = ("prometheus.io/scrape", "prometheus.io/port", "prometheus.io/path")
+LEGACY_CONTAINER_FIELDS = frozenset(
+    {
+        "name",
+        "image",
+        "command",
+        "args",
+        "workingDir",
+        "ports",
+        "envFrom",
+        "env",
+        "resources",
+        "volumeMounts",
+        "volumeDevices",
+        "livenessProbe",
+        "readinessProbe",
+        "lifecycle",
+        "terminationMessagePath",
+        "terminationMessagePolicy",
+        "imagePullPolicy",
+        "securityContext",
+        "stdin",
+        "stdinOnce",
+        "tty",
+    }
+)
+"""`corev1.Container` of Kubernetes 1.10, which Istio 1.0 parsed the rendered spec into."""
 INJECTOR_LABELS = (
     "security.istio.io/tlsMode",
     "service.istio.io/canonical-name",
@@ -237,6 +263,8 @@ def append_legacy(
             continue
         if not isinstance(added, list):
             raise MergeError(f"{key} must be a list in the rendered 1.0 template")
+        if key in ("initContainers", "containers"):
+            added = [_as_legacy_container(c) for c in added]
         body[key] = [*(body.get(key) or []), *copy.deepcopy(added)]
     version = hashlib.sha256(template_text.encode()).hexdigest()
     status = InjectionStatus.of(spec, revision=None, version=version)
@@ -244,6 +272,15 @@ def append_legacy(
     annotations[STATUS_KEY] = status.to_json()
     annotations.update(injected_annotations or {})
     return Merged(pod=result, template={"spec": dict(spec)}, status=status)
+
+
+def _as_legacy_container(container: JSON) -> JSON:
+    """A container as Istio 1.0 held it: Kubernetes 1.10's fields only, `resources` always."""
+    if not isinstance(container, Mapping):
+        raise MergeError(f"containers must be mappings in the rendered 1.0 template: {container!r}")
+    kept = {k: v for k, v in container.items() if k in LEGACY_CONTAINER_FIELDS}
+    kept.setdefault("resources", {})
+    return kept
 
 
 def uninject(pod: Mapping[str, JSON]) -> Pod:

@@ -247,3 +247,20 @@ def test_legacy_version_matches_the_conformance_goldens() -> None:
     got = append_legacy(pod(), spec, template_text=config["template"])
     assert got.pod["metadata"]["annotations"][STATUS_KEY] == annotations[STATUS_KEY]
     assert got.status.version == want["version"]
+
+
+def test_legacy_containers_lose_fields_kubernetes_1_10_did_not_have() -> None:
+    spec = {
+        "initContainers": [{"name": "istio-init", "image": "i", "restartPolicy": "Always"}],
+        "containers": [{"name": "istio-proxy", "image": "p", "startupProbe": {}, "tty": True}],
+    }
+    merged = append_legacy(pod(containers=["app"]), spec, template_text="t").pod["spec"]
+    assert merged["initContainers"] == [{"name": "istio-init", "image": "i", "resources": {}}]
+    assert merged["containers"][1] == {
+        "name": "istio-proxy",
+        "image": "p",
+        "tty": True,
+        "resources": {},
+    }
+    with pytest.raises(MergeError, match="mappings"):
+        append_legacy(pod(), {"containers": ["x"]}, template_text="")
