@@ -24,7 +24,7 @@ from sidecar_injector.gotemplate.printing import (
     sprintf,
     sprintln,
 )
-from sidecar_injector.gotemplate.values import Int, Map, Slice
+from sidecar_injector.gotemplate.values import Int, Map, Slice, Struct
 from tests.conftest import GoOracle
 
 pytestmark = pytest.mark.oracle
@@ -325,6 +325,36 @@ def test_typed_values_from_sprig(go_oracle: GoOracle, template: str, value: Any,
     """Sprig functions give Go values JSON cannot: `[]string`, `map[string]string`, `int`, ..."""
     reply = go_oracle.render("{{ printf " + json.dumps(fmt) + " (" + template + ") }}", sprig=True)
     assert sprintf(fmt, [value]) == reply["output"]
+
+
+class Version(Struct):
+    """Sprig's `semver` result: a `*semver.Version`, printed through its `String` method."""
+
+    go_type = "*semver.Version"
+    go_fields = ("original",)
+
+    def __init__(self, text: str) -> None:
+        self.original = text
+
+    def String(self) -> str:
+        return self.original
+
+
+@pytest.mark.parametrize(
+    "fmt", ["%v", "%s", "%q", "%x", "%X", "%T", "%8v", "%-8s|", "%.3s", "%#q", "%+q", "% x"]
+)
+def test_stringer_from_sprig(go_oracle: GoOracle, fmt: str) -> None:
+    reply = go_oracle.render(
+        "{{ printf " + json.dumps(fmt) + ' (semver "1.2.3-rc.1+b5") }}', sprig=True
+    )
+    assert sprintf(fmt, [Version("1.2.3-rc.1+b5")]) == reply["output"]
+    action = go_oracle.render('{{ semver "1.2.3-rc.1+b5" }}', sprig=True)
+    assert format_value(Version("1.2.3-rc.1+b5")) == action["output"]
+
+
+def test_floats_in_actions(go_oracle: GoOracle) -> None:
+    reply = go_oracle.render('{{ float64 "NaN" }} {{ float64 "-Inf" }} {{ 1e6 }}', sprig=True)
+    assert " ".join(format_value(v) for v in (math.nan, -math.inf, 1e6)) == reply["output"]
 
 
 # Random formats and JSON values.

@@ -129,6 +129,14 @@ def test_typed_maps_and_slices() -> None:
     assert sprintf("%#v", [Slice([], "[]string")]) == "[]string{}"
 
 
+def test_byte_slices() -> None:
+    # printValue hands a slice of uint8 to fmtBytes for s, q, x and X; %#v shows bytes in hex.
+    data = Slice(list("hé".encode()), "[]byte")
+    assert sprintf("%s|%q|%x|% X|%v|%#v|%5s|%.1x", [data] * 8) == (
+        'hé|"hé"|68c3a9|68 C3 A9|[104 195 169]|[]byte{0x68, 0xc3, 0xa9}|   hé|68'
+    )
+
+
 def test_typed_nils() -> None:
     # A nil pointer reaches fmtPointer: `<nil>` for %v, 0 for integer verbs, badVerb otherwise.
     ptr = Nil("*v1.SecurityContext")

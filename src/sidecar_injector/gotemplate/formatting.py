@@ -129,10 +129,10 @@ class Formatter:
         else:
             self.pad(quote(s, ascii_only=self.flags.plus))
 
-    def fmt_sx(self, s: str, *, digits: str) -> None:
-        """`%x` of a string: two hex digits a byte, `% x` spaced, `%#x` with `0x`."""
+    def fmt_sx(self, s: str | bytes, *, digits: str) -> None:
+        """`%x` of a string or `[]byte`: two hex digits a byte, `% x` spaced, `%#x` with `0x`."""
         f = self.flags
-        data = s.encode("utf-8", "surrogatepass")
+        data = s.encode("utf-8", "surrogatepass") if isinstance(s, str) else s
         if f.prec_present:
             data = data[: f.prec]
         if not data:

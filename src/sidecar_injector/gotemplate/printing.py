@@ -331,7 +331,8 @@ class _Printer(Formatter):
         elif isinstance(value, bool):
             self.fmt_bool(value, verb)
         elif isinstance(value, int):
-            self.fmt_int(value, verb, unsigned=go_type_of(value) in _UNSIGNED)
+            go_type = static if type(value) is int and static != ANY else go_type_of(value)
+            self.fmt_int(value, verb, unsigned=go_type in _UNSIGNED)
         elif isinstance(value, float):
             self.fmt_float_verb(value, verb)
         elif isinstance(value, str):
@@ -440,6 +441,9 @@ class _Printer(Formatter):
 
     def print_slice(self, value: Sequence[object], verb: str, depth: int) -> None:
         go_type = go_type_of(value)
+        if verb in "sqxX" and _elem_type(go_type) in ("byte", "uint8"):
+            self.print_bytes(bytes(int(b) & 0xFF for b in value if isinstance(b, int)), verb)
+            return
         sharp_v = self.flags.sharp_v
         if sharp_v:
             self.write(go_type)
@@ -450,6 +454,15 @@ class _Printer(Formatter):
                 self.write(", " if sharp_v else " ")
             self.print_value(item, verb, depth + 1, static=elem)
         self.write("}" if sharp_v else "]")
+
+    def print_bytes(self, data: bytes, verb: str) -> None:
+        """`%s`, `%q`, `%x` of a `[]byte` treat it as the string it holds."""
+        if verb in "xX":
+            self.fmt_sx(data, digits=UPPER_HEX if verb == "X" else LOWER_HEX)
+        elif verb == "s":
+            self.fmt_s(data.decode("utf-8", "replace"))
+        else:
+            self.fmt_q(data.decode("utf-8", "replace"))
 
     def print_struct(self, value: Struct, verb: str, depth: int) -> None:
         if not _is_pointer_type(value.go_type):
