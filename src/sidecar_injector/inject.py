@@ -1,1 +1,167 @@
-"""inject: see DESIGN.md."""
+"""The one injection pipeline: decide, build the template data, render, merge, post-process.
+
+The webhook and `kube-inject` both call `inject_pod`; it is pure and does no I/O.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sidecar_injector import annotations, config, decision, merge, render, templatedata
+
+JSON = Any
+Pod = dict[str, Any]
+
+PROXY_NAME = "istio-proxy"
+NETWORK_LABEL = "topology.istio.io/network"
+CLUSTER_ENV = "ISTIO_META_CLUSTER_ID"
+NETWORK_ENV = "ISTIO_META_NETWORK"
+
+
+@dataclass(frozen=True, slots=True)
+class Injected:
+    """The pod after the pipeline (the request pod itself when not injecting)."""
+
+    pod: Pod
+    decision: decision.Decision
+    warnings: tuple[str, ...] = ()
+    rendered: tuple[render.Rendered, ...] = ()
+
+
+def inject_pod(
+    pod: Mapping[str, JSON],
+    *,
+    namespace: str,
+    config: config.Config,
+    params: Mapping[str, str] | None = None,
+    workload: templatedata.WorkloadMeta | None = None,
+) -> Injected:
+    """Inject `pod` (a Pod as JSON) when the decision says so.
+
+    `params` are proxy environment variables from the webhook path (`/inject/cluster/c1`
+    gives `ISTIO_META_CLUSTER_ID=c1`); `workload` is kube-inject's DeploymentMeta/TypeMeta.
+    Raises `errors.InjectorError` subclasses with what went wrong and where.
+    """
+    answer = decision.decide(pod, namespace=namespace, config=config.injection)
+    if not answer.inject:
+        return Injected(dict(pod), answer, answer.warnings)
+    pod_annotations = _annotations(pod)
+    annotations.validate(pod_annotations)
+    if config.injection.format == "legacy":
+        return _inject_legacy(pod, answer=answer, config=config, namespace=namespace)
+    return _inject_modern(
+        pod, answer=answer, config=config, namespace=namespace, params=params, workload=workload
+    )
+
+
+def _inject_legacy(
+    pod: Mapping[str, JSON], *, answer: decision.Decision, config: config.Config, namespace: str
+) -> Injected:
+    view = merge.strip(pod)
+    data = templatedata.build(view, config=config, namespace=namespace)
+    names = render.select_templates(_annotations(pod), injection=config.injection)
+    rendered = render.render(data, injection=config.injection, names=names)
+    name = names[0]
+    merged = merge.append_legacy(
+        pod,
+        rendered[0].overlay,
+        template_text=config.injection.template_texts[name],
+        injected_annotations=config.injection.injected_annotations,
+    )
+    return Injected(merged.pod, answer, answer.warnings, rendered)
+
+
+def _inject_modern(
+    pod: Mapping[str, JSON],
+    *,
+    answer: decision.Decision,
+    config: config.Config,
+    namespace: str,
+    params: Mapping[str, str] | None,
+    workload: templatedata.WorkloadMeta | None,
+) -> Injected:
+    pod_annotations = _annotations(pod)
+    proxy_config = templatedata.effective_proxy_config(config.mesh, pod_annotations)
+    status_port = _int(config.mesh.default_config.data.get("statusPort"))
+    view = merge.template_view(pod, status_port=status_port)
+    data = templatedata.build(
+        view, config=config, namespace=namespace, workload=workload, proxy_config=proxy_config
+    )
+    names = render.select_templates(pod_annotations, injection=config.injection)
+    rendered = render.render(data, injection=config.injection, names=names)
+    proxy_env = _proxy_env(pod, values=config.values, params=params or {})
+    merged = merge.merge_sidecar(
+        pod,
+        [r.overlay for r in rendered],
+        revision=config.revision,
+        injected_annotations=config.injection.injected_annotations,
+        network=proxy_env.get(NETWORK_ENV),
+        hold_application=_hold_application(proxy_config.data, config.values),
+        tproxy=_tproxy(proxy_config.data, pod_annotations),
+    )
+    injected = _overwrite_cluster_info(merged.pod, proxy_env)
+    return Injected(injected, answer, answer.warnings, rendered)
+
+
+def _proxy_env(
+    pod: Mapping[str, JSON], *, values: Mapping[str, JSON], params: Mapping[str, str]
+) -> dict[str, str]:
+    """Istio's extractClusterAndNetwork: values, then path parameters, then the pod's label."""
+    global_values = _mapping(values.get("global"))
+    env: dict[str, str] = {}
+    cluster = _mapping(global_values.get("multiCluster")).get("clusterName")
+    if isinstance(cluster, str) and cluster:
+        env[CLUSTER_ENV] = cluster
+    network = global_values.get("network")
+    if isinstance(network, str) and network:
+        env[NETWORK_ENV] = network
+    env.update({k: v for k, v in params.items() if v})
+    label = _mapping(_mapping(pod.get("metadata")).get("labels")).get(NETWORK_LABEL)
+    if isinstance(label, str) and label:
+        env[NETWORK_ENV] = label
+    return env
+
+
+def _overwrite_cluster_info(pod: Pod, proxy_env: Mapping[str, str]) -> Pod:
+    """The proxy's env vars named in `proxy_env` move to the end, sorted, with these values."""
+    if not proxy_env:
+        return pod
+    spec = pod.get("spec") or {}
+    for kind in ("initContainers", "containers"):
+        for container in spec.get(kind) or ():
+            if container.get("name") != PROXY_NAME:
+                continue
+            kept = [e for e in container.get("env") or () if e.get("name") not in proxy_env]
+            added = [{"name": k, "value": proxy_env[k]} for k in sorted(proxy_env)]
+            container["env"] = kept + added
+    return pod
+
+
+def _hold_application(proxy_config: Mapping[str, JSON], values: Mapping[str, JSON]) -> bool:
+    hold = proxy_config.get("holdApplicationUntilProxyStarts")
+    if isinstance(hold, Mapping):
+        hold = hold.get("value")
+    from_values = _mapping(_mapping(values.get("global")).get("proxy")).get(
+        "holdApplicationUntilProxyStarts"
+    )
+    return hold is True or from_values is True
+
+
+def _tproxy(proxy_config: Mapping[str, JSON], pod_annotations: Mapping[str, str]) -> bool:
+    mode = pod_annotations.get("sidecar.istio.io/interceptionMode")
+    if mode is None:
+        mode = proxy_config.get("interceptionMode")
+    return mode == "TPROXY"
+
+
+def _annotations(pod: Mapping[str, JSON]) -> Mapping[str, str]:
+    found = _mapping(pod.get("metadata")).get("annotations")
+    return found if isinstance(found, Mapping) else {}
+
+
+def _mapping(value: JSON) -> Mapping[str, JSON]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _int(value: JSON) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

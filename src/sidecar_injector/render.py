@@ -1,1 +1,132 @@
-"""render: see DESIGN.md."""
+"""Istio's RunTemplate rendering step: pick the templates, execute them, parse their YAML.
+
+A modern template renders a partial Pod (`metadata` + `spec`) that merge.py applies by
+strategic merge; a legacy 1.0 template renders a `SidecarInjectionSpec` that is appended.
+Errors name the template and the place: line:col in the template for execution errors, the
+line of the rendered text for YAML errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from sidecar_injector import config, gotemplate
+from sidecar_injector.errors import InjectorError, Location
+
+JSON = Any
+TEMPLATES_ANNOTATION = "inject.istio.io/templates"
+RENDER_HINT = "`sidecar-injector render -f POD.yaml` shows what the template renders"
+
+
+class RenderError(InjectorError):
+    """A template that fails for this pod or renders something that is not a pod overlay."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One executed template: its name, its text output and the parsed overlay."""
+
+    name: str
+    text: str
+    overlay: Mapping[str, JSON]
+
+
+class _Loader(yaml.CSafeLoader):
+    """Go's YAML-to-JSON: timestamps stay strings."""
+
+
+_Loader.add_constructor(
+    "tag:yaml.org,2002:timestamp",
+    lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
+)
+
+
+def select_templates(
+    annotations: Mapping[str, str], *, injection: config.InjectionConfig
+) -> tuple[str, ...]:
+    """Istio's selectTemplates: the pod's `inject.istio.io/templates`, else the defaults.
+
+    Aliases expand once (not recursively); duplicates are kept and applied again.
+    """
+    requested = annotations.get(TEMPLATES_ANNOTATION)
+    if injection.format == "legacy":
+        return tuple(injection.templates)
+    names = (
+        [n.strip() for n in requested.split(",")]
+        if requested is not None
+        else list(injection.default_templates)
+    )
+    expanded: list[str] = []
+    for name in names:
+        expanded.extend(injection.aliases.get(name, (name,)))
+    for name in expanded:
+        if name not in injection.templates:
+            raise RenderError(
+                f'requested template "{name}" not found; have '
+                f"{', '.join(sorted(injection.templates))}",
+                location=Location(pointer="/metadata/annotations/inject.istio.io~1templates"),
+                hint="name templates that the injection config defines",
+            )
+    return tuple(expanded)
+
+
+def render(
+    data: object, *, injection: config.InjectionConfig, names: Sequence[str]
+) -> tuple[Rendered, ...]:
+    """Execute each named template over the same data, in order."""
+    cache: dict[str, Rendered] = {}
+    out: list[Rendered] = []
+    for name in names:
+        if name not in cache:
+            cache[name] = render_one(data, injection=injection, name=name)
+        out.append(cache[name])
+    return tuple(out)
+
+
+def render_one(data: object, *, injection: config.InjectionConfig, name: str) -> Rendered:
+    """Execute one template and parse its output as a mapping."""
+    template = injection.templates[name]
+    try:
+        text = template.execute(data)
+    except gotemplate.ExecError as err:
+        raise RenderError(
+            f'template "{name}" failed: {err}',
+            hint="fix the template, or the pod annotation or value it reads",
+        ) from err
+    return Rendered(name, text, _parse(text, name=name))
+
+
+def _parse(text: str, *, name: str) -> Mapping[str, JSON]:
+    try:
+        overlay = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(err, "problem", None) or str(err)
+        raise RenderError(
+            f'template "{name}" rendered invalid YAML: {problem}{_quote_line(text, line)}',
+            location=Location(source=f"rendered template {name!r}", line=line),
+            hint=RENDER_HINT,
+        ) from err
+    if overlay is None:
+        return {}
+    if not isinstance(overlay, Mapping):
+        raise RenderError(
+            f'template "{name}" rendered a {type(overlay).__name__}, not a mapping',
+            location=Location(source=f"rendered template {name!r}", line=1),
+            hint=RENDER_HINT,
+        )
+    return overlay
+
+
+def _quote_line(text: str, line: int | None) -> str:
+    if line is None:
+        return ""
+    lines = text.splitlines()
+    if not 0 < line <= len(lines):
+        return ""
+    return f" near {lines[line - 1].strip()!r}"
