@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-import typer
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
 
-from sidecar_injector import __version__
+import typer
+from lightkube import Client, KubeConfig
+from lightkube.resources.core_v1 import ConfigMap
+
+from sidecar_injector import __version__, config, errors, explanation, merge, workloads
 
 app = typer.Typer(
     name="sidecar-injector",
@@ -23,6 +34,478 @@ def root() -> None:
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
+
+
+FilenameOption = Annotated[
+    str,
+    typer.Option("-f", "--filename", help="The manifest to read: a file, or - for stdin."),
+]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option("-o", "--output", help="Write here instead of stdout (replaced atomically)."),
+]
+InjectConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--injectConfigFile",
+        help="Injection config: the istio-sidecar-injector ConfigMap, its `config` key, or a "
+        "bare sidecar template.",
+    ),
+]
+MeshConfigOption = Annotated[
+    Path | None,
+    typer.Option("--meshConfigFile", help="Mesh config: the istio ConfigMap or its `mesh` key."),
+]
+ValuesOption = Annotated[
+    Path | None,
+    typer.Option("--valuesFile", help="Values (JSON or YAML), as in the ConfigMap's `values`."),
+]
+RevisionOption = Annotated[
+    str, typer.Option("-r", "--revision", help="Control plane revision (`default` means none).")
+]
+
+
+def _fail(err: Exception) -> typer.Exit:
+    """The CLI's one error path: one line on stderr, exit status 1, no traceback."""
+    text = str(err) if isinstance(err, errors.InjectorError) else f"{type(err).__name__}: {err}"
+    typer.echo(f"sidecar-injector: error: {text}", err=True)
+    return typer.Exit(1)
+
+
+def _read_input(filename: str) -> tuple[str, str]:
+    if filename == "-":
+        return sys.stdin.read(), "<stdin>"
+    try:
+        return Path(filename).read_text(encoding="utf-8"), filename
+    except (OSError, UnicodeDecodeError) as err:
+        raise workloads.WorkloadError(
+            f"cannot read the manifest: {err}", location=errors.Location(source=filename)
+        ) from None
+
+
+def _write_output(text: str, output: Path | None) -> None:
+    """All or nothing: a failed run never leaves half a manifest in `output`."""
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    fd, temp = tempfile.mkstemp(dir=output.parent or Path("."), prefix=f".{output.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, output)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _print_warnings(warnings: tuple[str, ...]) -> None:
+    """As istioctl: after the output, an empty line, then one line per warning."""
+    if warnings:
+        typer.echo("", err=True)
+        for line in warnings:
+            typer.echo(line, err=True)
+
+
+def _local_settings(
+    *,
+    inject_config: Path | None,
+    mesh_config: Path | None,
+    values: Path | None,
+    revision: str,
+) -> config.Config:
+    return config.load_files(
+        config=inject_config,
+        values=values,
+        mesh=mesh_config,
+        revision="" if revision == "default" else revision,
+        env=dict(os.environ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSource:
+    """Where cluster mode finds the ConfigMaps (istioctl's flags)."""
+
+    kubeconfig: Path | None
+    context: str | None
+    namespace: str
+    inject_name: str
+    mesh_name: str
+
+
+def _cluster_settings(
+    source: ClusterSource, *, mesh_config: Path | None, values: Path | None, revision: str
+) -> config.Config:
+    """istioctl's fallback when no webhook answers: the ConfigMaps, named `-<rev>` for a revision.
+
+    Files given on the command line win over the ConfigMaps' keys, as in istioctl.
+    """
+    revision = "" if revision == "default" else revision
+    suffix = f"-{revision}" if revision else ""
+    try:
+        kubeconfig = (
+            KubeConfig.from_file(source.kubeconfig) if source.kubeconfig else KubeConfig.from_env()
+        )
+        client = Client(kubeconfig.get(context_name=source.context))
+    except Exception as err:  # lightkube's ConfigError, a missing or unreadable file
+        raise config.ConfigError(
+            f"cannot use the kubeconfig: {err}",
+            hint="check --kubeconfig/--context, or pass --injectConfigFile",
+        ) from None
+    injector = _configmap(client, f"{source.inject_name}{suffix}", source.namespace)
+    mesh = (
+        None if mesh_config else _configmap(client, f"{source.mesh_name}{suffix}", source.namespace)
+    )
+    ns = source.namespace
+    return config.load(
+        config=injector.get("config"),
+        values=values.read_text(encoding="utf-8") if values else injector.get("values"),
+        mesh=mesh_config.read_text(encoding="utf-8") if mesh_config else (mesh or {}).get("mesh"),
+        sources=config.Sources(
+            config=f"ConfigMap {ns}/{source.inject_name}{suffix} data.config",
+            values=str(values)
+            if values
+            else f"ConfigMap {ns}/{source.inject_name}{suffix} data.values",
+            mesh=str(mesh_config)
+            if mesh_config
+            else f"ConfigMap {ns}/{source.mesh_name}{suffix} data.mesh",
+        ),
+        revision=revision,
+        env=dict(os.environ),
+    )
+
+
+def _configmap(client: Client, name: str, namespace: str) -> Mapping[str, str]:
+    try:
+        found = client.get(ConfigMap, name, namespace=namespace)
+    except Exception as err:  # lightkube: ApiError, HTTP and connection errors
+        raise config.ConfigError(
+            f"cannot read ConfigMap {namespace}/{name} from the cluster: {err}",
+            hint="check --kubeconfig/--context/--istioNamespace/-r, or pass --injectConfigFile",
+        ) from None
+    return dict(found.data or {})
+
+
+@app.command("kube-inject")
+def kube_inject(
+    filename: FilenameOption,
+    output: OutputOption = None,
+    inject_config_file: InjectConfigOption = None,
+    mesh_config_file: MeshConfigOption = None,
+    values_file: ValuesOption = None,
+    revision: RevisionOption = "",
+    inject_config_map_name: Annotated[
+        str, typer.Option("--injectConfigMapName", help="Cluster mode: the injection ConfigMap.")
+    ] = "istio-sidecar-injector",
+    mesh_config_map_name: Annotated[
+        str, typer.Option("--meshConfigMapName", help="Cluster mode: the mesh ConfigMap.")
+    ] = "istio",
+    istio_namespace: Annotated[
+        str, typer.Option("-i", "--istioNamespace", help="Cluster mode: where the ConfigMaps are.")
+    ] = "istio-system",
+    kubeconfig: Annotated[
+        Path | None, typer.Option("--kubeconfig", help="Cluster mode: kubeconfig file.")
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="Cluster mode: kubeconfig context.")
+    ] = None,
+) -> None:
+    """Add sidecars to the workloads of a manifest, as `istioctl kube-inject` does.
+
+    Pods, Deployments, DaemonSets, ReplicaSets, StatefulSets, Jobs, CronJobs,
+    ReplicationControllers and DeploymentConfigs (any apiVersion), also inside a `kind: List`,
+    get their pod template injected and are printed with sorted keys; every other document is
+    copied byte for byte. Skipped workloads are reported on stderr after the output.
+
+    Example: `sidecar-injector kube-inject -f app.yaml --injectConfigFile inject-config.yaml
+    --meshConfigFile mesh-config.yaml --valuesFile values.yaml | kubectl apply -f -`
+    """
+    try:
+        text, source = _read_input(filename)
+        if inject_config_file is None:
+            settings = _cluster_settings(
+                ClusterSource(
+                    kubeconfig=kubeconfig,
+                    context=context,
+                    namespace=istio_namespace,
+                    inject_name=inject_config_map_name,
+                    mesh_name=mesh_config_map_name,
+                ),
+                mesh_config=mesh_config_file,
+                values=values_file,
+                revision=revision,
+            )
+        else:
+            settings = _local_settings(
+                inject_config=inject_config_file,
+                mesh_config=mesh_config_file,
+                values=values_file,
+                revision=revision,
+            )
+        result = workloads.kube_inject(text, settings=settings, source=source)
+        _write_output(result.text, output)
+    except (errors.InjectorError, OSError) as err:
+        raise _fail(err) from None
+    _print_warnings(result.warnings)
+
+
+@app.command()
+def uninject(filename: FilenameOption, output: OutputOption = None) -> None:
+    """Take injected sidecars out of a manifest again, using each pod's status annotation.
+
+    The inverse of `kube-inject`: the containers, init containers, volumes and pull secrets the
+    `sidecar.istio.io/status` annotation lists are removed, the user's own versions of
+    `istio-proxy`/`istio-init` are restored, and the injector's labels and annotations dropped.
+    """
+
+    def strip(template: workloads.PodTemplate) -> workloads.Injected:
+        return workloads.Injected(merge.uninject(template.pod))
+
+    try:
+        text, source = _read_input(filename)
+        result = workloads.inject_stream(text, inject=strip, source=source)
+        _write_output(result.text, output)
+    except (errors.InjectorError, OSError) as err:
+        raise _fail(err) from None
+
+
+def _parse_labels(text: str | None) -> Mapping[str, str] | None:
+    if text is None:
+        return None
+    labels: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise config.ConfigError(
+                f"--namespace-labels: {item!r} is not key=value",
+                hint="write the labels as k=v,k2=v2",
+            )
+        labels[key] = value
+    return labels
+
+
+@app.command()
+def explain(
+    filename: FilenameOption,
+    namespace_labels: Annotated[
+        str | None,
+        typer.Option(
+            "--namespace-labels",
+            help="The namespace's labels, k=v,k2=v2 (empty: none), to evaluate the webhook "
+            "selectors; left out, the webhook is assumed to be called.",
+        ),
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option("-n", "--namespace", help="The namespace the pods are created in."),
+    ] = None,
+    inject_config_file: InjectConfigOption = None,
+    mesh_config_file: MeshConfigOption = None,
+    values_file: ValuesOption = None,
+    revision: RevisionOption = "",
+    output: Annotated[
+        Literal["table", "json"], typer.Option("-o", "--output", help="table or json.")
+    ] = "table",
+) -> None:
+    """Say, rule by rule, why each pod of a manifest would or would not get a sidecar.
+
+    The webhook's namespace and object selectors (with --namespace-labels), then the injector's
+    own precedence: hostNetwork, ignored namespaces, the sidecar.istio.io/inject label or
+    annotation, neverInjectSelector, alwaysInjectSelector, policy. When injecting, the templates
+    that would apply. Without --injectConfigFile the embedded default config is used.
+
+    Example: `sidecar-injector explain -f app.yaml --namespace-labels istio-injection=enabled`
+    """
+    try:
+        text, source = _read_input(filename)
+        labels = _parse_labels(namespace_labels)
+        settings = _local_settings(
+            inject_config=inject_config_file,
+            mesh_config=mesh_config_file,
+            values=values_file,
+            revision=revision,
+        )
+        answers = [
+            explanation.explain(
+                template.pod,
+                workload=template.title,
+                namespace=namespace or template.namespace or "default",
+                settings=settings,
+                namespace_labels=labels,
+            )
+            for template in workloads.iter_pod_templates(text, source=source)
+        ]
+    except (errors.InjectorError, OSError) as err:
+        raise _fail(err) from None
+    if output == "json":
+        typer.echo(json.dumps([answer.as_json() for answer in answers], indent=2))
+    else:
+        typer.echo("\n".join(explanation.table(answer) for answer in answers), nl=False)
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "sidecar-injector"
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(envvar="SIDECAR_INJECTOR_HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="SIDECAR_INJECTOR_PORT", help="HTTPS port.")] = 9443,
+    tls_cert_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert-file",
+            "--tlsCertFile",
+            envvar="SIDECAR_INJECTOR_TLS_CERT_FILE",
+            help="Serving certificate (PEM); reloaded when it changes. "
+            "Without it, a self-signed one is made in --state-dir.",
+        ),
+    ] = None,
+    tls_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-key-file",
+            "--tlsKeyFile",
+            envvar="SIDECAR_INJECTOR_TLS_KEY_FILE",
+            help="Its private key (PEM).",
+        ),
+    ] = None,
+    inject_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--inject-config",
+            "--injectConfig",
+            envvar="SIDECAR_INJECTOR_INJECT_CONFIG",
+            help="Injection config (the ConfigMap's `config` key); default: the embedded one.",
+        ),
+    ] = None,
+    mesh_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--mesh-config",
+            "--meshConfig",
+            envvar="SIDECAR_INJECTOR_MESH_CONFIG",
+            help="Mesh config (the `istio` ConfigMap's `mesh` key).",
+        ),
+    ] = None,
+    values: Annotated[
+        Path | None,
+        typer.Option(
+            "--values",
+            "--valuesFile",
+            envvar="SIDECAR_INJECTOR_VALUES",
+            help="Values (the ConfigMap's `values` key, JSON or YAML).",
+        ),
+    ] = None,
+    revision: Annotated[
+        str, typer.Option(envvar="SIDECAR_INJECTOR_REVISION", help="Control plane revision.")
+    ] = "",
+    on_error: Annotated[
+        Literal["deny", "allow"],
+        typer.Option(
+            envvar="SIDECAR_INJECTOR_ON_ERROR",
+            help="When injection fails for a pod: deny it (as Istio) or allow it uninjected "
+            "with a warning.",
+        ),
+    ] = "deny",
+    max_body_bytes: Annotated[
+        int,
+        typer.Option(envvar="SIDECAR_INJECTOR_MAX_BODY_BYTES", help="Largest request body."),
+    ] = 6 * 1024 * 1024,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SIDECAR_INJECTOR_STATE_DIR",
+            help="Where the self-signed CA and certificate live "
+            "[default: $XDG_STATE_HOME/sidecar-injector or ~/.local/state/sidecar-injector].",
+        ),
+    ] = None,
+    cert_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Extra DNS name or IP for the self-signed certificate (repeatable), e.g. "
+            "sidecar-injector.istio-system.svc.",
+        ),
+    ] = None,
+    reload_interval: Annotated[
+        float,
+        typer.Option(help="Seconds between checks of the certificate and config files."),
+    ] = 1.0,
+    graceful_timeout: Annotated[
+        int, typer.Option(help="Seconds to finish in-flight requests after SIGTERM.")
+    ] = 30,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="SIDECAR_INJECTOR_WORKERS",
+            help="Worker processes on the one port, to use several cores.",
+        ),
+    ] = 1,
+    log_level: Annotated[
+        Literal["debug", "info", "warning", "error"],
+        typer.Option(envvar="SIDECAR_INJECTOR_LOG_LEVEL"),
+    ] = "info",
+) -> None:
+    """Run the HTTPS admission webhook (POST /inject, /validate; GET /healthz /readyz /metrics)."""
+    # Imported here: the server's dependencies (uvicorn, cryptography) slow every other command.
+    from sidecar_injector import server
+    from sidecar_injector.admission import app as webhook
+
+    server.configure_logging(log_level)
+    try:
+        cert, key = _serving_files(
+            tls_cert_file,
+            tls_key_file,
+            state_dir=state_dir or _default_state_dir(),
+            hosts=[host, *(cert_host or [])],
+        )
+        options = server.Options(
+            cert_file=cert,
+            key_file=key,
+            host=host,
+            port=port,
+            files=server.ConfigFiles(injection=inject_config, values=values, mesh=mesh_config),
+            settings=webhook.Settings(on_error=on_error, max_body_bytes=max_body_bytes),
+            revision=revision,
+            reload_seconds=reload_interval,
+            graceful_seconds=graceful_timeout,
+            workers=workers,
+            log_level=log_level,
+        )
+        typer.echo(f"listening on https://{host}:{port} (POST /inject)")
+        server.run(options)
+    except (errors.InjectorError, OSError, ValueError) as err:
+        typer.echo(f"sidecar-injector: error: {err}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _serving_files(
+    cert: Path | None, key: Path | None, *, state_dir: Path, hosts: list[str]
+) -> tuple[Path, Path]:
+    """The given certificate and key, or a self-signed pair in `state_dir` (printed for curl)."""
+    from sidecar_injector import certs
+
+    if cert is not None and key is not None:
+        return cert, key
+    if cert is not None or key is not None:
+        raise errors.InjectorError(
+            "--tls-cert-file and --tls-key-file go together", hint="give both or neither"
+        )
+    files = certs.StateFiles(state_dir)
+    names = list(
+        dict.fromkeys([*certs.LOCAL_HOSTS, *(h for h in hosts if h not in ("0.0.0.0", "::"))])
+    )
+    ca = certs.ensure_self_signed(files, hosts=names)
+    typer.echo(f"state directory: {files.directory}")
+    typer.echo(f"CA certificate (curl --cacert): {files.ca_cert}")
+    typer.echo(f"serving certificate: {files.cert} for {', '.join(names)}")
+    typer.echo(f"caBundle: {certs.ca_bundle(ca)}")
+    return files.cert, files.key
 
 
 def main() -> None:

@@ -12,13 +12,15 @@ uninjector, or a fake in tests).
 from __future__ import annotations
 
 import copy
+import dataclasses
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import yaml
 
-from sidecar_injector import errors
+from sidecar_injector import config, decision, errors, inject, templatedata
 
 JSON = Any
 
@@ -100,7 +102,7 @@ def split_documents(text: str) -> list[RawDocument]:
     documents: list[RawDocument] = []
     lines: list[str] = []
     start = 1
-    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+    for number, line in enumerate(_LINES.findall(text), start=1):
         if line.startswith("---") and _is_separator(line):
             if lines:
                 documents.append(RawDocument("".join(lines), start, len(documents) + 1))
@@ -110,6 +112,10 @@ def split_documents(text: str) -> list[RawDocument]:
     if lines and "".join(lines).strip():
         documents.append(RawDocument("".join(lines), start, len(documents) + 1))
     return documents
+
+
+_LINES = re.compile(r"[^\n]*\n|[^\n]+\Z")
+"""Lines end at `\n` only, as for Go's reader (not at `\u2028` and the like)."""
 
 
 def _is_separator(line: str) -> bool:
@@ -157,6 +163,78 @@ def inject_stream(text: str, *, inject: Injector, era: Era = "modern", source: s
             parts.append(dump(resource))
         parts.append("---\n")
     return Output("".join(parts), tuple(warnings))
+
+
+def kube_inject(text: str, *, settings: config.Config, source: str = "-") -> Output:
+    """`istioctl kube-inject` in local mode: the real pipeline over every workload of a stream."""
+    era: Era = "legacy" if settings.injection.format == "legacy" else "modern"
+    return inject_stream(text, inject=pipeline(settings), era=era, source=source)
+
+
+def kube_inject_settings(settings: config.Config) -> config.Config:
+    """Local mode as istioctl runs it (§7.2): policy enabled, no selectors, no aliases, no
+    injected annotations, default template `sidecar`; the file's own values of those are ignored."""
+    injection = dataclasses.replace(
+        settings.injection,
+        policy="enabled",
+        never_inject_selector=(),
+        always_inject_selector=(),
+        injected_annotations={},
+        aliases={},
+        default_templates=("sidecar",),
+    )
+    return dataclasses.replace(settings, injection=injection)
+
+
+def pipeline(settings: config.Config) -> Injector:
+    """An injector over `inject.inject_pod` with kube-inject's settings and skip rules."""
+    local = kube_inject_settings(settings)
+    legacy = local.injection.format == "legacy"
+
+    def run(template: PodTemplate) -> Injected:
+        pod = template.pod
+        hidden = _hide_inject_choice(pod) if legacy else {}
+        result = inject.inject_pod(
+            pod,
+            namespace=str(pod["metadata"].get("namespace") or ""),
+            config=local,
+            workload=_workload(template),
+        )
+        answer: decision.Decision = result.decision
+        out = copy.deepcopy(dict(result.pod)) if answer.inject else template.pod
+        _restore_inject_choice(out, hidden)
+        warnings = tuple(dict.fromkeys((*answer.warnings, *result.warnings)))
+        if answer.inject:
+            return Injected(out, warnings=warnings)
+        skipped: Skip = "hostNetwork" if answer.reason == "hostNetwork" else "disabled"
+        return Injected(out, skipped=skipped, warnings=warnings)
+
+    return run
+
+
+def _workload(template: PodTemplate) -> templatedata.WorkloadMeta | None:
+    """kube-inject's DeploymentMeta and TypeMeta: the resource itself; a Pod's owner as usual."""
+    if template.kind == "Pod":
+        return None
+    return templatedata.WorkloadMeta(
+        template.name, template.namespace, template.kind, template.api_version
+    )
+
+
+def _hide_inject_choice(pod: dict[str, JSON]) -> dict[str, dict[str, str]]:
+    """Istio 1.0's kube-inject never read `sidecar.istio.io/inject`: only hostNetwork skipped."""
+    hidden: dict[str, dict[str, str]] = {}
+    for field_name in ("labels", "annotations"):
+        values = pod["metadata"].get(field_name)
+        if isinstance(values, dict) and decision.INJECT_KEY in values:
+            hidden[field_name] = {decision.INJECT_KEY: values.pop(decision.INJECT_KEY)}
+    return hidden
+
+
+def _restore_inject_choice(pod: dict[str, JSON], hidden: Mapping[str, Mapping[str, str]]) -> None:
+    metadata = pod.setdefault("metadata", {})
+    for field_name, values in hidden.items():
+        metadata.setdefault(field_name, {}).update(values)
 
 
 def iter_pod_templates(text: str, *, source: str = "-") -> Iterator[PodTemplate]:

@@ -1,0 +1,109 @@
+"""kube-inject's cluster mode: the ConfigMaps read from a (fake, plain HTTP) Kubernetes API."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from sidecar_injector import cli
+
+DEFAULTS = Path(cli.__file__).parent / "defaults"
+POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: b}]}\n"
+
+
+def configmap(name: str, data: dict[str, str]) -> dict[str, object]:
+    meta = {"name": name, "namespace": "istio-system"}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[tuple[str, list[str]]]:
+    """A Kubernetes API that knows two ConfigMaps; it records the paths asked for."""
+    injector = configmap(
+        "istio-sidecar-injector",
+        {"config": (DEFAULTS / "config.yaml").read_text(), "values": "{}"},
+    )
+    objects = {
+        "/api/v1/namespaces/istio-system/configmaps/istio-sidecar-injector": injector,
+        "/api/v1/namespaces/istio-system/configmaps/istio": configmap("istio", {"mesh": "{}"}),
+    }
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            found = objects.get(self.path.split("?")[0])
+            body = json.dumps(found or {"kind": "Status", "code": 404, "message": "not found"})
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+
+
+def kubeconfig(tmp_path: Path, server: str) -> Path:
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": server}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "test", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "test",
+            }
+        )
+    )
+    return path
+
+
+def test_reads_the_configmaps_and_injects(api: tuple[str, list[str]], tmp_path: Path) -> None:
+    server, seen = api
+    args = ["kube-inject", "-f", "-", "--kubeconfig", str(kubeconfig(tmp_path, server))]
+    result = CliRunner().invoke(cli.app, [*args, "--context", "test"], input=POD)
+    assert result.exit_code == 0, result.stderr
+    (pod,) = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    names = [c["name"] for c in pod["spec"]["containers"] + pod["spec"].get("initContainers", [])]
+    assert "istio-proxy" in names
+    assert "/api/v1/namespaces/istio-system/configmaps/istio" in [p.split("?")[0] for p in seen]
+
+
+def test_a_revision_reads_the_revision_configmaps(
+    api: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    server, _ = api
+    args = ["kube-inject", "-f", "-", "--kubeconfig", str(kubeconfig(tmp_path, server))]
+    result = CliRunner().invoke(cli.app, [*args, "-r", "canary"], input=POD)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "sidecar-injector: error: cannot read ConfigMap istio-system/istio-sidecar-injector-canary"
+    )
+    assert "istio-sidecar-injector-canary" in result.stderr
+    assert result.stdout == ""
+
+
+def test_no_cluster_is_one_clear_line(tmp_path: Path) -> None:
+    config = kubeconfig(tmp_path, "http://127.0.0.1:9")
+    result = CliRunner().invoke(
+        cli.app, ["kube-inject", "-f", "-", "--kubeconfig", str(config)], input=POD
+    )
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert "pass --injectConfigFile" in result.stderr
