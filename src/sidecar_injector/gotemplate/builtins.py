@@ -94,7 +94,8 @@ def is_true(value: object) -> bool:
         return value != 0
     if isinstance(value, dict | list | tuple | str):
         return len(value) > 0
-    return not isinstance(value, Nil)
+    # A Struct may stand for a nil pointer that keeps its methods (a nil protobuf message).
+    return not isinstance(value, Nil) and bool(value)
 
 
 def truth(value: object) -> bool:
