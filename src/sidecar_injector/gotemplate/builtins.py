@@ -98,8 +98,28 @@ def is_true(value: object) -> bool:
     return not isinstance(value, Nil) and bool(value)
 
 
+class Boxed:
+    """A value read out of an `interface {}` slot, as a `reflect.Value` parameter receives it.
+
+    Only `slice` looks at the box (Go reports "cannot index slice/array with type interface
+    {}" for such an index); every other builtin unwraps it first, as Go's do.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Boxed({self.value!r})"
+
+
+def unbox(value: object) -> object:
+    return value.value if type(value) is Boxed else value
+
+
 def truth(value: object) -> bool:
-    return is_true(value)
+    return is_true(unbox(value))
 
 
 def _basic_kind(value: object) -> str:
@@ -120,6 +140,8 @@ def _basic_kind(value: object) -> str:
 
 def _iface(value: object) -> object:
     """Go's `indirectInterface`: a nil `interface {}` is no value at all."""
+    if type(value) is Boxed:
+        value = value.value
     return NO_VALUE if value is None else value
 
 
@@ -242,7 +264,7 @@ def ge(arg1: object, arg2: object) -> bool:
 
 
 def not_(arg: object) -> bool:
-    return not is_true(arg)
+    return not is_true(unbox(arg))
 
 
 # --- containers -------------------------------------------------------------------------
@@ -253,6 +275,8 @@ def _index_arg(index: object, cap: int) -> int:
         x = int(index)
     elif index is NO_VALUE:
         raise GoError("cannot index slice/array with nil")
+    elif type(index) is Boxed:
+        raise GoError("cannot index slice/array with type interface {}")
     else:
         raise GoError(f"cannot index slice/array with type {_type_name(index)}")
     if x < 0 or x > cap:
@@ -332,7 +356,7 @@ def slice_(item: object, *indexes: object) -> object:
 def _slice_bounds(indexes: Sequence[object], *, length: int) -> tuple[int, int]:
     idx = [0, length, 0]
     for i, index_ in enumerate(indexes):
-        idx[i] = _index_arg(_iface(index_), length)
+        idx[i] = _index_arg(index_, length)
     if idx[0] > idx[1]:
         raise GoError(f"invalid slice index: {idx[0]} > {idx[1]}")
     if len(indexes) == 3 and idx[1] > idx[2]:
@@ -341,6 +365,7 @@ def _slice_bounds(indexes: Sequence[object], *, length: int) -> tuple[int, int]:
 
 
 def length(item: object) -> int:
+    item = unbox(item)
     if item is NO_VALUE:
         raise GoError("reflect: call of reflect.Value.Type on zero Value")
     if item is None:

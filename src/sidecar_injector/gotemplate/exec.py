@@ -60,7 +60,7 @@ def _elem_boxed(container: object) -> bool:
 class State:
     """One execution: Go's `state` plus the output buffer."""
 
-    __slots__ = ("depth", "dot_boxed", "node", "out", "program", "tmpl_name", "vars")
+    __slots__ = ("depth", "dot_boxed", "last_boxed", "node", "out", "program", "tmpl_name", "vars")
 
     def __init__(self, program: Program, tmpl_name: str, data: object) -> None:
         self.program = program
@@ -70,6 +70,7 @@ class State:
         self.vars: list[tuple[str, object, bool]] = [("$", data, False)]
         self.depth = 0
         self.dot_boxed = False
+        self.last_boxed = False
 
     # --- errors -----------------------------------------------------------------------
 
@@ -337,6 +338,7 @@ class State:
         value, boxed = self.var_value(var.ident[0])
         if len(var.ident) == 1:
             self.not_a_function(args or (), final)
+            self.last_boxed = boxed
             return value
         return self.eval_field_chain(dot, value, boxed, var, var.ident[1:], args, final)
 
@@ -355,6 +357,7 @@ class State:
             value = self.eval_field(dot, ident[i], node, None, _MISSING, receiver, boxed)
             boxed = _elem_boxed(receiver)
             receiver = value
+        self.last_boxed = _elem_boxed(receiver)
         return self.eval_field(dot, ident[last], node, args, final, receiver, boxed)
 
     def eval_field(
@@ -454,7 +457,7 @@ class State:
         value: object = NO_VALUE
         want = name == "or"
         for arg in operands:
-            value = self.eval_arg(dot, builtins.REFLECT_VALUE, arg)
+            value = builtins.unbox(self.eval_arg(dot, builtins.REFLECT_VALUE, arg))
             if builtins.truth(value) == want:
                 return value
         if final is not _MISSING:
@@ -510,6 +513,8 @@ class State:
     # --- arguments --------------------------------------------------------------------
 
     def eval_arg(self, dot: object, typ: str | None, node: n.Node) -> object:
+        if typ == builtins.REFLECT_VALUE:
+            return self.eval_reflect_arg(dot, node)
         self.node = node
         kind = type(node)
         if kind is n.FieldNode:
@@ -530,6 +535,34 @@ class State:
                 return builtins.zero_of(typ)
             self.error(f"cannot assign nil to {typ}")
         return self.eval_constant_arg(typ or "", node)
+
+    def eval_reflect_arg(self, dot: object, node: n.Node) -> object:
+        """An argument for a `reflect.Value` parameter: as is, boxed if read from an interface."""
+        self.node = node
+        kind = type(node)
+        if kind is n.DotNode:
+            boxed = self.dot_boxed
+            value = dot
+        elif kind is n.FieldNode or kind is n.VariableNode or kind is n.ChainNode:
+            self.last_boxed = False
+            if kind is n.FieldNode:
+                value = self.eval_field_node(dot, node, (node,), _MISSING)  # type: ignore[arg-type]
+            elif kind is n.VariableNode:
+                value = self.eval_variable_node(dot, node, None, _MISSING)  # type: ignore[arg-type]
+            else:
+                value = self.eval_chain_node(dot, node, None, _MISSING)  # type: ignore[arg-type]
+            boxed = self.last_boxed
+        elif kind is n.PipeNode:
+            return self.eval_pipeline(dot, node)  # type: ignore[arg-type]
+        elif kind is n.IdentifierNode:
+            return self.eval_function(dot, node, node, None, _MISSING)  # type: ignore[arg-type]
+        elif kind is n.NilNode:
+            return NO_VALUE
+        else:
+            return self.eval_empty_interface(node)
+        if boxed and value is not None and value is not NO_VALUE:
+            return builtins.Boxed(value)
+        return value
 
     def eval_constant_arg(self, typ: str, node: n.Node) -> object:
         kind = builtins.type_kind(typ)
