@@ -10,6 +10,7 @@ rules are checked against real Go for JSON values in `tests/differential/`.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import pytest
 
@@ -157,6 +158,14 @@ def test_nils_inside_containers() -> None:
         'map[string]*v1.Pod{"a":(*v1.Pod)(nil)}'
     )
     assert sprintf("%#v", [Slice([None], "[]error")]) == "[]error{error(nil)}"
+    assert sprintf("%#v", [Slice([None], "[]*v1.Pod")]) == "[]*v1.Pod{(*v1.Pod)(nil)}"
+    nested = Map({"a": None}, "map[[2]string][]string")
+    assert sprintf("%#v", [nested]) == 'map[[2]string][]string{"a":[]string(nil)}'
+    assert sprintf("%#v", [Slice(["a", None], "[2]interface {}")]) == (
+        '[2]interface {}{"a", interface {}(nil)}'
+    )
+    # A named slice type does not say its element type; nils in it print as interface nils.
+    assert sprintf("%#v", [Slice([None], "main.List")]) == "main.List{interface {}(nil)}"
 
 
 def test_structs() -> None:
@@ -201,11 +210,30 @@ def test_stringers() -> None:
     assert sprintf("%#v", [Enum()]) == "v1alpha1.Mode(0)"
 
 
+class Returns(Struct):
+    go_type = "main.Returns"
+    go_fields = ("Err",)
+
+    def __init__(self) -> None:
+        self.Err = Nil("error")
+
+    def String(self) -> object:
+        return 42
+
+
+def test_methods_are_not_called_while_reporting_a_bad_verb() -> None:
+    # badVerb sets `erroring`, so the operand inside `%!p(...)` prints as a plain struct.
+    assert sprintf("%p", [Quantity(5)]) == "%!p(resource.Quantity={5})"
+
+
 def test_error_before_stringer_and_panics() -> None:
     assert sprint([Failure()]) == "boom"
     assert format_value(Failure()) == "boom"
     # catchPanic: a panicking String method is reported in place, with the method's name.
     assert sprintf("%s", [Broken()]) == "%!s(PANIC=String method: no value)"
+    assert sprint([Returns()]) == "%!v(PANIC=String method: String returned int, not string)"
+    # A nil interface field prints `<nil>` (printValue's Interface case), `error(nil)` for %#v.
+    assert sprintf("%d|%#v", [Returns()] * 2) == "{<nil>}|main.Returns{Err:error(nil)}"
 
 
 def test_special_floats() -> None:
@@ -229,6 +257,10 @@ def test_no_value_and_odd_operands() -> None:
     fn = Func("f", lambda: None)
     assert sprintf("%v|%T", [fn, fn]) == f"{ADDRESS}|func(...)"
     assert sprintf("%p|%p", [{"a": 1}, "x"]) == f"{ADDRESS}|%!p(string=x)"
+    # Python values outside the engine's model print as Python prints them.
+    assert sprint([Decimal("1.50")]) == "1.50"
+    # %#U adds the character only when it is printable (strconv.IsPrint).
+    assert sprintf("%#U|%#U|%#U", [0xD800, 0x110000, 0x378]) == "U+D800|U+110000|U+0378"
 
 
 def test_format_value_matches_sprint_for_basic_values() -> None:
@@ -258,6 +290,7 @@ def test_format_value_matches_sprint_for_basic_values() -> None:
         (0.9999, "x", 0, "0x1p+00"),
         (math.nan, "g", -1, "NaN"),
         (-math.inf, "f", 2, "-Inf"),
+        (1.0, "z", -1, "%z"),
     ],
 )
 def test_format_float(value: float, fmt: str, prec: int, expected: str) -> None:
@@ -276,3 +309,4 @@ def test_quoting() -> None:
     assert quote("é😀", ascii_only=True) == '"\\u00e9\\U0001f600"'
     assert quote_rune(0xD800) == "'�'"
     assert quote_rune(ord("'")) == "'\\''"
+    assert quote("\ud800") == '"\\ufffd"'
