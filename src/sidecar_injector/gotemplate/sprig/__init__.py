@@ -7,8 +7,36 @@ read the clock take it from `dates.clock`, which tests may replace.
 from __future__ import annotations
 
 from .. import values
-from . import casing, crypto, dicts, encoding, flow, lists, numbers, reflection, regex, strings
+from . import (
+    casing,
+    crypto,
+    dates,
+    dicts,
+    encoding,
+    flow,
+    lists,
+    numbers,
+    paths,
+    reflection,
+    regex,
+    semver,
+    strings,
+)
 
-_FAMILIES = (strings, casing, lists, dicts, numbers, encoding, flow, reflection, regex, crypto)
+_FAMILIES = (
+    strings,
+    casing,
+    lists,
+    dicts,
+    numbers,
+    encoding,
+    flow,
+    reflection,
+    regex,
+    crypto,
+    dates,
+    paths,
+    semver,
+)
 
 FUNCS: dict[str, values.Func] = {f.name: f for family in _FAMILIES for f in family.FUNCS}
