@@ -526,7 +526,11 @@ def test_sprig_result_types_survive_to_json(
 
 
 def test_every_sprig_name_is_present() -> None:
-    names = set(re.findall(r'^\t"(\w+)":', _SPRIG_SOURCE.read_text(), re.M))
+    source = _SPRIG_SOURCE.read_text()
+    generic_map = source[source.index("var genericMap") :]
+    generic_map = generic_map[: generic_map.index("\n}\n")]
+    code = "\n".join(line for line in generic_map.splitlines() if not line.strip().startswith("//"))
+    names = set(re.findall(r'"(\w+)":\s', code))
     assert names and names == set(FUNCS)
 
 
