@@ -312,7 +312,9 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path: Path, ca: certs
             request.join(10)
         _, stderr = process.communicate(timeout=20)
     finally:
-        process.kill()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     assert [r.status_code for r in replies] == [200]
     assert replies[0].json()["response"]["allowed"] is True
     assert process.returncode == 0, stderr.decode()
@@ -330,7 +332,9 @@ def test_workers_share_the_port_and_sum_their_metrics(tmp_path: Path, ca: certs.
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     finally:
-        process.kill()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     assert statuses == {200}
     assert "sidecar_injection_requests_total 20.0" in scraped
     assert len(set(re.findall(rb'"msg": ?"Started server process \[(\d+)\]"', stderr))) == 2
