@@ -104,7 +104,8 @@ def merge_map(
             continue
         if key.startswith(DELETE_FROM_PRIMITIVE):
             name = key[len(DELETE_FROM_PRIMITIVE) :]
-            result[name] = _delete_from_primitive_list(result.get(name), value)
+            if name in result:
+                result[name] = _delete_from_primitive_list(result[name], value)
         elif key.startswith(SET_ELEMENT_ORDER):
             orders[key[len(SET_ELEMENT_ORDER) :]] = value
         elif value is None:
@@ -158,9 +159,11 @@ def merge_list(
     original, items = _special_elements(original, patch, rule=rule, pointer=pointer)
     if rule.key is None:
         merged = list(original)
+        seen = [_identity(item, None) for item in merged]
         for item in items:
-            if item not in merged:
+            if _identity(item, None) not in seen:
                 merged.append(_clean(item))
+                seen.append(_identity(item, None))
     else:
         merged = _merge_keyed(original, items, rule=rule, pointer=pointer)
     return _enforce_order(merged, items, original, rule.key)

@@ -57,6 +57,8 @@ INVALID = [
     ("traffic.sidecar.istio.io/excludeOutboundIPRanges", "*", "excludeIPRanges invalid"),
     ("traffic.sidecar.istio.io/excludeOutboundIPRanges", "10.0.0.0/8,", "excludeIPRanges"),
     ("traffic.sidecar.istio.io/excludeOutboundIPRanges", "fe80::1%eth0/64", "zones"),
+    ("traffic.sidecar.istio.io/excludeOutboundIPRanges", "10.0.0.256/8", "unable to parse IP"),
+    ("traffic.sidecar.istio.io/excludeOutboundIPRanges", "fd00::/129", "out of range"),
     ("traffic.sidecar.istio.io/includeInboundPorts", "80,http", "includeInboundPorts invalid"),
     ("traffic.sidecar.istio.io/excludeInboundPorts", "*", "excludeInboundPorts invalid"),
     ("traffic.sidecar.istio.io/excludeOutboundPorts", "99999", "excludeOutboundPorts invalid"),

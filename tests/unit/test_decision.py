@@ -233,3 +233,6 @@ def test_selector_problem_names_the_key() -> None:
     problem = selector_problem(LabelSelector(match_expressions=(Requirement("k", "In", ()),)))
     assert problem is not None and problem.startswith("k:")
     assert selector_problem(LabelSelector(match_labels={"a": "b"})) is None
+    bogus = LabelSelector(match_expressions=(Requirement("k", "Near"),))  # type: ignore[arg-type]
+    assert selector_problem(bogus) == "k: 'Near' is not a valid selector operator"
+    assert not selects(bogus, {"k": "v"})

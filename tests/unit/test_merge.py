@@ -264,3 +264,20 @@ def test_legacy_containers_lose_fields_kubernetes_1_10_did_not_have() -> None:
     }
     with pytest.raises(MergeError, match="mappings"):
         append_legacy(pod(), {"containers": ["x"]}, template_text="")
+
+
+@pytest.mark.parametrize("saved", ["{broken", "[]", '{"containers":[{"noname":1}]}'])
+def test_unreadable_overrides_are_ignored(saved: str) -> None:
+    injected = pod(annotations={OVERRIDES_KEY: saved, STATUS_KEY: InjectionStatus().to_json()})
+    assert template_view(injected)["spec"]["containers"] == injected["spec"]["containers"]
+
+
+def test_user_proxy_user_without_init_container_or_with_group_only() -> None:
+    overlay = {"spec": {"containers": [{"name": "istio-proxy", "image": "p"}]}}
+    user_proxy = container("istio-proxy", securityContext={"runAsUser": 7})
+    merged = merge_sidecar(pod(containers=[user_proxy]), [overlay]).pod
+    assert merged["spec"]["containers"][0]["securityContext"] == {"runAsUser": 7}
+    grouped = container("istio-proxy", image="auto", securityContext={"runAsGroup": 8})
+    merged = merge_sidecar(pod(containers=[grouped]), [sidecar_overlay()], tproxy=True).pod
+    assert merged["spec"]["containers"][0]["securityContext"]["runAsUser"] == 1337
+    assert merged["spec"]["initContainers"][0]["args"][-1] == "1337"

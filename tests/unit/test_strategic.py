@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -224,3 +225,29 @@ def test_type_mismatches_raise_with_a_json_pointer(
 def test_overlay_must_be_a_mapping() -> None:
     with pytest.raises(MergeError, match="mapping"):
         merge_overlay(pod(), ["not", "a", "pod"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [(True, "a boolean"), (3, "a number"), (1.5, "a number"), (["x"], "a list")],
+)
+def test_mismatch_messages_name_the_kind(value: Any, kind: str) -> None:
+    with pytest.raises(MergeError, match=f"cannot merge {kind} into a mapping"):
+        merge_overlay(pod(securityContext={"runAsUser": 1}), {"spec": {"securityContext": value}})
+
+
+def test_primitive_lists_compare_by_json_value() -> None:
+    original = pod()
+    original["metadata"]["finalizers"] = [1, True, {"a": [1]}]
+    merged = merge_overlay(
+        original,
+        {
+            "metadata": {
+                "finalizers": [True, {"a": [1]}, 1.0, "$x"],
+                "$deleteFromPrimitiveList/x": [1],
+            }
+        },
+    )
+    # 1 and 1.0 are one JSON number; true is not 1; patch order wins
+    assert json.dumps(merged["metadata"]["finalizers"]) == '[true, {"a": [1]}, 1, "$x"]'
+    assert "x" not in merged["metadata"]

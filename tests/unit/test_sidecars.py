@@ -1,0 +1,62 @@
+"""sidecars: Istio's container order (reference §5.3) and the native-sidecar move (§2.4, §5.4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sidecar_injector.sidecars import move_proxy_to_init, reorder
+from tests.builders import pod
+
+
+def order(p: dict[str, Any], kind: str) -> list[str]:
+    return [c["name"] for c in p["spec"].get(kind, [])]
+
+
+@pytest.mark.parametrize(
+    ("inits", "expected"),
+    [
+        (
+            ["enable-core-dump", "istio-init", "user", "istio-validation"],
+            ["istio-validation", "user", "istio-init", "enable-core-dump"],
+        ),
+        (
+            ["user", "istio-proxy", "enable-core-dump", "istio-init", "other"],
+            ["istio-init", "istio-proxy", "enable-core-dump", "user", "other"],
+        ),
+        (
+            ["user", "istio-validation", "istio-proxy"],
+            ["istio-validation", "istio-proxy", "user"],
+        ),
+        (["user"], ["user"]),
+    ],
+)
+def test_init_container_order(inits: list[str], expected: list[str]) -> None:
+    assert order(reorder(pod(init_containers=inits)), "initContainers") == expected
+
+
+@pytest.mark.parametrize(
+    ("hold", "expected"), [(False, ["a", "b", "istio-proxy"]), (True, ["istio-proxy", "a", "b"])]
+)
+def test_proxy_container_position(hold: bool, expected: list[str]) -> None:
+    p = pod(containers=["a", "istio-proxy", "b"])
+    assert order(reorder(p, hold_application=hold), "containers") == expected
+    assert order(p, "containers") == ["a", "istio-proxy", "b"]
+
+
+def test_reorder_without_lists() -> None:
+    bare: dict[str, Any] = {"metadata": {"name": "x"}}
+    assert reorder(bare) == {"metadata": {"name": "x"}, "spec": {}}
+
+
+def test_native_move_only_when_template_has_proxy_in_init_containers() -> None:
+    user = pod(containers=["app", "istio-proxy"], init_containers=["i"])
+    native = {"spec": {"initContainers": [{"name": "istio-proxy"}]}}
+    classic = {"spec": {"containers": [{"name": "istio-proxy"}]}}
+    moved = move_proxy_to_init(user, template=native)
+    assert order(moved, "containers") == ["app"]
+    assert order(moved, "initContainers") == ["i", "istio-proxy"]
+    assert move_proxy_to_init(user, template=classic) is user
+    no_user_proxy = pod(containers=["app"])
+    assert move_proxy_to_init(no_user_proxy, template=native) is no_user_proxy
