@@ -508,5 +508,58 @@ def _serving_files(
     return files.cert, files.key
 
 
+template_app = typer.Typer(help="Go text/template tools for debugging injection templates.")
+app.add_typer(template_app, name="template")
+
+
+@template_app.command("render")
+def template_render(
+    template_file: Annotated[Path, typer.Argument(help="The Go text/template to render.")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="The dot: a JSON or YAML file.")
+    ] = None,
+    delims: Annotated[
+        str, typer.Option("--delims", help="Left and right delimiters, comma-separated.")
+    ] = "{{,}}",
+    no_sprig: Annotated[
+        bool, typer.Option("--no-sprig", help="Only Go's builtin functions.")
+    ] = False,
+) -> None:
+    """Render a template as Go's text/template (with sprig) does; Go's error text on failure.
+
+    JSON numbers become float64 as Go's `encoding/json` makes them (`1e+06`, not `1000000`).
+    """
+    import yaml
+
+    from sidecar_injector import gotemplate
+    from sidecar_injector.gotemplate import values
+
+    left, sep, right = delims.partition(",")
+    if not sep or not left or not right:
+        typer.echo("sidecar-injector: error: --delims wants LEFT,RIGHT (e.g. '[[,]]')", err=True)
+        raise typer.Exit(2)
+    try:
+        text = template_file.read_text()
+        dot: object = None
+        if data is not None:
+            raw = data.read_text()
+            if data.suffix == ".json":
+                dot = values.from_json(json.loads(raw))
+            else:
+                dot = yaml.safe_load(raw)
+        template = gotemplate.parse(
+            text, template_file.name, delims=(left, right), sprig=not no_sprig
+        )
+        output = template.execute(dot)
+    except gotemplate.ExecError as err:
+        sys.stdout.write(err.partial)
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from None
+    except (gotemplate.TemplateError, OSError, ValueError, yaml.YAMLError) as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from None
+    sys.stdout.write(output)
+
+
 def main() -> None:
     app()

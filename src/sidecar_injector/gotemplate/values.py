@@ -220,3 +220,16 @@ def is_nil(value: object) -> bool:
         or isinstance(value, Nil)
         or (isinstance(value, Map) and value.is_nil)
     )
+
+
+def from_json(value: object) -> object:
+    """JSON data as Go's `encoding/json` decodes it into `interface{}`: every number a float64."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, list | tuple):
+        return [from_json(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): from_json(item) for key, item in value.items()}
+    return value
