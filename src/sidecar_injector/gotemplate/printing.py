@@ -62,7 +62,10 @@ def sprint(args: Sequence[object]) -> str:
         is_string = isinstance(arg, str)
         if n > 0 and not is_string and not prev_string:
             printer.write(" ")
-        printer.print_arg(arg, "v")
+        if is_string and type(arg) is str:
+            printer.write(arg)
+        else:
+            printer.print_arg(arg, "v")
         prev_string = is_string
     return printer.text()
 
@@ -114,6 +117,8 @@ class _Directives:
 
     def _directive(self, i: int) -> int:
         """Handle one directive starting after its `%`; the index after it, or -1 if no verb."""
+        if self._plain(self.format[i : i + 1]):
+            return i + 1
         f = self.p.flags = Flags()
         i = _read_flags(self.format, i, f)
         i, after_index = self._arg_index(i)
@@ -125,6 +130,20 @@ class _Directives:
             return -1
         self._verb(self.format[i])
         return i + 1
+
+    def _plain(self, verb: str) -> bool:
+        """The common `%s` of a string or `%d`/`%v` of an int, written without the machinery."""
+        if self.arg_num >= len(self.args):
+            return False
+        arg = self.args[self.arg_num]
+        if (verb == "s" or verb == "v") and type(arg) is str:
+            self.p.write(arg)
+        elif (verb == "d" or verb == "v") and type(arg) is int:
+            self.p.write(str(arg))
+        else:
+            return False
+        self.arg_num += 1
+        return True
 
     def _width(self, i: int, *, after_index: bool) -> tuple[int, bool]:
         f = self.p.flags
