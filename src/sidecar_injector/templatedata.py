@@ -10,6 +10,7 @@ canonical JSON of `meshconfig`. Legacy 1.0 configs see the 1.0 field set.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,7 +77,15 @@ class ProtoView(Struct):
         spec = self.getters.get(name)
         if spec is not None:
             return lambda: self._value(spec)
+        if name == "String":
+            return self.String
         return None
+
+    def String(self) -> str:
+        """Go prints a nil message pointer as `<nil>`, a message as its text form."""
+        if self.proto_data is None:
+            return "<nil>"
+        return " ".join(f"{k}:{json.dumps(v)}" for k, v in self.proto_data.items())
 
     def _value(self, spec: FieldSpec) -> object:
         if spec.json not in self._cache:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+import yaml
 
-from sidecar_injector import config
+from sidecar_injector import config, gotemplate
 from sidecar_injector.config import ConfigError
 from sidecar_injector.gotemplate.printing import format_value
 from sidecar_injector.gotemplate.values import Int, Map, Nil, Slice, Struct, go_type_of, is_nil
+from sidecar_injector.istio_funcs import FUNCS, LEGACY_FUNCS
 from sidecar_injector.meshconfig import ProxyConfig
 from sidecar_injector.templatedata import WorkloadMeta, build, proxy_image, workload_of
+from tests.conftest import SHARED
 
+KIT = SHARED / "conformance/istio"
 LEGACY = "policy: enabled\ntemplate: 'containers: [[ .Spec ]]'\n"
 
 
@@ -266,3 +271,250 @@ def test_legacy_configs_see_the_1_0_field_set() -> None:
     assert concurrency == 0 and go_type_of(concurrency) == "int32"
     drain = field(data, "ProxyConfig", "DrainDuration")
     assert drain.go_method("AsDuration")().String() == "2s"
+
+
+ORACLE_POD: dict[str, Any] = {
+    "metadata": {"name": "web-1", "labels": {"app": "web"}},
+    "spec": {
+        "containers": [
+            {"name": "app", "ports": [{"containerPort": 80, "name": "http"}]},
+            {"name": "side"},
+        ]
+    },
+}
+# The same pod as Go's typed structs hold it, spelled out as JSON for the oracle.
+ORACLE_GO_VIEW: dict[str, Any] = {
+    "ObjectMeta": {"Name": "web-1", "Labels": {"app": "web"}, "Annotations": {}},
+    "Spec": {
+        "ServiceAccountName": "",
+        "HostNetwork": False,
+        "InitContainers": [],
+        "Containers": [
+            {"Name": "app", "Ports": [{"ContainerPort": 80, "Name": "http", "Protocol": ""}]},
+            {"Name": "side", "Ports": []},
+        ],
+    },
+    "DeploymentMeta": {"Name": "web-1", "Namespace": "ns"},
+    "TypeMeta": {"Kind": "Pod", "APIVersion": "v1"},
+    "ProxyUID": 1337,
+    "Revision": "",
+    "NativeSidecars": False,
+    "ProxyConfig": {"InterceptionMode": "REDIRECT", "StatusPort": 15020},
+    "MeshConfig": {"ProxyListenPort": 15001, "TrustDomain": "cluster.local"},
+}
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ .Spec.ServiceAccountName }}|{{ .Spec.HostNetwork }}|{{ len .Spec.Containers }}",
+        "{{ range .Spec.Containers }}{{ .Name }}:{{ range .Ports }}{{ .ContainerPort }}"
+        "/{{ .Protocol }}/{{ .Name }},{{ end }};{{ end }}",
+        '{{ index .ObjectMeta.Labels "app" }}|{{ index .ObjectMeta.Labels "app" | quote }}',
+        "{{ len .ObjectMeta.Annotations }}|{{ .ObjectMeta.Annotations }}|{{ .ObjectMeta.Labels }}",
+        "{{ if .Spec.InitContainers }}init{{ else }}none{{ end }}"
+        "{{ range .Spec.InitContainers }}x{{ else }}-empty{{ end }}",
+        "{{ .DeploymentMeta.Name }} {{ .DeploymentMeta.Namespace }} {{ .TypeMeta.Kind }} "
+        "{{ .TypeMeta.APIVersion }} {{ .ProxyUID }} {{ .Revision | default `default` }}",
+        "{{ .ProxyConfig.InterceptionMode }} {{ .ProxyConfig.StatusPort }} "
+        "{{ .MeshConfig.ProxyListenPort }} {{ .MeshConfig.TrustDomain }} {{ .NativeSidecars }}",
+        '{{ if eq .Spec.ServiceAccountName "" }}istio.default{{ end }}'
+        "{{ gt .ProxyConfig.StatusPort 0 }}",
+        "{{ (index .Spec.Containers 0).Name }} {{ printf `%d` .ProxyUID }}",
+    ],
+)
+def test_template_data_reads_as_go_does(template: str, go_oracle: Any) -> None:
+    cfg = config.load_default()
+    ours = cfg_render(template, build(ORACLE_POD, config=cfg, namespace="ns"))
+    theirs = go_oracle.render(template, ORACLE_GO_VIEW, sprig=True, numbers="int")
+    assert ours == theirs["output"]
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ .Values.global.proxy.statusPort }} {{ .Values.n }} {{ .Values.missing }}",
+        "{{ .Values.global.proxy.statusPort | printf `%v` }} {{ .Values.global.hub }}",
+        "{{ if .Values.global.proxy.privileged }}yes{{ else }}no{{ end }}",
+    ],
+)
+def test_values_are_float64_maps(template: str, go_oracle: Any) -> None:
+    values = {"global": {"hub": "h", "proxy": {"statusPort": 15020, "privileged": False}}, "n": 1e6}
+    cfg = config.load(values=json.dumps(values))
+    ours = cfg_render(template, build(ORACLE_POD, config=cfg, namespace="ns"))
+    theirs = go_oracle.render(template, {"Values": values}, sprig=True)
+    assert ours == theirs["output"]
+
+
+def cfg_render(template: str, data: object) -> str:
+    return str(gotemplate.parse(template, funcs=FUNCS, sprig=True).execute(data))
+
+
+def test_typed_structs_print_as_go_prints_them(default: config.Config) -> None:
+    data = build(ORACLE_POD, config=default, namespace="ns")
+    out = cfg_render("{{ (index .Spec.Containers 0).Ports }}|{{ .DeploymentMeta }}", data)
+    assert out == "[{http 0 80  }]|ns/web-1"
+    # a missing key of a map[string]string is "" (a JSON map would give <no value>)
+    missing = '{{ index .ObjectMeta.Annotations "x" }}|{{ index .ObjectMeta.Labels "x" }}|'
+    assert cfg_render(missing + "{{ .ObjectMeta.Annotations }}", data) == "||map[]"
+
+
+def render_with(cfg: config.Config, template: str, the_pod: dict[str, Any]) -> str:
+    legacy = cfg.injection.format == "legacy"
+    parsed = gotemplate.parse(
+        template,
+        funcs=LEGACY_FUNCS if legacy else FUNCS,
+        delims=("[[", "]]") if legacy else ("{{", "}}"),
+    )
+    return str(parsed.execute(build(the_pod, config=cfg, namespace="ns")))
+
+
+@pytest.mark.parametrize(
+    ("template", "want"),
+    [
+        ("{{ if .ProxyConfig.GetTracing }}T{{ else }}F{{ end }}", "F"),
+        ("{{ .ProxyConfig.GetTracing.GetTlsSettings.GetCaCertificates | directory }}|", "|"),
+        ("{{ and true .ProxyConfig.GetTracing.GetTlsSettings }}", "<nil>"),
+        ("{{ .ProxyConfig.HoldApplicationUntilProxyStarts.GetValue }}", "false"),
+        ("{{ if .ProxyConfig.Concurrency }}set{{ else }}unset{{ end }}", "unset"),
+        (
+            "{{ .ProxyConfig.InterceptionMode }} {{ .ProxyConfig.InterceptionMode.String }}",
+            "REDIRECT REDIRECT",
+        ),
+        ("{{ if .ProxyConfig.InterceptionMode }}x{{ else }}zero enum{{ end }}", "zero enum"),
+        (
+            "{{ .ProxyConfig.DrainDuration | formatDuration }} "
+            "{{ formatDuration .ProxyConfig.ParentShutdownDuration }}",
+            "45s 0s",
+        ),
+        ("{{ protoToJSON .ProxyConfig }}", "{}"),
+        (
+            "{{ .MeshConfig.ProxyListenPort | default 15001 }} "
+            "{{ .MeshConfig.InboundTrafficPolicy }}",
+            "15001 <nil>",
+        ),
+        ("{{ .ProxyConfig.ProxyMetadata }} {{ len .ProxyConfig.ProxyMetadata }}", "map[] 0"),
+    ],
+)  # fmt: skip
+def test_protobuf_views_through_the_engine(template: str, want: str) -> None:
+    assert render_with(config.load(), template, pod()) == want
+
+
+def test_proxy_config_annotation_through_the_engine() -> None:
+    annotated = pod(
+        metadata={
+            "name": "p",
+            "annotations": {
+                "proxy.istio.io/config": "concurrency: 0\nholdApplicationUntilProxyStarts: true\n"
+                "tracing: {}\nproxyMetadata: {B: '2', A: '1'}"
+            },
+        }
+    )
+    template = (
+        "{{ if .ProxyConfig.Concurrency }}c={{ .ProxyConfig.Concurrency.GetValue }}{{ end }} "
+        "{{ .ProxyConfig.HoldApplicationUntilProxyStarts.GetValue }} "
+        "{{ if .ProxyConfig.GetTracing }}tracing{{ end }} "
+        "{{ range $k, $v := .ProxyConfig.ProxyMetadata }}{{ $k }}={{ $v }};{{ end }} "
+        "{{ protoToJSON .ProxyConfig }}"
+    )
+    assert render_with(config.load(), template, annotated) == (
+        'c=0 true tracing A=1;B=2; {"concurrency":0,"tracing":{},'
+        '"proxyMetadata":{"A":"1","B":"2"},"holdApplicationUntilProxyStarts":true}'
+    )
+
+
+def test_legacy_1_0_idioms_through_the_engine() -> None:
+    cfg = config.load(
+        config=LEGACY,
+        mesh="defaultConfig: {concurrency: 2, controlPlaneAuthPolicy: NONE, drainDuration: 2s}",
+    )
+    the_pod = pod(
+        containers=[{"name": "a", "ports": [{"containerPort": 80}, {"containerPort": 8080}]}],
+        metadata={"name": "p", "labels": {"app": "hello"}},
+    )
+    template = (
+        "[[ if gt .ProxyConfig.Concurrency 0 ]]c=[[ .ProxyConfig.Concurrency ]][[ end ]] "
+        "[[ .ProxyConfig.ControlPlaneAuthPolicy ]] "
+        '[[ or (index .ObjectMeta.Annotations "x") .ProxyConfig.InterceptionMode.String ]] '
+        "[[ formatDuration .ProxyConfig.DrainDuration ]] [[ .MeshConfig.ProxyListenPort ]] "
+        "[[ range .Spec.Containers -]][[ range .Ports -]][[ .ContainerPort -]], [[ end -]][[ end ]]"
+        '[[ if eq .Spec.ServiceAccountName "" ]]istio.default[[ end ]] '
+        '[[ index .ObjectMeta.Labels "app" ]] [[ toJson .ObjectMeta.Annotations ]]'
+    )
+    assert render_with(cfg, template, the_pod) == (
+        "c=2 NONE REDIRECT 2s 15001 80, 8080, istio.default hello {}"
+    )
+
+
+def kit_pods(suite: str) -> list[dict[str, Any]]:
+    pods: list[dict[str, Any]] = []
+    for path in sorted((KIT / suite / "cases").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if not isinstance(doc, dict):
+                continue
+            spec = doc.get("spec") or {}
+            template = doc if doc.get("kind") == "Pod" else spec.get("template")
+            if doc.get("kind") == "CronJob":
+                template = spec["jobTemplate"]["spec"]["template"]
+            if isinstance(template, dict):
+                pods.append(template)
+    return pods
+
+
+@pytest.mark.parametrize("suite", ["modern", "legacy-1.0"])
+def test_kit_sidecar_templates_render_valid_yaml_for_every_kit_pod(suite: str) -> None:
+    folder = KIT / suite / "config"
+    cfg = config.load_files(
+        config=folder / "config.yaml",
+        values=folder / "values.json",
+        mesh=folder / "mesh.yaml",
+        env={"ENABLE_NATIVE_SIDECARS": "true"},
+    )
+    pods = kit_pods(suite)
+    assert len(pods) > 25
+    for the_pod in pods[:: 4 if suite == "modern" else 1]:
+        rendered = yaml.load(
+            cfg.injection.templates["sidecar"].execute(build(the_pod, config=cfg, namespace="ns")),
+            Loader=yaml.CSafeLoader,
+        )
+        spec = rendered["spec"] if suite == "modern" else rendered
+        names = [c["name"] for c in spec.get("containers") or []]
+        names += [c["name"] for c in spec.get("initContainers") or []]
+        assert "istio-proxy" in names
+
+
+def test_embedded_default_renders_istio_shaped_sidecar() -> None:
+    cfg = config.load_default()
+    the_pod = {
+        "metadata": {"name": "web-1", "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "app", "ports": [{"containerPort": 8080}]}]},
+    }
+    out = yaml.safe_load(cfg.injection.templates["sidecar"].execute(
+        build(the_pod, config=cfg, namespace="ns")))  # fmt: skip
+    init = out["spec"]["initContainers"][0]
+    assert init["name"] == "istio-init"
+    assert init["securityContext"]["capabilities"]["add"] == ["NET_ADMIN", "NET_RAW"]
+    proxy = out["spec"]["containers"][0]
+    assert proxy["name"] == "istio-proxy"
+    assert proxy["image"].startswith("docker.io/istio/proxyv2:")
+    env = {e["name"]: e.get("value") for e in proxy["env"]}
+    assert env["ISTIO_META_POD_PORTS"] == '[\n    {"containerPort":8080}\n]'
+    assert env["PROXY_CONFIG"] == "{}\n"
+    assert env["ISTIO_META_APP_CONTAINERS"] == "app"
+    volumes = {v["name"] for v in out["spec"]["volumes"]}
+    assert {
+        "istio-envoy",
+        "istio-data",
+        "istio-podinfo",
+        "istio-token",
+        "istiod-ca-cert",
+    } <= volumes
+    assert out["metadata"]["labels"]["service.istio.io/canonical-name"] == "web"
+    native = config.load(env={"ENABLE_NATIVE_SIDECARS": "true"})
+    out = yaml.safe_load(native.injection.templates["sidecar"].execute(
+        build(the_pod, config=native, namespace="ns")))  # fmt: skip
+    assert [c["name"] for c in out["spec"]["initContainers"]] == ["istio-init", "istio-proxy"]
+    assert out["spec"]["initContainers"][1]["restartPolicy"] == "Always"
+    assert "containers" not in out["spec"]
