@@ -15,7 +15,13 @@ from decimal import Decimal
 import pytest
 
 from sidecar_injector.gotemplate.printing import FAKE_ADDRESS, format_value, sprint, sprintf
-from sidecar_injector.gotemplate.strconv import Digits, format_float, quote, quote_rune
+from sidecar_injector.gotemplate.strconv import (
+    Digits,
+    escape_rune,
+    format_float,
+    quote,
+    quote_rune,
+)
 from sidecar_injector.gotemplate.values import NO_VALUE, Func, Int, Map, Nil, Slice, Struct
 
 ADDRESS = f"0x{FAKE_ADDRESS:x}"
@@ -309,4 +315,7 @@ def test_quoting() -> None:
     assert quote("é😀", ascii_only=True) == '"\\u00e9\\U0001f600"'
     assert quote_rune(0xD800) == "'�'"
     assert quote_rune(ord("'")) == "'\\''"
-    assert quote("\ud800") == '"\\ufffd"'
+    # A lone surrogate is what Go's JSON decoding makes U+FFFD of: printable, three bytes.
+    assert quote("x\ud800y") == '"x\ufffdy"'
+    assert sprintf("%q|%x|%#q", ["x\ud800y"] * 3) == '"x\ufffdy"|78efbfbd79|`x\ufffdy`'
+    assert escape_rune(0xD800, quote='"', ascii_only=False) == "\\ufffd"

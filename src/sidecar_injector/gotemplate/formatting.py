@@ -10,9 +10,11 @@ from sidecar_injector.gotemplate.strconv import (
     UPPER_HEX,
     can_backquote,
     format_float,
+    go_text,
     is_print,
     quote,
     quote_rune,
+    utf8,
 )
 
 
@@ -123,7 +125,7 @@ class Formatter:
         return s[: self.flags.prec] if self.flags.prec_present else s
 
     def fmt_q(self, s: str) -> None:
-        s = self.truncate(s)
+        s = go_text(self.truncate(s))
         if self.flags.sharp and can_backquote(s):
             self.pad(f"`{s}`")
         else:
@@ -132,7 +134,7 @@ class Formatter:
     def fmt_sx(self, s: str | bytes, *, digits: str) -> None:
         """`%x` of a string or `[]byte`: two hex digits a byte, `% x` spaced, `%#x` with `0x`."""
         f = self.flags
-        data = s.encode("utf-8", "surrogatepass") if isinstance(s, str) else s
+        data = utf8(s) if isinstance(s, str) else s
         if f.prec_present:
             data = data[: f.prec]
         if not data:

@@ -167,7 +167,20 @@ def can_backquote(s: str) -> bool:
 
 def quote(s: str, *, ascii_only: bool = False) -> str:
     """`strconv.Quote` (or `QuoteToASCII`)."""
-    return '"' + "".join(escape_rune(ord(ch), quote='"', ascii_only=ascii_only) for ch in s) + '"'
+    runes = (escape_rune(ord(ch), quote='"', ascii_only=ascii_only) for ch in go_text(s))
+    return '"' + "".join(runes) + '"'
+
+
+def go_text(s: str) -> str:
+    """`s` as Go holds it: a lone surrogate (not valid UTF-8) is U+FFFD, as Go decodes it."""
+    if s.isascii() or not any("\ud800" <= ch <= "\udfff" for ch in s):
+        return s
+    return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in s)
+
+
+def utf8(s: str) -> bytes:
+    """The UTF-8 bytes of `go_text(s)`."""
+    return go_text(s).encode("utf-8")
 
 
 def quote_rune(rune: int, *, ascii_only: bool = False) -> str:
