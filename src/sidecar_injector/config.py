@@ -26,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sidecar_injector import gotemplate, istio_funcs
 from sidecar_injector.errors import InjectorError, Location
-from sidecar_injector.meshconfig import FieldError, MeshConfig, apply_mesh, default_mesh
+from sidecar_injector.meshconfig import MeshConfig, apply_mesh, default_mesh
+from sidecar_injector.meshschema import FieldError
 
 JSON = Any
 """A JSON value as `orjson`/`yaml.safe_load` give it: dict, list, str, int, float, bool, None."""

@@ -23,15 +23,13 @@ from sidecar_injector.config import Config, ConfigError
 from sidecar_injector.errors import Location
 from sidecar_injector.gotemplate.printing import format_value
 from sidecar_injector.gotemplate.values import Int, Map, Slice, Struct
-from sidecar_injector.meshconfig import (
+from sidecar_injector.meshconfig import MeshConfig, ProxyConfig, apply_proxy
+from sidecar_injector.meshschema import (
     ENUM_NUMBERS,
     ENUMS,
     MESSAGES,
     FieldError,
     FieldSpec,
-    MeshConfig,
-    ProxyConfig,
-    apply_proxy,
     format_duration_go,
     parse_duration,
 )
