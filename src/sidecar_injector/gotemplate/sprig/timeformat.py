@@ -22,6 +22,7 @@ from .timezones import (
     days_from_civil,
     days_in,
     go_quote,
+    is_leap,
 )
 
 MONTHS: Final = (
@@ -247,6 +248,14 @@ def chunks(layout: str) -> Iterator[tuple[str, str]]:
     yield layout[start:], ""
 
 
+def _go_atoi(text: str) -> int | None:
+    """The `time` package's `atoi`: an optional sign, then decimal digits."""
+    body = text[1:] if text[:1] in "+-" else text
+    if not body or not (body.isascii() and body.isdigit()):
+        return None
+    return -int(body) if text.startswith("-") else int(body)
+
+
 def _pad(n: int, width: int) -> str:
     return ("-" if n < 0 else "") + str(abs(n)).zfill(width)
 
@@ -375,9 +384,12 @@ class _Parser:
         f = self.fields
         before = self.rest
         if element == "2006":
-            if len(self.rest) < 4 or not self.rest[:4].isdigit():
+            if len(self.rest) < 4 or not self.rest[:1].isdigit():
                 raise self.fail(self.rest, element)
-            f["year"], self.rest = int(self.rest[:4]), self.rest[4:]
+            digits, self.rest = self.rest[:4], self.rest[4:]
+            if not (digits.isascii() and digits.isdigit()):
+                raise self.fail(self.rest, element)
+            f["year"] = int(digits)
         elif element == "06":
             year = self.number(element, fixed=True)
             f["year"] = year + (1900 if year >= 69 else 2000)
@@ -391,14 +403,12 @@ class _Parser:
         elif element in ("2", "_2", "02"):
             if element == "_2" and self.rest.startswith(" "):
                 self.rest = self.rest[1:]
-            f["day"] = self._ranged(element, fixed=element == "02", low=1, high=31, what="day")
+            f["day"] = self.number(element, fixed=element == "02")
         elif element in ("__2", "002"):
             for _ in range(2):
                 if element == "__2" and self.rest.startswith(" "):
                     self.rest = self.rest[1:]
-            f["yday"] = self._ranged(
-                element, fixed=element == "002", low=1, high=366, what="day-of-year", width=3
-            )
+            f["yday"] = self.number(element, fixed=element == "002", width=3)
         elif element == "15":
             f["hour"] = self._ranged(element, fixed=False, low=0, high=23, what="hour")
         elif element in ("3", "03"):
@@ -443,21 +453,21 @@ class _Parser:
             self._optional_fraction()
             return
         n = len(element)
-        if len(self.rest) < n or self.rest[0] not in ".," or not self.rest[1:n].isdigit():
+        if len(self.rest) < n:
             raise self.fail(before, element)
-        self.fields["nanos"] = int(self.rest[1:n][:9].ljust(9, "0"))
-        self.rest = self.rest[n:]
+        text, self.rest = self.rest[:n], self.rest[n:]
+        if text[0] not in ".," or not (text[1:].isascii() and text[1:].isdigit()):
+            raise self.fail(self.rest, element)
+        self.fields["nanos"] = int(text[1:][:9].ljust(9, "0"))
 
     def _meridiem(self, element: str) -> None:
-        word = self.rest[:2]
-        upper = element == "PM"
-        if word == ("PM" if upper else "pm"):
-            self.pm = True
-        elif word == ("AM" if upper else "am"):
-            self.pm = False
-        else:
+        if len(self.rest) < 2:
             raise self.fail(self.rest, element)
-        self.rest = self.rest[2:]
+        word, self.rest = self.rest[:2], self.rest[2:]
+        pm, am = ("PM", "AM") if element == "PM" else ("pm", "am")
+        if word not in (pm, am):
+            raise self.fail(self.rest, element)
+        self.pm = word == pm
 
     def _zone_name(self, element: str) -> None:
         if self.rest.startswith("UTC"):
@@ -471,25 +481,23 @@ class _Parser:
         self.zone_name, self.rest = self.rest[:n], self.rest[n:]
 
     def _numeric_zone(self, element: str) -> None:
-        if element.startswith("Z") and self.rest.startswith("Z"):
+        if element in ("Z0700", "Z07", "Z07:00") and self.rest.startswith("Z"):
             self.rest, self.utc = self.rest[1:], True
             return
-        pattern = element.replace("Z", "-")
-        text = self.rest[: len(pattern)]
-        shape_ok = len(text) == len(pattern) and text[0] in "+-"
-        shape_ok = shape_ok and all(
-            (p == ":" and t == ":") or (p != ":" and t.isdigit())
-            for p, t in zip(pattern[1:], text[1:], strict=True)
-        )
-        if not shape_ok:
+        shape = element[1:]
+        text = self.rest[: len(element)]
+        colons_ok = all(text[i : i + 1] == ":" for i, ch in enumerate(shape, 1) if ch == ":")
+        if len(text) < len(element) or not colons_ok:
             raise self.fail(self.rest, element)
-        digits = text[1:].replace(":", "")
-        hours, minutes, seconds = int(digits[:2]), int(digits[2:4] or 0), int(digits[4:6] or 0)
-        if hours > 24 or minutes > 60 or seconds > 60:
-            raise self.range_error("time zone offset")
-        offset = hours * 3600 + minutes * 60 + seconds
+        self.rest = self.rest[len(element) :]
+        digits = [text[i : i + 2] for i in range(1, len(text), 3 if ":" in shape else 2)]
+        digits += ["00"] * (3 - len(digits))
+        parts = [_go_atoi(d) for d in digits]
+        if None in parts or text[0] not in "+-":
+            raise self.fail(self.rest, element)
+        hours, minutes, seconds = (p or 0 for p in parts)
+        offset = (hours * 60 + minutes) * 60 + seconds
         self.offset = -offset if text[0] == "-" else offset
-        self.rest = self.rest[len(pattern) :]
 
     def build(self) -> GoTime:
         f = self.fields
@@ -503,21 +511,30 @@ class _Parser:
             month, day = self._from_yearday(f["year"], f["yday"], month, day)
         month, day = (1 if month < 0 else month), (1 if day < 0 else day)
         if day > days_in(month, f["year"]):
-            raise ParseFailure(f"parsing time {go_quote(self.original)}: day out of range")
+            raise self.late_error("day out of range")
         civil = (f["year"], month, day, hour, f["minute"], f["second"])
         return self._locate(civil, f["nanos"])
 
     def _from_yearday(self, year: int, yday: int, month: int, day: int) -> tuple[int, int]:
-        if yday > (366 if days_in(2, year) == 29 else 365):
-            raise self.range_error("day-of-year")
-        m = 1
-        rest = yday
-        while rest > days_in(m, year):
-            rest -= days_in(m, year)
-            m += 1
-        if (month >= 0 and month != m) or (day >= 0 and day != rest):
-            raise self.range_error("day-of-year")
-        return m, rest
+        leap_day = is_leap(year) and yday == 31 + 29
+        if is_leap(year) and yday > 31 + 29:
+            yday -= 1
+        if not leap_day and not 1 <= yday <= 365:
+            raise self.late_error("day-of-year out of range")
+        m, d = 2, 29
+        if not leap_day:
+            m, d = 1, yday
+            while d > days_in(m, 2001):
+                d -= days_in(m, 2001)
+                m += 1
+        if month >= 0 and month != m:
+            raise self.late_error("day-of-year does not match month")
+        if day >= 0 and day != d:
+            raise self.late_error("day-of-year does not match day")
+        return m, d
+
+    def late_error(self, message: str) -> ParseFailure:
+        return ParseFailure(f"parsing time {go_quote(self.original)}: {message}")
 
     def _locate(self, civil: tuple[int, int, int, int, int, int], nanos: int) -> GoTime:
         if self.utc and self.offset is None:
