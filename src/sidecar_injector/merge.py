@@ -26,7 +26,7 @@ from sidecar_injector.overrides import (
     reinsert_overrides,
 )
 from sidecar_injector.sidecars import move_proxy_to_init, reorder
-from sidecar_injector.strategic import MergeError, merge_overlay
+from sidecar_injector.strategic import MergeError, as_typed, merge_overlay
 
 __all__ = [
     "InjectionStatus",
@@ -278,7 +278,7 @@ def _as_legacy_container(container: JSON) -> JSON:
     """A container as Istio 1.0 held it: Kubernetes 1.10's fields only, `resources` always."""
     if not isinstance(container, Mapping):
         raise MergeError(f"containers must be mappings in the rendered 1.0 template: {container!r}")
-    kept = {k: v for k, v in container.items() if k in LEGACY_CONTAINER_FIELDS}
+    kept = {k: v for k, v in as_typed(container).items() if k in LEGACY_CONTAINER_FIELDS}
     kept.setdefault("resources", {})
     return kept
 

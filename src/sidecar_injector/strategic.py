@@ -47,6 +47,10 @@ class Schema:
     objects: Mapping[str, Schema] = field(default_factory=dict)
 
 
+STRING_LISTS = frozenset(
+    {"args", "command", "add", "drop", "nameservers", "searches", "hostnames", "finalizers"}
+)
+"""Pod fields that are lists of strings, where Go decodes a null element as ""."""
 ANY = Schema()
 CONTAINER = Schema(
     lists={
@@ -146,7 +150,7 @@ def merge_value(original: JSON, patch: JSON, *, key: str, schema: Schema, pointe
         return merge_map(base, patch, schema=sub or ANY, pointer=pointer)
     if isinstance(patch, list):
         if rule is None:
-            return [_clean(item) for item in patch]
+            return _clean(patch, key)
         base_list = original if isinstance(original, list) else []
         return merge_list(base_list, patch, rule=rule, pointer=pointer)
     return patch
@@ -299,17 +303,25 @@ def _delete_from_primitive_list(current: JSON, remove: JSON) -> JSON:
     return [item for item in current if item not in remove]
 
 
-def _clean(value: JSON) -> JSON:
-    """A new value as the typed Pod would hold it: nulls and directives dropped."""
+def _clean(value: JSON, key: str | None = None) -> JSON:
+    """A new value as the typed Pod would hold it: nulls and directives dropped, and a null
+    in a list of strings (`- ` in YAML args) read as Go reads it, the empty string."""
     if isinstance(value, Mapping):
         return {
-            k: _clean(v)
+            k: _clean(v, k)
             for k, v in value.items()
             if v is not None and not (isinstance(k, str) and k.startswith("$"))
         }
     if isinstance(value, list):
+        if key in STRING_LISTS:
+            return ["" if v is None else v for v in value]
         return [_clean(v) for v in value]
     return value
+
+
+def as_typed(value: JSON) -> JSON:
+    """`value` (a rendered Pod part) with nulls as Go's typed decoding leaves them."""
+    return _clean(value)
 
 
 def _without(mapping: Mapping[str, JSON], key: str) -> dict[str, JSON]:

@@ -252,7 +252,9 @@ def test_legacy_version_matches_the_conformance_goldens() -> None:
 def test_legacy_containers_lose_fields_kubernetes_1_10_did_not_have() -> None:
     spec = {
         "initContainers": [{"name": "istio-init", "image": "i", "restartPolicy": "Always"}],
-        "containers": [{"name": "istio-proxy", "image": "p", "startupProbe": {}, "tty": True}],
+        "containers": [
+            {"name": "istio-proxy", "image": "p", "startupProbe": {}, "tty": True, "args": [None]}
+        ],
     }
     merged = append_legacy(pod(containers=["app"]), spec, template_text="t").pod["spec"]
     assert merged["initContainers"] == [{"name": "istio-init", "image": "i", "resources": {}}]
@@ -260,6 +262,7 @@ def test_legacy_containers_lose_fields_kubernetes_1_10_did_not_have() -> None:
         "name": "istio-proxy",
         "image": "p",
         "tty": True,
+        "args": [""],
         "resources": {},
     }
     with pytest.raises(MergeError, match="mappings"):

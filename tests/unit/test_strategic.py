@@ -251,3 +251,11 @@ def test_primitive_lists_compare_by_json_value() -> None:
     # 1 and 1.0 are one JSON number; true is not 1; patch order wins
     assert json.dumps(merged["metadata"]["finalizers"]) == '[true, {"a": [1]}, 1, "$x"]'
     assert "x" not in merged["metadata"]
+
+
+def test_null_in_a_string_list_is_the_empty_string_as_in_go() -> None:
+    overlay = {"spec": {"containers": [{"name": "p", "args": ["a", None], "command": [None]}]}}
+    (proxy,) = merge_overlay({}, overlay)["spec"]["containers"]
+    assert (proxy["args"], proxy["command"]) == (["a", ""], [""])
+    with pytest.raises(MergeError, match="not null"):
+        merge_overlay({}, {"spec": {"containers": [{"name": "p", "ports": [None]}]}})
