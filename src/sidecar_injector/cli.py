@@ -67,7 +67,12 @@ RevisionOption = Annotated[
 
 def _fail(err: Exception) -> typer.Exit:
     """The CLI's one error path: one line on stderr, exit status 1, no traceback."""
-    text = str(err) if isinstance(err, errors.InjectorError) else f"{type(err).__name__}: {err}"
+    if isinstance(err, errors.InjectorError):
+        text = str(err)
+    elif isinstance(err, OSError):
+        text = f"{type(err).__name__}: {err}"
+    else:
+        text = f"internal error ({type(err).__name__}: {err}); please report it with the input"
     typer.echo(f"sidecar-injector: error: {text}", err=True)
     return typer.Exit(1)
 
@@ -245,7 +250,7 @@ def kube_inject(
             )
         result = workloads.kube_inject(text, settings=settings, source=source)
         _write_output(result.text, output)
-    except (errors.InjectorError, OSError) as err:
+    except Exception as err:  # the top of the command: one line, never a traceback
         raise _fail(err) from None
     _print_warnings(result.warnings)
 
@@ -266,7 +271,7 @@ def uninject(filename: FilenameOption, output: OutputOption = None) -> None:
         text, source = _read_input(filename)
         result = workloads.inject_stream(text, inject=strip, source=source)
         _write_output(result.text, output)
-    except (errors.InjectorError, OSError) as err:
+    except Exception as err:  # the top of the command: one line, never a traceback
         raise _fail(err) from None
 
 
@@ -336,7 +341,7 @@ def explain(
             )
             for template in workloads.iter_pod_templates(text, source=source)
         ]
-    except (errors.InjectorError, OSError) as err:
+    except Exception as err:  # the top of the command: one line, never a traceback
         raise _fail(err) from None
     if output == "json":
         typer.echo(json.dumps([answer.as_json() for answer in answers], indent=2))
@@ -401,6 +406,16 @@ def serve(
             help="Values (the ConfigMap's `values` key, JSON or YAML).",
         ),
     ] = None,
+    config_map: Annotated[
+        str,
+        typer.Option(
+            "--config-map",
+            envvar="SIDECAR_INJECTOR_CONFIG_MAP",
+            metavar="NAMESPACE/NAME",
+            help="Read the injector ConfigMap (`config`, `values`, `mesh`) through the "
+            "Kubernetes API instead of files, polled every --reload-interval.",
+        ),
+    ] = "",
     revision: Annotated[
         str, typer.Option(envvar="SIDECAR_INJECTOR_REVISION", help="Control plane revision.")
     ] = "",
@@ -470,6 +485,7 @@ def serve(
             host=host,
             port=port,
             files=server.ConfigFiles(injection=inject_config, values=values, mesh=mesh_config),
+            config_map=config_map,
             settings=webhook.Settings(on_error=on_error, max_body_bytes=max_body_bytes),
             revision=revision,
             reload_seconds=reload_interval,

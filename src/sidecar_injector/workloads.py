@@ -289,7 +289,7 @@ def _inject_resource(
     if answer.skipped is not None:
         warnings.append(skip_warning(template, answer.skipped))
     warnings.extend(f"{template.title}: {text}" for text in answer.warnings)
-    _put_pod(resource, answer.pod)
+    _put_pod(resource, drop_nulls(answer.pod))
     add_go_zero_values(resource, era=era)
     return resource
 
@@ -478,6 +478,8 @@ _MODERN_STATUS: Mapping[str, Mapping[str, JSON]] = {"StatefulSet": {"availableRe
 _POD_SPEC_OMITTED_FALSE = ("hostNetwork", "hostPID", "hostIPC")
 _CONTAINER_OMITTED_FALSE = ("stdin", "stdinOnce", "tty")
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+_CONTAINER_STRING_LISTS = ("command", "args")
+"""A `- ` with nothing after it is YAML null; in Go's `[]string` it is the empty string."""
 
 
 def add_go_zero_values(resource: dict[str, JSON], *, era: Era) -> None:
@@ -532,6 +534,9 @@ def _pod_spec(spec: dict[str, JSON]) -> None:
         for container in spec.get(list_key) or ():
             if isinstance(container, dict):
                 container.setdefault("resources", {})
+                for key in _CONTAINER_STRING_LISTS:
+                    if isinstance(container.get(key), list):
+                        container[key] = ["" if item is None else item for item in container[key]]
                 for key in _CONTAINER_OMITTED_FALSE:
                     if container.get(key) is False:
                         del container[key]
