@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
+from sidecar_injector import quantity
 from sidecar_injector.gotemplate.values import Int, Map, Nil, Slice, Struct
 
 JSON = Any
@@ -440,7 +441,7 @@ class IntOrString(Struct):
 
 
 class Quantity(Struct):
-    """`resource.Quantity`: prints through its String method, as written in the pod."""
+    """`resource.Quantity`: prints its canonical form through String (`2000m` is `2`)."""
 
     go_type = "resource.Quantity"
 
@@ -448,9 +449,12 @@ class Quantity(Struct):
         self.raw = "" if raw is None else raw
 
     def String(self) -> str:
-        if isinstance(self.raw, float) and self.raw.is_integer():
-            return str(int(self.raw))
-        return str(self.raw) if self.raw != "" else "0"
+        if self.raw == "":
+            return "0"
+        try:
+            return quantity.canonical(self.raw)
+        except quantity.QuantityError:
+            return str(self.raw)
 
     def __str__(self) -> str:
         return self.String()

@@ -85,7 +85,7 @@ def test_pointers_structs_and_printing(default: config.Config) -> None:
                     "name": "app",
                     "readinessProbe": probe,
                     "livenessProbe": {"tcpSocket": {"port": "http"}},
-                    "resources": {"limits": {"cpu": "100m", "memory": "1Gi"}},
+                    "resources": {"limits": {"cpu": "2000m", "memory": "1024Mi"}},
                     "securityContext": {"runAsUser": 0, "capabilities": {"add": ["NET_ADMIN"]}},
                 }
             ]
@@ -99,7 +99,7 @@ def test_pointers_structs_and_printing(default: config.Config) -> None:
     assert format_value(field(readiness, "HTTPGet", "Port")) == "8080"
     assert field(readiness, "PeriodSeconds") == 3
     assert format_value(field(c, "LivenessProbe", "TCPSocket", "Port")) == "http"
-    assert format_value(field(c, "Resources", "Limits")) == "map[cpu:100m memory:1Gi]"
+    assert format_value(field(c, "Resources", "Limits")) == "map[cpu:2 memory:1Gi]"
     assert field(c, "SecurityContext", "RunAsUser") == 0
     assert field(c, "SecurityContext", "Capabilities", "Add") == Slice(["NET_ADMIN"], "[]string")
     assert is_nil(field(c, "SecurityContext", "Privileged"))
