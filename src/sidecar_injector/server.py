@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import hashlib
 import logging
 import os
 import signal
@@ -24,6 +25,8 @@ from typing import Any, Protocol
 
 import orjson
 import uvicorn
+from lightkube import Client
+from lightkube.resources.core_v1 import ConfigMap
 from prometheus_client import CollectorRegistry
 from uvicorn.importer import import_from_string
 
@@ -35,6 +38,17 @@ logger = logging.getLogger(__name__)
 
 class SwappablePipeline(app.Pipeline, Protocol):
     def swap(self, current: config.Config) -> None: ...
+
+
+Snapshot = tuple[str, Callable[[], config.Config]]
+"""A config source's content digest, and how to load that content."""
+
+
+class ConfigSource(Protocol):
+    def describe(self) -> str: ...
+
+    def snapshot(self, *, revision: str) -> Snapshot:
+        """Raises `OSError` or `InjectorError` when the source cannot be read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +63,58 @@ class ConfigFiles:
     def paths(self) -> tuple[Path, ...]:
         return tuple(p for p in (self.injection, self.values, self.mesh) if p is not None)
 
-    def load(self, *, revision: str = "") -> config.Config:
-        return config.load_files(
-            config=self.injection, values=self.values, mesh=self.mesh, revision=revision
+    def describe(self) -> str:
+        return ", ".join(map(str, self.paths)) or "the embedded default"
+
+    def snapshot(self, *, revision: str) -> Snapshot:
+        digest = certs.digest(*self.paths) if self.paths else ""
+        return digest, lambda: config.load_files(
+            config=self.injection,
+            values=self.values,
+            mesh=self.mesh,
+            revision=revision,
+            env=dict(os.environ),
+        )
+
+
+class ConfigMapSource:
+    """The injector ConfigMap (`config`, `values`, and `mesh` unless a mesh file is given).
+
+    Polled with a GET per reload interval: one small request, and nothing to resume when a
+    watch breaks.
+    """
+
+    def __init__(self, reference: str, *, client: Client, mesh: Path | None = None) -> None:
+        namespace, _, name = reference.partition("/")
+        if not namespace or not name:
+            raise config.ConfigError(f"--config-map {reference!r} is not NAMESPACE/NAME")
+        self.namespace, self.name, self.client, self.mesh = namespace, name, client, mesh
+
+    def describe(self) -> str:
+        return f"ConfigMap {self.namespace}/{self.name}"
+
+    def snapshot(self, *, revision: str) -> Snapshot:
+        try:
+            found = self.client.get(ConfigMap, name=self.name, namespace=self.namespace)
+        except Exception as err:  # lightkube's ApiError, its HTTP client's errors, TLS errors
+            raise config.ConfigError(f"cannot read {self.describe()}: {err}") from None
+        data = dict(found.data or {})
+        if self.mesh is not None:
+            data["mesh"] = self.mesh.read_text(encoding="utf-8")
+        digest = hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        where = self.describe()
+        sources = config.Sources(
+            f"{where} data.config",
+            f"{where} data.values",
+            str(self.mesh) if self.mesh else f"{where} data.mesh",
+        )
+        return digest, lambda: config.load(
+            config=data.get("config"),
+            values=data.get("values"),
+            mesh=data.get("mesh"),
+            sources=sources,
+            revision=revision,
+            env=dict(os.environ),
         )
 
 
@@ -68,6 +131,7 @@ class Options:
     host: str = "127.0.0.1"
     port: int = 9443
     files: ConfigFiles = field(default_factory=ConfigFiles)
+    config_map: str = ""
     settings: app.Settings = field(default_factory=app.Settings)
     revision: str = ""
     reload_seconds: float = 1.0
@@ -126,45 +190,44 @@ class TLSWatch:
 
 
 class ConfigWatch:
-    """Reloads the config files into the pipeline when their contents change."""
+    """Reloads the config into the pipeline when its source's content changes."""
 
     def __init__(
         self,
-        files: ConfigFiles,
+        source: ConfigSource,
         *,
         pipeline: SwappablePipeline,
         metrics: metrics.Metrics,
+        digest: str,
         revision: str = "",
     ) -> None:
-        self.files = files
+        self.source = source
         self.pipeline = pipeline
         self.metrics = metrics
         self.revision = revision
-        self.digest = certs.digest(*files.paths) if files.paths else ""
+        self.digest = digest
         self.failed_digest = ""
         self.loaded_at = _now()
         self.error: str | None = None
         metrics.config_ok.set(1)
 
     def refresh(self) -> bool:
-        """Load and swap if the files changed; runs in a worker thread (parsing takes a while)."""
-        if not self.files.paths:
-            return False
+        """Load and swap if the source changed; runs in a worker thread (parsing takes a while)."""
         try:
-            digest = certs.digest(*self.files.paths)
-        except OSError as err:
-            return self._failed(f"cannot read the config files: {err}", digest="")
+            digest, load = self.source.snapshot(revision=self.revision)
+        except (OSError, errors.InjectorError) as err:
+            return self._failed(f"cannot read the config: {err}", digest="")
         if digest in (self.digest, self.failed_digest):
             return False
         try:
-            loaded = self.files.load(revision=self.revision)
-        except errors.InjectorError as err:
+            loaded = load()
+        except (OSError, errors.InjectorError) as err:
             return self._failed(str(err), digest=digest)
         self.pipeline.swap(loaded)
         self.digest, self.failed_digest, self.error, self.loaded_at = digest, "", None, _now()
         self.metrics.config_reloads.labels("ok").inc()
         self.metrics.config_ok.set(1)
-        logger.info("config reloaded from %s", ", ".join(map(str, self.files.paths)))
+        logger.info("config reloaded from %s", self.source.describe())
         return True
 
     def _failed(self, message: str, *, digest: str) -> bool:
@@ -178,8 +241,7 @@ class ConfigWatch:
         return False
 
     def check(self) -> app.Check:
-        sources = ", ".join(map(str, self.files.paths)) or "the embedded default"
-        detail = f"loaded from {sources} at {self.loaded_at}"
+        detail = f"loaded from {self.source.describe()} at {self.loaded_at}"
         if self.error is not None:
             detail = f"{detail}; last reload failed, serving the last good config: {self.error}"
         return app.Check("config", True, detail)
@@ -235,13 +297,30 @@ def build(
         registry or CollectorRegistry(), multiprocess_dir=os.environ.get(MULTIPROC_ENV)
     )
     factory: PipelineFactory = pipeline or import_from_string(options.pipeline)
-    work = factory(options.files.load(revision=options.revision))
+    source = config_source(options)
+    digest, load = source.snapshot(revision=options.revision)
+    work = factory(load())
     tls = TLSWatch(options.cert_file, options.key_file, metrics=recorder)
-    watch = ConfigWatch(options.files, pipeline=work, metrics=recorder, revision=options.revision)
+    watch = ConfigWatch(
+        source, pipeline=work, metrics=recorder, digest=digest, revision=options.revision
+    )
     webhook = app.Webhook(
         work, metrics=recorder, settings=options.settings, checks=(tls.check, watch.check)
     )
     return Service(webhook, tls=tls, watch=watch, every=options.reload_seconds)
+
+
+def config_source(options: Options) -> ConfigSource:
+    if not options.config_map:
+        return options.files
+    try:
+        client = Client()
+    except Exception as err:  # lightkube's ConfigError, an unreadable kubeconfig
+        raise config.ConfigError(
+            f"cannot reach the Kubernetes API for --config-map: {err}",
+            hint="run in a cluster, or set KUBECONFIG",
+        ) from None
+    return ConfigMapSource(options.config_map, client=client, mesh=options.files.mesh)
 
 
 def make_server(service: Service, options: Options) -> uvicorn.Server:

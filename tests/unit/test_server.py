@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import httpx2
 import orjson
 import pytest
+from lightkube import Client, KubeConfig
 from prometheus_client import CollectorRegistry
 
-from sidecar_injector import certs, config, server
+from sidecar_injector import certs, config, metrics, server
 from sidecar_injector.admission import app, review
 from tests.conftest import REPO
 from tests.unit.test_review import a_pod, admission_review
@@ -350,3 +352,64 @@ def test_options_survive_the_trip_to_a_worker(tmp_path: Path) -> None:
         workers=3,
     )
     assert server.decode(server.encode(options)) == options
+
+
+class FakeAPIServer:
+    """Answers GETs of one ConfigMap through lightkube's own HTTP client, as scripted."""
+
+    def __init__(self, data: dict[str, str]) -> None:
+        self.data: dict[str, str] | None = data
+        self.paths: list[str] = []
+
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
+        self.paths.append(request.url.path)
+        if self.data is None:
+            status = {"kind": "Status", "status": "Failure", "code": 503, "message": "etcd down"}
+            return httpx2.Response(503, json=status)
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "data": self.data}
+        return httpx2.Response(200, json={**body, "metadata": {"name": "inj"}})
+
+    def client(self) -> Client:
+        kubeconfig = {
+            "clusters": [{"name": "c", "cluster": {"server": "https://k8s.test"}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "x",
+        }
+        return Client(KubeConfig.from_dict(kubeconfig), transport=httpx2.MockTransport(self.handle))
+
+
+def test_configmap_source_reloads_and_keeps_the_last_good(tmp_path: Path) -> None:
+    api = FakeAPIServer({"values": "tag: first\n"})
+    source = server.ConfigMapSource("istio-system/inj", client=api.client())
+    digest, load = source.snapshot(revision="")
+    pipeline = RecordingPipeline(load())
+    registry = metrics_for_test()
+    watch = server.ConfigWatch(source, pipeline=pipeline, metrics=registry, digest=digest)
+    assert api.paths == ["/api/v1/namespaces/istio-system/configmaps/inj"]
+    assert watch.refresh() is False
+    api.data = {"values": "tag: second\n"}
+    assert watch.refresh() is True
+    assert pipeline.config.values["tag"] == "second"
+    api.data = {"config": "policy: sometimes\n"}
+    assert watch.refresh() is False
+    assert "ConfigMap istio-system/inj data.config" in (watch.error or "")
+    api.data = None
+    assert watch.refresh() is False
+    assert "etcd down" in (watch.error or "")
+    assert pipeline.config.values["tag"] == "second"
+    assert watch.check().ok
+    assert "serving the last good config" in watch.check().detail
+    api.data = {"values": "tag: third\n"}
+    assert watch.refresh() is True
+    assert watch.error is None
+    assert [c.values["tag"] for c in pipeline.swaps] == ["second", "third"]
+
+
+def test_configmap_reference_must_name_a_namespace() -> None:
+    with pytest.raises(config.ConfigError, match="is not NAMESPACE/NAME"):
+        server.ConfigMapSource("inj", client=FakeAPIServer({}).client())
+
+
+def metrics_for_test() -> metrics.Metrics:
+    return metrics.create(CollectorRegistry())
