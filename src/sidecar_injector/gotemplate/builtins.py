@@ -90,9 +90,9 @@ def is_true(value: object) -> bool:
         return value  # type: ignore[return-value]
     if kind is str or kind is list or kind is dict or kind is tuple:
         return len(value) > 0  # type: ignore[arg-type]
-    if isinstance(value, int | float | complex):
+    if isinstance(value, (int, float, complex)):
         return value != 0
-    if isinstance(value, dict | list | tuple | str):
+    if isinstance(value, (dict, list, tuple, str)):
         return len(value) > 0
     # A Struct may stand for a nil pointer that keeps its methods (a nil protobuf message).
     return not isinstance(value, Nil) and bool(value)
@@ -160,7 +160,7 @@ def _reflect_kind(value: object) -> str:
         return "invalid"
     if isinstance(value, dict):
         return "map"
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return "slice"
     if isinstance(value, Nil):
         typ = value.go_type
@@ -285,6 +285,8 @@ def _index_arg(index: object, cap: int) -> int:
 
 
 def _prepare_key(index: object) -> str:
+    if type(index) is str:
+        return index  # type: ignore[return-value]
     if index is NO_VALUE:
         raise GoError("value is nil; should be of type string")
     if isinstance(index, str):
@@ -298,29 +300,29 @@ def index(item: object, *indexes: object) -> object:
         raise GoError("index of untyped nil")
     for raw in indexes:
         key = _iface(raw)
-        if item is None or (isinstance(item, Nil) and not item.go_type.startswith(("[]", "map["))):
+        if item is None or (type(item) is Nil and not item.go_type.startswith(("[]", "map["))):
             raise GoError("index of nil pointer")
         item = _index_once(item, key)
     return item
 
 
 def _index_once(item: object, key: object) -> object:
+    if isinstance(item, dict):
+        name = _prepare_key(key)
+        if name in item:
+            return item[name]
+        return item.zero if isinstance(item, Map) else None
+    if isinstance(item, (list, tuple)):
+        x = _index_arg(key, len(item))
+        if x == len(item):
+            raise GoError("reflect: slice index out of range")
+        return item[x]
     if isinstance(item, str):
         data = item.encode("utf-8", "surrogatepass")
         x = _index_arg(key, len(data))
         if x == len(data):
             raise GoError("reflect: string index out of range")
         return Int(data[x], "uint8")
-    if isinstance(item, list | tuple):
-        x = _index_arg(key, len(item))
-        if x == len(item):
-            raise GoError("reflect: slice index out of range")
-        return item[x]
-    if isinstance(item, dict):
-        name = _prepare_key(key)
-        if name in item:
-            return item[name]
-        return item.zero if isinstance(item, Map) else None
     if isinstance(item, Nil) and item.go_type.startswith("map["):
         _prepare_key(key)
         return None
@@ -342,7 +344,7 @@ def slice_(item: object, *indexes: object) -> object:
         data = item.encode("utf-8", "surrogatepass")
         lo, hi = _slice_bounds(indexes, length=len(data))
         return data[lo:hi].decode("utf-8", "replace")
-    if isinstance(item, list | tuple):
+    if isinstance(item, (list, tuple)):
         lo, hi = _slice_bounds(indexes, length=len(item))
         if isinstance(item, Slice):
             return Slice(item[lo:hi], item.go_type)
@@ -372,7 +374,7 @@ def length(item: object) -> int:
         raise GoError("len of nil pointer")
     if isinstance(item, str):
         return len(item.encode("utf-8", "surrogatepass"))
-    if isinstance(item, list | tuple | dict):
+    if isinstance(item, (list, tuple, dict)):
         return len(item)
     if isinstance(item, Nil):
         if item.go_type.startswith(("[]", "map[")):

@@ -28,6 +28,9 @@ and the error then carries the same text (with less partial output than Go write
 _MISSING: Final = builtins.MISSING_ARG
 
 
+_TAKES_STRING_LITERAL: Final = frozenset({"string", "interface {}", "any", "interface{}"})
+
+
 class _Break(Exception):
     pass
 
@@ -52,7 +55,7 @@ def _elem_boxed(container: object) -> bool:
     """Whether members of `container` sit in `interface {}` slots."""
     if type(container) is dict or type(container) is list or type(container) is tuple:
         return True
-    if isinstance(container, Map | Slice):
+    if isinstance(container, (Map, Slice)):
         return container.go_type.endswith("]interface {}")
     return False
 
@@ -188,7 +191,7 @@ class State:
 
     def _range_items(self, value: object) -> list[tuple[object, object]] | None:
         """(index, element) pairs, or None for an empty or invalid value (the else branch)."""
-        if isinstance(value, list | tuple):
+        if isinstance(value, (list, tuple)):
             return list(enumerate(value)) or None
         if isinstance(value, dict):
             return [(key, value[key]) for key in sorted(value)] or None
@@ -399,10 +402,15 @@ class State:
             if self.program.missing_key == "error":
                 self.error(f"nil data; no entry for key {go_quote(name)}")
             return NO_VALUE
-        typ = "interface {}" if boxed or receiver is None else go_type_of(receiver)
         if receiver is None:
-            self.error(f"nil pointer evaluating {typ}.{name}")
+            self.error(f"nil pointer evaluating interface {{}}.{name}")
         has_args = (args is not None and len(args) > 1) or final is not _MISSING
+        if isinstance(receiver, dict):
+            if has_args:
+                self.error(f"{name} is not a method but has arguments")
+            if name in receiver:
+                return receiver[name]
+            return self._missing_key(name, receiver.zero if isinstance(receiver, Map) else None)
         if isinstance(receiver, Struct):
             method = receiver.go_method(name)
             if method is not None:
@@ -415,12 +423,6 @@ class State:
                 if has_args:
                     self.error(f"{name} has arguments but cannot be invoked as function")
                 return value
-        elif isinstance(receiver, dict):
-            if has_args:
-                self.error(f"{name} is not a method but has arguments")
-            if name in receiver:
-                return receiver[name]
-            return self._missing_key(name, receiver.zero if isinstance(receiver, Map) else None)
         elif isinstance(receiver, Nil):
             go_type = receiver.go_type
             if go_type.startswith("map["):
@@ -428,8 +430,8 @@ class State:
                     self.error(f"{name} is not a method but has arguments")
                 return self._missing_key(name, None)
             if not go_type.startswith("[]"):
-                self.error(f"nil pointer evaluating {typ}.{name}")
-        self.error(f"can't evaluate field {name} in type {typ}")
+                self.error(f"nil pointer evaluating {_type_name(receiver, boxed)}.{name}")
+        self.error(f"can't evaluate field {name} in type {_type_name(receiver, boxed)}")
 
     def eval_function(
         self,
@@ -444,7 +446,7 @@ class State:
         func = self.program.funcs.get(name)
         if func is None:
             self.error(f"{go_quote(name)} is not a defined function")
-        if name in self.program.builtin_names and (name == "and" or name == "or"):
+        if (name == "and" or name == "or") and name in self.program.builtin_names:
             return self.eval_and_or(dot, name, args, final)
         return self.eval_call(dot, func, cmd, name, args, final)
 
@@ -517,6 +519,8 @@ class State:
             return self.eval_reflect_arg(dot, node)
         self.node = node
         kind = type(node)
+        if kind is n.StringNode and typ in _TAKES_STRING_LITERAL:
+            return node.text  # type: ignore[attr-defined]
         if kind is n.FieldNode:
             return self.validate_type(self.eval_field_node(dot, node, (node,), _MISSING), typ)  # type: ignore[arg-type]
         if kind is n.DotNode:
@@ -540,6 +544,8 @@ class State:
         """An argument for a `reflect.Value` parameter: as is, boxed if read from an interface."""
         self.node = node
         kind = type(node)
+        if kind is n.StringNode:
+            return node.text  # type: ignore[attr-defined]
         if kind is n.DotNode:
             boxed = self.dot_boxed
             value = dot
@@ -623,6 +629,11 @@ class State:
                 self.error(f"dereference of nil pointer of type {typ}")
             return value
         self.error(f"wrong type for value; expected {typ}; got {actual}")
+
+
+def _type_name(receiver: object, boxed: bool) -> str:
+    """The receiver's type as Go's field errors name it (`interface {}` for a boxed value)."""
+    return "interface {}" if boxed else go_type_of(receiver)
 
 
 def _is_hex_int(text: str) -> bool:

@@ -201,11 +201,11 @@ def go_type_of(value: object) -> str:
         return "float64"
     if isinstance(value, str):
         return "string"
-    if isinstance(value, Map | Slice | Nil | Struct):
+    if isinstance(value, (Map, Slice, Nil, Struct)):
         return value.go_type
     if isinstance(value, dict):
         return MAP_ANY
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return SLICE_ANY
     if isinstance(value, Func):
         return "func(...)"
@@ -228,7 +228,7 @@ def from_json(value: object) -> object:
         return value
     if isinstance(value, int):
         return float(value)
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return [from_json(item) for item in value]
     if isinstance(value, dict):
         return {str(key): from_json(item) for key, item in value.items()}
