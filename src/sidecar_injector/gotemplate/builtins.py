@@ -286,7 +286,7 @@ def _index_arg(index: object, cap: int) -> int:
 
 def _prepare_key(index: object) -> str:
     if type(index) is str:
-        return index  # type: ignore[return-value]
+        return index
     if index is NO_VALUE:
         raise GoError("value is nil; should be of type string")
     if isinstance(index, str):
