@@ -24,6 +24,7 @@ from sidecar_injector.gotemplate.printing import (
     sprintf,
     sprintln,
 )
+from sidecar_injector.gotemplate.strconv import quote
 from sidecar_injector.gotemplate.values import Int, Map, Slice, Struct
 from tests.conftest import GoOracle
 
@@ -310,6 +311,18 @@ ESCAPED = [
 def test_escapers(go_oracle: GoOracle, text: str, builtin: str, escape: Any) -> None:
     reply = go_oracle.render("{{ " + builtin + " .a }}", {"a": text})
     assert escape(text) == reply["output"]
+
+
+EVERY_RUNE = "".join(
+    chr(c) for c in [*range(0x20, 0x32000), *range(0xE0000, 0xE0200)] if not 0xD800 <= c <= 0xDFFF
+)
+
+
+@pytest.mark.parametrize(("template", "ours"), [('printf "%q"', quote), ("js", js_escape)])
+def test_printable_runes_are_gos(go_oracle: GoOracle, template: str, ours: Any) -> None:
+    """`%q` and `js` escape exactly the runes that Go 1.19's Unicode tables call unprintable."""
+    reply = go_oracle.render("{{ " + template + " .s }}", {"s": EVERY_RUNE})
+    assert ours(EVERY_RUNE) == reply["output"]
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ Strings are Python `str` (valid Unicode); Go works on UTF-8 bytes, so byte count
 
 from __future__ import annotations
 
+import bisect
 import math
 import struct
 import unicodedata
@@ -21,6 +22,88 @@ _MANT_BITS: Final = 52
 _BIAS: Final = -1023
 _U64: Final = (1 << 64) - 1
 _SIMPLE_ESCAPES: Final = {7: r"\a", 8: r"\b", 12: r"\f", 10: r"\n", 13: r"\r", 9: r"\t", 11: r"\v"}
+# Characters Python's Unicode 14 database prints but Go 1.19's Unicode 13 tables do not know
+# (added in Unicode 14); found by asking Go for `%#U` of every rune.
+_NEWER_THAN_GO: Final = (
+    (0x61D, 0x61D),
+    (0x870, 0x88E),
+    (0x898, 0x89F),
+    (0x8B5, 0x8B5),
+    (0x8C8, 0x8D2),
+    (0xC3C, 0xC3C),
+    (0xC5D, 0xC5D),
+    (0xCDD, 0xCDD),
+    (0x170D, 0x170D),
+    (0x1715, 0x1715),
+    (0x171F, 0x171F),
+    (0x180F, 0x180F),
+    (0x1AC1, 0x1ACE),
+    (0x1B4C, 0x1B4C),
+    (0x1B7D, 0x1B7E),
+    (0x1DFA, 0x1DFA),
+    (0x20C0, 0x20C0),
+    (0x2C2F, 0x2C2F),
+    (0x2C5F, 0x2C5F),
+    (0x2E53, 0x2E5D),
+    (0x9FFD, 0x9FFF),
+    (0xA7C0, 0xA7C1),
+    (0xA7D0, 0xA7D1),
+    (0xA7D3, 0xA7D3),
+    (0xA7D5, 0xA7D9),
+    (0xA7F2, 0xA7F4),
+    (0xFBC2, 0xFBC2),
+    (0xFD40, 0xFD4F),
+    (0xFDCF, 0xFDCF),
+    (0xFDFE, 0xFDFF),
+    (0x10570, 0x1057A),
+    (0x1057C, 0x1058A),
+    (0x1058C, 0x10592),
+    (0x10594, 0x10595),
+    (0x10597, 0x105A1),
+    (0x105A3, 0x105B1),
+    (0x105B3, 0x105B9),
+    (0x105BB, 0x105BC),
+    (0x10780, 0x10785),
+    (0x10787, 0x107B0),
+    (0x107B2, 0x107BA),
+    (0x10F70, 0x10F89),
+    (0x11070, 0x11075),
+    (0x110C2, 0x110C2),
+    (0x116B9, 0x116B9),
+    (0x11740, 0x11746),
+    (0x11AB0, 0x11ABF),
+    (0x12F90, 0x12FF2),
+    (0x16A70, 0x16ABE),
+    (0x16AC0, 0x16AC9),
+    (0x1AFF0, 0x1AFF3),
+    (0x1AFF5, 0x1AFFB),
+    (0x1AFFD, 0x1AFFE),
+    (0x1B11F, 0x1B122),
+    (0x1CF00, 0x1CF2D),
+    (0x1CF30, 0x1CF46),
+    (0x1CF50, 0x1CFC3),
+    (0x1D1E9, 0x1D1EA),
+    (0x1DF00, 0x1DF1E),
+    (0x1E290, 0x1E2AE),
+    (0x1E7E0, 0x1E7E6),
+    (0x1E7E8, 0x1E7EB),
+    (0x1E7ED, 0x1E7EE),
+    (0x1E7F0, 0x1E7FE),
+    (0x1F6DD, 0x1F6DF),
+    (0x1F7F0, 0x1F7F0),
+    (0x1F979, 0x1F979),
+    (0x1F9CC, 0x1F9CC),
+    (0x1FA7B, 0x1FA7C),
+    (0x1FAA9, 0x1FAAC),
+    (0x1FAB7, 0x1FABA),
+    (0x1FAC3, 0x1FAC5),
+    (0x1FAD7, 0x1FAD9),
+    (0x1FAE0, 0x1FAE7),
+    (0x1FAF0, 0x1FAF6),
+    (0x2A6DE, 0x2A6DF),
+    (0x2B735, 0x2B738),
+)
+_NEWER_THAN_GO_STARTS: Final = tuple(start for start, _ in _NEWER_THAN_GO)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +236,10 @@ def is_print(rune: int) -> bool:
         return True
     if rune > MAX_RUNE or 0xD800 <= rune <= 0xDFFF:
         return False
-    return unicodedata.category(chr(rune))[0] in "LMNPS"
+    if unicodedata.category(chr(rune))[0] not in "LMNPS":
+        return False
+    n = bisect.bisect_right(_NEWER_THAN_GO_STARTS, rune) - 1
+    return n < 0 or rune > _NEWER_THAN_GO[n][1]
 
 
 def can_backquote(s: str) -> bool:
@@ -167,6 +253,8 @@ def can_backquote(s: str) -> bool:
 
 def quote(s: str, *, ascii_only: bool = False) -> str:
     """`strconv.Quote` (or `QuoteToASCII`)."""
+    if s.isascii() and s.isprintable() and '"' not in s and "\\" not in s:
+        return f'"{s}"'
     runes = (escape_rune(ord(ch), quote='"', ascii_only=ascii_only) for ch in go_text(s))
     return '"' + "".join(runes) + '"'
 
