@@ -280,7 +280,26 @@ def _as_legacy_container(container: JSON) -> JSON:
         raise MergeError(f"containers must be mappings in the rendered 1.0 template: {container!r}")
     kept = {k: v for k, v in as_typed(container).items() if k in LEGACY_CONTAINER_FIELDS}
     kept.setdefault("resources", {})
+    for key in ("args", "command"):
+        if isinstance(kept.get(key), list):
+            kept[key] = [_go_string(item) for item in kept[key]]
+    if isinstance(kept.get("env"), list):
+        kept["env"] = [
+            {**e, "value": _go_string(e["value"])} if isinstance(e, dict) and "value" in e else e
+            for e in kept["env"]
+        ]
     return kept
+
+
+def _go_string(value: JSON) -> JSON:
+    """A scalar where Go wants a string, as 1.0's YAML decoding (sigs.k8s.io/yaml) wrote it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if not value.is_integer() else str(int(value))
+    return value
 
 
 def uninject(pod: Mapping[str, JSON]) -> Pod:

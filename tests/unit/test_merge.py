@@ -284,3 +284,17 @@ def test_user_proxy_user_without_init_container_or_with_group_only() -> None:
     merged = merge_sidecar(pod(containers=[grouped]), [sidecar_overlay()], tproxy=True).pod
     assert merged["spec"]["containers"][0]["securityContext"]["runAsUser"] == 1337
     assert merged["spec"]["initContainers"][0]["args"][-1] == "1337"
+
+
+def test_legacy_scalars_in_string_fields_become_strings() -> None:
+    proxy = {
+        "name": "istio-proxy",
+        "args": ["--port", 15000, True, 1.5, 2.0],
+        "command": [1],
+        "env": [{"name": "N", "value": 3}, {"name": "S", "value": "s"}, {"name": "F"}],
+    }
+    merged = append_legacy(pod(), {"containers": [proxy]}, template_text="").pod
+    added = merged["spec"]["containers"][-1]
+    assert added["args"] == ["--port", "15000", "true", "1.5", "2"]
+    assert added["command"] == ["1"]
+    assert added["env"] == [{"name": "N", "value": "3"}, {"name": "S", "value": "s"}, {"name": "F"}]
