@@ -200,6 +200,8 @@ async def test_bad_http_requests(
         (b'{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}', "no request"),
         (admission_review(None), "request.object is missing"),
         (admission_review({"kind": "Service", "metadata": {}}), "is a Service, want a Pod"),
+        (admission_review({"metadata": [], "spec": {}}), "request.object.metadata is not an"),
+        (admission_review({"metadata": {}, "spec": "x"}), "request.object.spec is not an object"),
     ],
 )
 async def test_bad_reviews_are_denied_with_a_reason(body: Any, text: str) -> None:

@@ -142,12 +142,7 @@ class Webhook:
     def _admit(
         self, request: review.Request, *, params: Mapping[str, str], warnings: tuple[str, ...]
     ) -> Answer:
-        if request.object_kind not in (None, "Pod"):
-            raise review.ReviewError(
-                f"request.object is a {request.object_kind}, want a Pod",
-                api_version=request.api_version,
-                uid=request.uid,
-            )
+        _expect(request, kind="Pod", fields=("metadata", "spec"))
         admitted = self.pipeline.admit(request.object, namespace=request.namespace, params=params)
         verdict = review.Verdict(
             allowed=True, patch=admitted.patch, warnings=warnings + admitted.warnings
@@ -175,20 +170,8 @@ class Webhook:
         )
 
     def _check_config(self, request: review.Request) -> Answer:
-        if request.object_kind not in (None, "ConfigMap"):
-            raise review.ReviewError(
-                f"request.object is a {request.object_kind}, want a ConfigMap",
-                api_version=request.api_version,
-                uid=request.uid,
-            )
-        data = request.object.get("data") or {}
-        if not isinstance(data, dict):
-            raise review.ReviewError(
-                "the ConfigMap's data is not an object",
-                api_version=request.api_version,
-                uid=request.uid,
-            )
-        self.pipeline.validate(data)
+        _expect(request, kind="ConfigMap", fields=("metadata", "data"))
+        self.pipeline.validate(request.object.get("data") or {})
         body = review.respond(
             review.Verdict(allowed=True), uid=request.uid, api_version=request.api_version
         )
@@ -305,6 +288,19 @@ class Webhook:
             self.metrics.failure.labels(answer.reason).inc()
         if answer.outcome == "failOpen":
             self.metrics.fail_open.labels(answer.reason).inc()
+
+
+def _expect(request: review.Request, *, kind: str, fields: tuple[str, ...]) -> None:
+    """The shape the API server guarantees after decoding; anything else is a bad review."""
+    problem = None
+    if request.object_kind not in (None, kind):
+        problem = f"request.object is a {request.object_kind}, want a {kind}"
+    for name in fields:
+        value = request.object.get(name)
+        if value is not None and not isinstance(value, dict):
+            problem = f"request.object.{name} is not an object"
+    if problem is not None:
+        raise review.ReviewError(problem, api_version=request.api_version, uid=request.uid)
 
 
 def _failed(request: review.Request, *, reason: str, message: str, on_error: OnError) -> Answer:
