@@ -215,7 +215,29 @@ TEMPLATES = [
     ),
 ]
 
-TABLE = CONDITIONALS + RANGES + WITHS + VARIABLES + TEMPLATES
+SCOPES = [
+    case("{{if $x := 1}}{{else if $x}}{{end}}{{if $y := 0}}{{else if $y}}a{{else}}b{{$y}}{{end}}"),
+    case("{{range $k, $v := .}}{{$k}}={{$v}};{{end}}", {"a": None, "b": [None]}),
+    case("{{with $x := .a}}{{$x}}{{else}}{{$x}}{{end}}", {"a": None}),
+    case("{{range .l}}{{with .}}{{if eq . 2.0}}{{break}}{{end}}{{.}}{{end}}{{end}}", {"l": [1, 2]}),
+    case("{{range $i, $i := .l}}{{$i}}{{end}}", {"l": ["a", "b"]}),
+    case("{{$i := 5}}{{range $i, $v := .l}}{{end}}{{$i}}", {"l": ["a", "b"]}),
+    case("{{$v := 5}}{{range $v = .l}}{{$v}}{{end}}{{$v}}", {"l": ["a", "b"]}),
+    case('{{define "a b"}}x{{end}}{{template "a b"}}{{template "c%d"}}'),
+    case('{{.a}}{{define "x"}}{{end}}', {"a": 1}, name="x"),
+    case('{{ template "x" }}{{ define "x" }}{{ . }}{{ end }}', {"a": 1}),
+    case("{{ .a.b.c.d }}", {"a": {"b": {"c": [1]}}}),
+    case("{{ $x := 1 }}{{ $x := 2 }}{{ range .l }}{{ $x = . }}{{ end }}{{ $x }}", {"l": [7]}),
+    case(
+        '{{ define "t" }}{{ $ }}|{{ . }}{{ end }}{{ range .l }}{{ template "t" . }}{{ end }}',
+        {"l": [1]},
+    ),
+    case("{{-/* c */}}"),
+    case("a {{- /* c */ -}}   "),
+    case('{{ range $i, $e := "abc" }}{{end}}'),
+]
+
+TABLE = SCOPES + CONDITIONALS + RANGES + WITHS + VARIABLES + TEMPLATES
 
 
 @pytest.mark.oracle

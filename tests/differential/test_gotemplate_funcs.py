@@ -303,11 +303,71 @@ EXEC_ERRORS = [
     case("{{ $x := .m.a }}{{ $x.b }}", D),
 ]
 
-TABLE = LOGIC + COMPARISONS + CONTAINERS + PRINTING + FIELDS + MISSING_KEYS + EXEC_ERRORS
+PIPED = [
+    case('{{ .a | index .m }} {{ "k" | index .m }} {{ .m | index }}', {"a": "k", "m": {"k": "v"}}),
+    case("{{ 1 | slice .l }} {{ .l | slice }}", {"l": [1, 2]}),
+    case("{{ 2 | eq 2 }} {{ 2 | eq 1 3 }} {{ 1 | lt 0 }} {{ 2 | not }}"),
+    case('{{ "a" | printf }} {{ 1 | printf "%d" }}'),
+    case("{{ .x | html | js | urlquery }}", {"x": "<a b>"}),
+    case('{{ .a | printf "%v" | len }} {{ (printf "%v" .a | len) }}', {"a": "xyz"}),
+    case("{{ .a.b | len }}", {"a": {"b": None}}),
+    case('{{ index .a "b" | len }}', {"a": {"b": None}}),
+    case('{{ print (index .a "b") }} {{ printf "%v %v" .a.b (index .a "b") }}', {"a": {"b": None}}),
+    case('{{ $x := index .a "b" }}{{ printf "%v" $x }}', {"a": {"b": None}}),
+    case('{{ not (index .a "b") }} {{ and (index .a "b") 1 }}', {"a": {"b": None}}),
+    case('{{ eq (index .a "b") nil }}{{ if (index .a "b") }}y{{else}}n{{end}}', {"a": {"b": None}}),
+    case("{{ call .f }}", {"f": None}),
+    case("{{ .a.b }}", {"a": [{"b": 1}]}),
+    case('{{ printf "%v" .a.b }}', {"a": {"b": [1, {"c": None}]}}),
+    case("{{ .a }}", {"a": {"b": [1, {"c": None}], "d": {}}}),
+    case("{{ .a }}", {"a": [[], {}, "", None, True]}),
+    case('{{ printf "%#v" .a }}', {"a": {"b": [1, "x"]}}),
+    case('{{ printf "%+v %x %X %o" .a 255 255 8 }}', {"a": {"b": 1}}),
+    case("{{ printf \"%d %c %q %U\" 'a' 'a' 'a' 'a' }}"),
+    case("{{ slice .a 1 }} {{ slice .a 2 }} {{ index .a 1 }}", {"a": "héllo"}),
+    case("{{ print 1.0 }} {{ print 2 }} {{ print 1e21 }} {{ 12345678.0 }} {{ 1.5e-7 }}"),
+]
+
+TABLE = PIPED + LOGIC + COMPARISONS + CONTAINERS + PRINTING + FIELDS + MISSING_KEYS + EXEC_ERRORS
 
 
 @pytest.mark.oracle
 @pytest.mark.parametrize("row", TABLE, ids=ids(TABLE))
 def test_same_as_go(go_oracle: Any, row: Case) -> None:
+    ours, go = answers(go_oracle, row)
+    assert ours == go
+
+
+KNOWN_DIFFERENCES = [
+    pytest.param(
+        case("{{ slice .l 0 4 }}", {"l": [1, 2, 3]}),
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="Go's JSON decoder leaves spare capacity (a 3-element []interface{} has cap 4)"
+            " and slice may reach into it; a Python list has no capacity beyond its length",
+        ),
+    ),
+    pytest.param(
+        case("{{ len (slice .a 0 2) }}", {"a": "héllo"}),
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="Go strings are bytes: slicing inside a UTF-8 sequence keeps the raw byte;"
+            " ours become U+FFFD so that output stays valid text",
+        ),
+    ),
+    pytest.param(
+        case('{{define "r"}}x{{template "r" .}}{{end}}{{template "r" .}}'),
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="same error text, but Python's stack ends the recursion long before Go's"
+            " 100000 levels, so the partial output is shorter",
+        ),
+    ),
+]
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("row", KNOWN_DIFFERENCES)
+def test_known_differences_from_go(go_oracle: Any, row: Case) -> None:
     ours, go = answers(go_oracle, row)
     assert ours == go
