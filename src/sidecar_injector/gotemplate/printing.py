@@ -1,8 +1,13 @@
 """How template values print: Go's `fmt` (`Sprint`, `Sprintf`, `%v`) over the engine's values.
 
 A `_Printer` plays the part of Go's `pp`: it walks a value and writes verbs with the flags of
-the current directive. Go addresses cannot be reproduced, so a non-nil pointer printed as an
-address (a nested `*T` struct, `%p`) prints the fixed `0xc000010000`.
+the current directive. Where the value model cannot say what Go would know:
+
+* Go addresses cannot be reproduced: a non-nil pointer printed as an address (a nested `*T`
+  struct, a func, `%p`) prints the fixed `0xc000010000`.
+* A `Struct`'s `String`/`Error`/`GoString` methods count for the value and its pointer alike
+  (Go tells value receivers from pointer receivers).
+* Python values outside the model print with `str()`.
 """
 
 from __future__ import annotations
