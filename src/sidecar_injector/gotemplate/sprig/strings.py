@@ -25,18 +25,16 @@ def hello() -> str:
     return "Hello!"
 
 
-def _abbreviate(s: str, *, offset: int, width: int) -> str:
-    """goutils `AbbreviateFull` on bytes; callers have checked the widths."""
-    b = runes.to_bytes(s)
+def _abbreviate(b: bytes, *, offset: int, width: int) -> bytes:
+    """goutils `AbbreviateFull` on the bytes; callers have checked the widths."""
     if len(b) <= width:
-        return s
-    offset = min(offset, len(b))
-    offset = min(offset, len(b) - (width - 3))
+        return b
+    offset = min(offset, len(b), len(b) - (width - 3))
     if offset <= 4:
-        return runes.from_bytes(b[: width - 3]) + "..."
+        return b[: width - 3] + b"..."
     if offset + width - 3 < len(b):
-        return "..." + _abbreviate(runes.from_bytes(b[offset:]), offset=0, width=width - 3)
-    return "..." + runes.from_bytes(b[len(b) - (width - 3) :])
+        return b"..." + _abbreviate(b[offset:], offset=0, width=width - 3)
+    return b"..." + b[len(b) - (width - 3) :]
 
 
 @values.func("abbrev", "int", "string", result="string")
@@ -44,7 +42,7 @@ def abbrev(width: int, s: str) -> str:
     """Shorten to `width` bytes ending in `...`."""
     if width < 4 or not s:
         return s
-    return _abbreviate(s, offset=0, width=width)
+    return runes.from_bytes(_abbreviate(runes.to_bytes(s), offset=0, width=width))
 
 
 @values.func("abbrevboth", "int", "int", "string", result="string")
@@ -52,7 +50,7 @@ def abbrevboth(left: int, right: int, s: str) -> str:
     """Shorten with `...` on both sides around byte offset `left`."""
     if right < 4 or (left > 0 and right < 7) or not s:
         return s
-    return _abbreviate(s, offset=left, width=right)
+    return runes.from_bytes(_abbreviate(runes.to_bytes(s), offset=left, width=right))
 
 
 @values.func("trunc", "int", "string", result="string")
