@@ -326,6 +326,8 @@ PIPED = [
     case("{{ printf \"%d %c %q %U\" 'a' 'a' 'a' 'a' }}"),
     case("{{ slice .a 1 }} {{ slice .a 2 }} {{ index .a 1 }}", {"a": "héllo"}),
     case("{{ print 1.0 }} {{ print 2 }} {{ print 1e21 }} {{ 12345678.0 }} {{ 1.5e-7 }}"),
+    case("{{ print (.m).a }} {{ len (.m).inner }} {{ printf `%v` (.m).inner.k }}", D),
+    case("{{ and (.m).a (.m).zz }} {{ index (.m).inner `k` }}", D),
 ]
 
 TABLE = PIPED + LOGIC + COMPARISONS + CONTAINERS + PRINTING + FIELDS + MISSING_KEYS + EXEC_ERRORS

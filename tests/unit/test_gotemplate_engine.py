@@ -150,6 +150,31 @@ def test_typed_functions_check_and_convert_arguments() -> None:
         assert str(exec_error(text, {"n": 2.0}, funcs=FUNCS)).endswith(message), text
 
 
+@func("scale", "float64", "bool", "[]string", "*v1.Pod", "uint8", result="string")
+def _scale(factor: float, flag: bool, items: object, pod: object, small: int) -> str:
+    return f"{factor} {flag} {items!r} {pod!r} {small!r}"
+
+
+def test_parameters_of_other_go_types() -> None:
+    funcs = {"scale": _scale, "now": lambda: "t0"}
+    assert render("{{scale 2 true nil nil 7}}", funcs=funcs) == (
+        "2.0 True Nil(go_type='[]string') Nil(go_type='*v1.Pod') Int(7, 'uint8')"
+    )
+    assert render("{{scale 1.5 false .missing .missing 300}}", {}, funcs=funcs) == (
+        "1.5 False Nil(go_type='[]string') Nil(go_type='*v1.Pod') Int(44, 'uint8')"
+    )
+    assert render("{{print now}} {{len now}}", funcs=funcs) == "t0 2"
+    errors = {
+        "{{scale true true nil nil 1}}": "expected float; found true",
+        "{{scale 1 1 nil nil 1}}": "expected bool; found 1",
+        '{{scale 1 true "x" nil 1}}': 'can\'t handle "x" for arg of type []string',
+        "{{scale 1 true nil nil -1}}": "expected unsigned integer; found -1",
+        "{{scale 1 true .l nil 1}}": "wrong type for value; expected []string; got []interface {}",
+    }
+    for text, message in errors.items():
+        assert str(exec_error(text, {"l": []}, funcs=funcs)).endswith(message), text
+
+
 def test_plain_callables_take_any_arguments_and_functions_override() -> None:
     funcs = {"shout": lambda *a: " ".join(str(x).upper() for x in a), "len": lambda x: "mine"}
     assert render('{{shout "a" "b"}} {{len "abc"}}', funcs=funcs) == "A B mine"
