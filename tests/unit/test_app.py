@@ -253,3 +253,38 @@ async def test_readyz_is_503_when_a_check_fails() -> None:
         ready = await client.get("https://test/readyz")
     assert ready.status_code == 503
     assert ready.json()["checks"][0]["detail"] == "expired"
+
+
+async def test_an_error_before_the_review_is_read_is_still_answered() -> None:
+    webhook = app.Webhook(FakePipeline(), metrics=metrics.create(CollectorRegistry()))
+    sent: list[app.Message] = []
+
+    async def receive() -> app.Message:
+        raise RuntimeError("transport broke")
+
+    async def send(message: app.Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/inject",
+        "headers": [(b"content-type", b"application/json")],
+    }
+    await webhook(scope, receive, send)
+    assert sent[0]["status"] == 200
+    reply = orjson.loads(sent[1]["body"])["response"]
+    assert reply["allowed"] is False
+    assert "internal error: RuntimeError: transport broke" in reply["status"]["message"]
+
+
+async def test_validate_reports_an_internal_error_as_a_config_problem() -> None:
+    class Broken(FakePipeline):
+        def validate(self, data: Mapping[str, config.JSON]) -> None:
+            raise ValueError("bug")
+
+    client, _ = make_client(Broken())
+    configmap = {"kind": "ConfigMap", "metadata": {}, "data": {"config": "x"}}
+    reply = (await post(client, admission_review(configmap), path="/validate")).json()
+    assert reply["response"]["allowed"] is False
+    assert reply["response"]["status"]["message"].startswith("the config does not load: internal")

@@ -26,6 +26,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = tuple[tuple[bytes, bytes], ...]
 OnError = Literal["deny", "allow"]
+Route = Literal["inject", "validate"]
 Outcome = Literal["injected", "skipped", "denied", "failOpen", "allowed", "rejected"]
 
 MAX_BODY_BYTES = 6 * 1024 * 1024
@@ -135,7 +136,7 @@ class Webhook:
             request = review.decode(await self._body(scope, receive))
             answer = self._admit(request, params=params, warnings=warnings)
         except Exception as err:
-            answer = self._answer_error(err, request=request, on_error=self.settings.on_error)
+            answer = self._answer_error(err, request=request, route="inject")
         await _send(send, answer)
         self._record(answer, request=request, seconds=time.perf_counter() - started)
 
@@ -163,7 +164,7 @@ class Webhook:
             request = review.decode(await self._body(scope, receive))
             answer = self._check_config(request)
         except Exception as err:
-            answer = self._answer_error(err, request=request, on_error="deny")
+            answer = self._answer_error(err, request=request, route="validate")
         await _send(send, answer)
         self._record(
             answer, request=request, seconds=time.perf_counter() - started, route="validate"
@@ -199,25 +200,32 @@ class Webhook:
         return body
 
     def _answer_error(
-        self, err: Exception, *, request: review.Request | None, on_error: OnError
+        self, err: Exception, *, request: review.Request | None, route: Route
     ) -> Answer:
         if isinstance(err, RequestError):
             return _text(err.status, err.message, reason=err.reason, headers=err.headers)
         if isinstance(err, review.ReviewError):
-            message = f"bad AdmissionReview: {err}"
-            body = review.respond(
-                review.Verdict(allowed=False, message=message),
+            return _denied(
+                f"bad AdmissionReview: {err}",
+                reason="badReview",
                 uid=err.uid,
                 api_version=err.api_version,
             )
-            return Answer(200, body, outcome="denied", reason="badReview", message=message)
-        assert request is not None, "only decoding fails before there is a request"
         if isinstance(err, errors.InjectorError):
             reason, message = type(err).__name__, str(err)
         else:
-            logger.exception("internal error handling review %s", request.uid)
+            logger.exception("internal error handling review %s", request.uid if request else "-")
             reason, message = "internalError", f"internal error: {type(err).__name__}: {err}"
-        return _failed(request, reason=reason, message=message, on_error=on_error)
+        if request is None:
+            return _denied(message, reason=reason, uid="", api_version=None)
+        if route == "validate":
+            return _denied(
+                f"the config does not load: {message}",
+                reason=reason,
+                uid=request.uid,
+                api_version=request.api_version,
+            )
+        return _failed(request, reason=reason, message=message, on_error=self.settings.on_error)
 
     def _probe(self, method: str, path: str) -> Answer:
         if method != "GET":
@@ -254,7 +262,7 @@ class Webhook:
         *,
         request: review.Request | None,
         seconds: float,
-        route: str = "inject",
+        route: Route = "inject",
     ) -> None:
         if route == "inject":
             self._count(answer)
@@ -301,6 +309,15 @@ def _expect(request: review.Request, *, kind: str, fields: tuple[str, ...]) -> N
             problem = f"request.object.{name} is not an object"
     if problem is not None:
         raise review.ReviewError(problem, api_version=request.api_version, uid=request.uid)
+
+
+def _denied(
+    message: str, *, reason: str, uid: str, api_version: review.ApiVersion | None
+) -> Answer:
+    body = review.respond(
+        review.Verdict(allowed=False, message=message), uid=uid, api_version=api_version
+    )
+    return Answer(200, body, outcome="denied", reason=reason, message=message)
 
 
 def _failed(request: review.Request, *, reason: str, message: str, on_error: OnError) -> Answer:
