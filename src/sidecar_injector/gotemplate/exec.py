@@ -127,7 +127,14 @@ class State:
             if kind is n.TextNode:
                 append(child.text)  # type: ignore[attr-defined]
             elif kind is n.ActionNode:
-                self.walk_action(dot, child)  # type: ignore[arg-type]
+                self.node = child
+                pipe = child.pipe  # type: ignore[attr-defined]
+                value = self.eval_pipeline(dot, pipe)
+                if not pipe.decl:
+                    if type(value) is str:
+                        append(value)
+                    else:
+                        self.print_value(child, value)
             else:
                 _WALKERS[kind](self, dot, child)
 
@@ -256,8 +263,12 @@ class State:
         if pipe is None:
             return NO_VALUE
         self.node = pipe
-        value: object = _MISSING
-        for cmd in pipe.cmds:
+        cmds = pipe.cmds
+        if len(cmds) == 1 and not pipe.decl:
+            value = self.eval_command(dot, cmds[0], _MISSING)
+            return NO_VALUE if value is None else value
+        value = _MISSING
+        for cmd in cmds:
             value = self.eval_command(dot, cmd, value)
             if value is None:
                 value = NO_VALUE
@@ -490,20 +501,19 @@ class State:
         elif num_in != len(params):
             self.error(f"wrong number of args for {name}: want {len(params)} got {num_in}")
         argv: list[object] = []
-        i = 0
-        while i < num_fixed and i < len(operands):
-            argv.append(self.eval_arg(dot, params[i], operands[i]))
-            i += 1
-        if variadic is not None:
-            while i < len(operands):
-                argv.append(self.eval_arg(dot, variadic, operands[i]))
-                i += 1
+        eval_arg = self.eval_arg
+        if variadic is None:
+            for typ, operand in zip(params, operands, strict=False):
+                argv.append(eval_arg(dot, typ, operand))
+        else:
+            for i, operand in enumerate(operands):
+                argv.append(eval_arg(dot, params[i] if i < num_fixed else variadic, operand))
         if final is not _MISSING:
             if variadic is not None:
-                typ = params[num_in - 1] if num_in - 1 < num_fixed else variadic
+                last = params[num_in - 1] if num_in - 1 < num_fixed else variadic
             else:
-                typ = params[-1]
-            argv.append(self.validate_type(final, typ))
+                last = params[-1]
+            argv.append(self.validate_type(final, last))
         try:
             return func.fn(*argv)
         except (TemplateError, _Break, _Continue, RecursionError):
