@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sidecar_injector.legacy import typed_container
 from sidecar_injector.overrides import (
     AUTO_IMAGE,
     OVERRIDES_KEY,
@@ -26,7 +27,7 @@ from sidecar_injector.overrides import (
     reinsert_overrides,
 )
 from sidecar_injector.sidecars import move_proxy_to_init, reorder
-from sidecar_injector.strategic import MergeError, as_typed, merge_overlay
+from sidecar_injector.strategic import MergeError, merge_overlay
 
 __all__ = [
     "InjectionStatus",
@@ -46,32 +47,6 @@ Pod = dict[str, Any]
 STATUS_KEY = "sidecar.istio.io/status"
 LEGACY_SPEC_KEYS = ("initContainers", "containers", "volumes", "imagePullSecrets")
 PROMETHEUS_KEYS = ("prometheus.io/scrape", "prometheus.io/port", "prometheus.io/path")
-LEGACY_CONTAINER_FIELDS = frozenset(
-    {
-        "name",
-        "image",
-        "command",
-        "args",
-        "workingDir",
-        "ports",
-        "envFrom",
-        "env",
-        "resources",
-        "volumeMounts",
-        "volumeDevices",
-        "livenessProbe",
-        "readinessProbe",
-        "lifecycle",
-        "terminationMessagePath",
-        "terminationMessagePolicy",
-        "imagePullPolicy",
-        "securityContext",
-        "stdin",
-        "stdinOnce",
-        "tty",
-    }
-)
-"""`corev1.Container` of Kubernetes 1.10, which Istio 1.0 parsed the rendered spec into."""
 INJECTOR_LABELS = (
     "security.istio.io/tlsMode",
     "service.istio.io/canonical-name",
@@ -275,31 +250,9 @@ def append_legacy(
 
 
 def _as_legacy_container(container: JSON) -> JSON:
-    """A container as Istio 1.0 held it: Kubernetes 1.10's fields only, `resources` always."""
     if not isinstance(container, Mapping):
         raise MergeError(f"containers must be mappings in the rendered 1.0 template: {container!r}")
-    kept = {k: v for k, v in as_typed(container).items() if k in LEGACY_CONTAINER_FIELDS}
-    kept.setdefault("resources", {})
-    for key in ("args", "command"):
-        if isinstance(kept.get(key), list):
-            kept[key] = [_go_string(item) for item in kept[key]]
-    if isinstance(kept.get("env"), list):
-        kept["env"] = [
-            {**e, "value": _go_string(e["value"])} if isinstance(e, dict) and "value" in e else e
-            for e in kept["env"]
-        ]
-    return kept
-
-
-def _go_string(value: JSON) -> JSON:
-    """A scalar where Go wants a string, as 1.0's YAML decoding (sigs.k8s.io/yaml) wrote it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if not value.is_integer() else str(int(value))
-    return value
+    return typed_container(container)
 
 
 def uninject(pod: Mapping[str, JSON]) -> Pod:

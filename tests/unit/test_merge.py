@@ -253,7 +253,15 @@ def test_legacy_containers_lose_fields_kubernetes_1_10_did_not_have() -> None:
     spec = {
         "initContainers": [{"name": "istio-init", "image": "i", "restartPolicy": "Always"}],
         "containers": [
-            {"name": "istio-proxy", "image": "p", "startupProbe": {}, "tty": True, "args": [None]}
+            {
+                "name": "istio-proxy",
+                "image": "p",
+                "startupProbe": {},
+                "tty": True,
+                "args": [None],
+                "securityContext": {"runAsUser": 1337, "restartPolicy": "Always"},
+                "readinessProbe": {"httpGet": {"port": 15020, "bogus": 1}, "periodSeconds": 2},
+            }
         ],
     }
     merged = append_legacy(pod(containers=["app"]), spec, template_text="t").pod["spec"]
@@ -263,6 +271,8 @@ def test_legacy_containers_lose_fields_kubernetes_1_10_did_not_have() -> None:
         "image": "p",
         "tty": True,
         "args": [""],
+        "securityContext": {"runAsUser": 1337},
+        "readinessProbe": {"httpGet": {"port": 15020}, "periodSeconds": 2},
         "resources": {},
     }
     with pytest.raises(MergeError, match="mappings"):
