@@ -160,6 +160,7 @@ class TLSWatch:
         try:
             digest = certs.digest(self.cert, self.key)
             if digest == self.digest:
+                self.error = None
                 return False
             trial = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             trial.load_cert_chain(self.cert, self.key)
@@ -217,6 +218,10 @@ class ConfigWatch:
             digest, load = self.source.snapshot(revision=self.revision)
         except (OSError, errors.InjectorError) as err:
             return self._failed(f"cannot read the config: {err}", digest="")
+        if digest == self.digest and self.error is not None:
+            logger.info("config source is back to the content in use")
+            self.error, self.failed_digest = None, ""
+            self.metrics.config_ok.set(1)
         if digest in (self.digest, self.failed_digest):
             return False
         try:

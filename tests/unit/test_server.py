@@ -400,6 +400,10 @@ def test_configmap_source_reloads_and_keeps_the_last_good(tmp_path: Path) -> Non
     assert pipeline.config.values["tag"] == "second"
     assert watch.check().ok
     assert "serving the last good config" in watch.check().detail
+    api.data = {"values": "tag: second\n"}
+    assert watch.refresh() is False
+    assert watch.error is None
+    assert registry.registry.get_sample_value("sidecar_injector_config_last_reload_ok") == 1
     api.data = {"values": "tag: third\n"}
     assert watch.refresh() is True
     assert watch.error is None
