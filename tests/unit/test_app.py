@@ -167,6 +167,7 @@ async def test_one_log_line_per_admission(caplog: pytest.LogCaptureFixture) -> N
     assert fields["decision"] == "injected"
     assert fields["reason"] == "policyEnabled"
     assert fields["patch_bytes"] > 0
+    assert fields["warnings"] == ["a warning"]
 
 
 @pytest.mark.parametrize(

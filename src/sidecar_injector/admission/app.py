@@ -93,6 +93,7 @@ class Answer:
     headers: Headers = ()
     patch_bytes: int = 0
     message: str = ""
+    warnings: tuple[str, ...] = ()
 
 
 class Webhook:
@@ -155,6 +156,7 @@ class Webhook:
             reason=admitted.reason,
             patch_bytes=len(admitted.patch or b""),
             message=admitted.message,
+            warnings=verdict.warnings,
         )
 
     async def _validate(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -280,6 +282,8 @@ class Webhook:
         }
         if answer.message:
             fields["message"] = answer.message
+        if answer.warnings:
+            fields["warnings"] = list(answer.warnings)
         level = logging.WARNING if answer.outcome in ("denied", "failOpen") else logging.INFO
         logger.log(level, "admission", extra={"fields": fields})
 
@@ -330,7 +334,9 @@ def _failed(request: review.Request, *, reason: str, message: str, on_error: OnE
         verdict = review.Verdict(allowed=False, message=f"sidecar injection failed: {message}")
         outcome = "denied"
     body = review.respond(verdict, uid=request.uid, api_version=request.api_version)
-    return Answer(200, body, outcome=outcome, reason=reason, message=message)
+    return Answer(
+        200, body, outcome=outcome, reason=reason, message=message, warnings=verdict.warnings
+    )
 
 
 def parse_path_params(path: str) -> tuple[dict[str, str], tuple[str, ...]]:
