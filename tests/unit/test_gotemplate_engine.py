@@ -84,6 +84,27 @@ def test_struct_errors_have_go_text() -> None:
     )
 
 
+@func("podName", "v1.Pod", result="string")
+def _pod_name(pod: Pod) -> str:
+    return str(pod.ObjectMeta.Name)
+
+
+@func("metaName", "*v1.ObjectMeta", result="string")
+def _meta_name(meta: Meta) -> str:
+    return str(meta.Name)
+
+
+def test_struct_parameters_take_pointers_and_values() -> None:
+    funcs = {"podName": _pod_name, "metaName": _meta_name}
+    assert render("{{podName .}} {{metaName .ObjectMeta}}", POD, funcs=funcs) == "web web"
+    assert str(exec_error("{{podName .p}}", {"p": Nil("*v1.Pod")}, funcs=funcs)).endswith(
+        "dereference of nil pointer of type v1.Pod"
+    )
+    assert str(exec_error("{{metaName .}}", POD, funcs=funcs)).endswith(
+        "wrong type for value; expected *v1.ObjectMeta; got *v1.Pod"
+    )
+
+
 def test_typed_maps_give_their_zero_value() -> None:
     data = {"m": Map({"a": "x"}, "map[string]string", zero="")}
     assert render('[{{index .m "zz"}}]', data) == "[]"

@@ -638,6 +638,8 @@ class State:
             if isinstance(value, Nil):
                 self.error(f"dereference of nil pointer of type {typ}")
             return value
+        if isinstance(value, Struct) and typ == "*" + actual:
+            return value  # Go takes the address of an addressable struct
         self.error(f"wrong type for value; expected {typ}; got {actual}")
 
 
