@@ -165,41 +165,68 @@ def test_bad_requests_leave_the_server_alive(tmp_path: Path, ca: certs.KeyPair) 
         assert client.get(f"{url}/healthz").text == "ok\n"
 
 
+class Load:
+    """Reviews posted back to back from a thread, each on a new TLS connection, all recorded."""
+
+    def __init__(self, url: str, *cas: certs.KeyPair) -> None:
+        self.url, self.cas = url, cas
+        self.statuses: list[int] = []
+        self.failures: list[BaseException] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        body = orjson.dumps(admission_review(a_pod()))
+        with client_for(*self.cas, keepalive=False) as client:
+            while not self.stop.is_set():
+                try:
+                    self.statuses.append(inject(client, self.url, body).status_code)
+                except BaseException as err:
+                    self.failures.append(err)
+
+    def __enter__(self) -> Load:
+        self.thread.start()
+        self.more(5)
+        return self
+
+    def more(self, count: int) -> None:
+        """Wait until `count` more reviews have been answered."""
+        target = len(self.statuses) + count
+        eventually(lambda: len(self.statuses) >= target or self.failures)
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+        assert self.failures == []
+        assert set(self.statuses) == {200}
+
+
 def test_certificate_rotation_without_restart_or_failed_requests(
     tmp_path: Path, ca: certs.KeyPair
 ) -> None:
     renewed_ca = certs.make_ca(common_name="renewed CA")
-    failures: list[BaseException] = []
-    answered: list[int] = []
-    stop = threading.Event()
-    body = orjson.dumps(admission_review(a_pod()))
-
-    def hammer(url: str) -> None:
-        with client_for(ca, renewed_ca, keepalive=False) as client:
-            while not stop.is_set():
-                try:
-                    answered.append(inject(client, url, body).status_code)
-                except BaseException as err:
-                    failures.append(err)
-
-    with serving(tmp_path, ca) as running:
-        worker = threading.Thread(target=hammer, args=(running.url,))
-        worker.start()
-        eventually(lambda: len(answered) >= 5)
+    with serving(tmp_path, ca) as running, Load(running.url, ca, renewed_ca) as load:
         mounted(tmp_path / "secret", issue(renewed_ca))
         with client_for(renewed_ca) as fresh:
             eventually(lambda: _handshakes(fresh, running.url))
-        after = len(answered)
-        eventually(lambda: len(answered) >= after + 5 or failures)
-        stop.set()
-        worker.join(10)
+        load.more(5)
         served = certs.KeyPair(running.service.tls.cert_pem, b"").certificate
         assert served.issuer == renewed_ca.certificate.subject
         assert running.service.tls.digest == certs.digest(
             tmp_path / "secret/tls.crt", tmp_path / "secret/tls.key"
         )
-    assert failures == []
-    assert answered and set(answered) == {200}
+
+
+def test_config_swaps_under_load_fail_no_request(tmp_path: Path, ca: certs.KeyPair) -> None:
+    values = tmp_path / "config/values"
+    mounted(values.parent, {"values": b"tag: 0\n"})
+    files = server.ConfigFiles(values=values)
+    with serving(tmp_path, ca, files=files) as running, Load(running.url, ca) as load:
+        for tag in range(1, 4):
+            mounted(values.parent, {"values": f"tag: {tag}\n".encode()})
+            eventually(lambda swaps=tag: len(running.pipeline.swaps) == swaps)
+            load.more(3)
+    assert [c.values["tag"] for c in running.pipeline.swaps] == [1, 2, 3]
 
 
 def _handshakes(client: httpx.Client, url: str) -> bool:
