@@ -113,13 +113,18 @@ def duration(value: object) -> str:
     """Seconds (`int64` or a decimal string) as a Go duration (`1h0m0s`)."""
     seconds = 0
     if isinstance(value, str):
-        try:
-            seconds = cast.parse_int(value) if value.lstrip("+-").isdigit() else 0
-        except ValueError:
-            seconds = 0
+        seconds = _parse_int_clamped(value)
     elif isinstance(value, values.Int) and value.go_type == "int64":
         seconds = int(value)
     return durations.format_duration(cast.wrap_int64(seconds * 10**9))
+
+
+def _parse_int_clamped(text: str) -> int:
+    """`strconv.ParseInt(text, 10, 64)` as sprig uses it: 0 on bad syntax, clamped on range."""
+    body = text[1:] if text[:1] in "+-" else text
+    if not body or not (body.isascii() and body.isdigit()):
+        return 0
+    return max(cast.INT64_MIN, min(int(text), cast.INT64_MAX))
 
 
 _ROUND_UNITS = (

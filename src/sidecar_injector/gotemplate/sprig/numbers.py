@@ -166,6 +166,11 @@ def _decimal(value: object) -> Decimal:
     return Decimal(repr(f))
 
 
+def _to_float(d: Decimal) -> float:
+    """shopspring `Float64`: a decimal has no negative zero."""
+    return float(d) + 0.0
+
+
 def _divide(a: Decimal, b: Decimal) -> Decimal:
     """shopspring `Div`: rounded to 16 places after the point, halves away from zero."""
     if not b:
@@ -180,13 +185,13 @@ def _divide(a: Decimal, b: Decimal) -> Decimal:
 @values.func("add1f", values.ANY, result="float64")
 def add1f(value: object) -> float:
     """`value + 1` in decimal."""
-    return float(_decimal(value) + 1)
+    return _to_float(_decimal(value) + 1)
 
 
 @values.func("addf", variadic=values.ANY, result="float64")
 def addf(*terms: object) -> float:
     """The decimal sum."""
-    return float(sum((_decimal(t) for t in terms), Decimal(0)))
+    return _to_float(sum((_decimal(t) for t in terms), Decimal(0)))
 
 
 @values.func("subf", values.ANY, variadic=values.ANY, result="float64")
@@ -195,7 +200,7 @@ def subf(first: object, *terms: object) -> float:
     total = _decimal(first)
     for term in terms:
         total -= _decimal(term)
-    return float(total)
+    return _to_float(total)
 
 
 @values.func("mulf", values.ANY, variadic=values.ANY, result="float64")
@@ -204,7 +209,7 @@ def mulf(first: object, *factors: object) -> float:
     total = _decimal(first)
     for factor in factors:
         total *= _decimal(factor)
-    return float(total)
+    return _to_float(total)
 
 
 @values.func("divf", values.ANY, variadic=values.ANY, result="float64")
@@ -213,7 +218,7 @@ def divf(first: object, *divisors: object) -> float:
     total = _decimal(first)
     for divisor in divisors:
         total = _divide(total, _decimal(divisor))
-    return float(total)
+    return _to_float(total)
 
 
 @values.func("max", values.ANY, variadic=values.ANY, result=INT64)

@@ -59,10 +59,9 @@ def _translate(pattern: str) -> str:
         if in_class and pattern.startswith("[:", i):
             end = pattern.find(":]", i + 2)
             name = pattern[i + 2 : end] if end != -1 else ""
-            if name.startswith("^") and name[1:] in _POSIX_CLASSES:
-                raise values.GoError(f"negated POSIX classes are not supported: `{pattern}`")
-            if name in _POSIX_CLASSES:
-                out.append(_POSIX_CLASSES[name])
+            if name.lstrip("^") in _POSIX_CLASSES:
+                members = _POSIX_CLASSES[name.lstrip("^")]
+                out.append(_complement(members) if name.startswith("^") else members)
                 i = end + 2
                 continue
         if ch == "[" and not in_class:
@@ -85,6 +84,21 @@ def _translate(pattern: str) -> str:
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+def _complement(members: str) -> str:
+    """Class ranges for every code point outside an ASCII POSIX class (`[:^alpha:]`)."""
+    inside = {code for code in range(128) if re.fullmatch(f"[{members}]", chr(code))}
+    ranges: list[str] = []
+    start: int | None = None
+    for code in range(128):
+        if code not in inside and start is None:
+            start = code
+        elif code in inside and start is not None:
+            ranges.append(f"\\x{start:02x}-\\x{code - 1:02x}")
+            start = None
+    ranges.append(f"\\x{0x80 if start is None else start:02x}-\\U0010ffff")
+    return "".join(ranges)
 
 
 @functools.lru_cache(maxsize=256)
@@ -110,6 +124,10 @@ def _fragment(exc: re.error, pattern: str, go: str) -> str:
     pos = exc.pos or 0
     if go == "missing closing ]":
         return pattern[pattern.rfind("[") :]
+    if go == "invalid character class range":
+        return str(exc.msg).removeprefix("bad character range ")
+    if go == "invalid or unsupported Perl syntax":
+        return pattern[max(pos - 1, 0) : pos + 2]
     if go == "invalid nested repetition operator":
         return pattern[max(pos - 1, 0) : pos + 1]
     if go == "invalid escape sequence":

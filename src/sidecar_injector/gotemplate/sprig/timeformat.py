@@ -310,6 +310,40 @@ def format_time(t: GoTime, layout: str) -> str:
     return "".join(prefix + (_format_element(e, t) if e else "") for prefix, e in chunks(layout))
 
 
+def _signed_offset_length(value: str) -> int:
+    """Go's `parseSignedOffset`: the length of `+h`/`-hh` (hours up to 23), or 0."""
+    if value[:1] not in ("+", "-"):
+        return 0
+    digits = 0
+    while 1 + digits < len(value) and value[1 + digits].isascii() and value[1 + digits].isdigit():
+        digits += 1
+    if not digits or int(value[1 : 1 + digits]) > 23:
+        return 0
+    return 1 + digits
+
+
+def zone_name_length(value: str) -> int:
+    """Go's `parseTimeZone`: how much of `value` is a zone abbreviation (0: none)."""
+    if len(value) < 3:
+        return 0
+    if value[:4] in ("ChST", "MeST"):
+        return 4
+    if value.startswith("GMT"):
+        return 3 + _signed_offset_length(value[3:])
+    if value[0] in "+-":
+        return _signed_offset_length(value)
+    upper = 0
+    while upper < min(len(value), 6) and "A" <= value[upper] <= "Z":
+        upper += 1
+    if upper == 3:
+        return 3
+    if upper == 4 and (value[3] == "T" or value[:4] == "WITA"):
+        return 4
+    if upper == 5 and value[4] == "T":
+        return 5
+    return 0
+
+
 class ParseFailure(values.GoError):
     """Go's `*time.ParseError`."""
 
@@ -473,12 +507,10 @@ class _Parser:
         if self.rest.startswith("UTC"):
             self.rest, self.utc = self.rest[3:], True
             return
-        n = 0
-        while n < len(self.rest) and self.rest[n].isupper() and self.rest[n].isascii():
-            n += 1
-        if n < 3:
+        length = zone_name_length(self.rest)
+        if not length:
             raise self.fail(self.rest, element)
-        self.zone_name, self.rest = self.rest[:n], self.rest[n:]
+        self.zone_name, self.rest = self.rest[:length], self.rest[length:]
 
     def _numeric_zone(self, element: str) -> None:
         if element in ("Z0700", "Z07", "Z07:00") and self.rest.startswith("Z"):
@@ -554,7 +586,7 @@ class _Parser:
             offset = 0
             if len(self.zone_name) > 3 and self.zone_name.startswith("GMT"):
                 offset = int(self.zone_name[3:]) * 3600
-            return GoTime(moment.unix - offset, nanos, Location("fixed", self.zone_name, offset))
+            return moment.in_location(Location("fixed", self.zone_name, offset))
         return from_civil(civil, nanos, self.location)
 
     location: Location = LOCAL
