@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -224,9 +225,13 @@ def test_config_swaps_under_load_fail_no_request(tmp_path: Path, ca: certs.KeyPa
     with serving(tmp_path, ca, files=files) as running, Load(running.url, ca) as load:
         for tag in range(1, 4):
             mounted(values.parent, {"values": f"tag: {tag}\n".encode()})
-            eventually(lambda swaps=tag: len(running.pipeline.swaps) == swaps)
+            eventually(partial(_swapped, running.pipeline, times=tag))
             load.more(3)
     assert [c.values["tag"] for c in running.pipeline.swaps] == [1, 2, 3]
+
+
+def _swapped(pipeline: RecordingPipeline, *, times: int) -> bool:
+    return len(pipeline.swaps) == times
 
 
 def _handshakes(client: httpx.Client, url: str) -> bool:
