@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 from typing import Any
 
 import httpx
@@ -17,10 +18,16 @@ from sidecar_injector.admission import app, pipeline
 from tests.conftest import SHARED
 
 SAMPLE = orjson.loads((SHARED / "tools/loadgen/samples/typical.json").read_bytes())
-WEBHOOK = app.Webhook(
-    pipeline.InjectionPipeline(config.load_default()),
-    metrics=metrics.create(CollectorRegistry()),
-)
+
+
+@functools.cache
+def webhook() -> app.Webhook:
+    return app.Webhook(
+        pipeline.InjectionPipeline(config.load_default()),
+        metrics=metrics.create(CollectorRegistry()),
+    )
+
+
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
@@ -61,7 +68,7 @@ def _replaced(path: tuple[str | int, ...], value: Any) -> Any:
 
 def _post(body: bytes) -> httpx.Response:
     async def send() -> httpx.Response:
-        transport = httpx.ASGITransport(app=WEBHOOK)
+        transport = httpx.ASGITransport(app=webhook())
         async with httpx.AsyncClient(transport=transport, base_url="https://t") as client:
             headers = {"Content-Type": "application/json"}
             return await client.post("/inject", content=body, headers=headers)
