@@ -68,7 +68,8 @@ TYPED_TEMPLATES = [
     '{{ trunc .n "abcdef" }} {{ seq .n }} {{ repeat .n "x" }} {{ chunk .n (until 7) }}',
     "{{ randAlpha .n | len }} {{ untilStep 0 .big 500000000 }} {{ .l | sortAlpha }}",
     '{{ deepEqual .n 3 }} {{ deepEqual .n (int64 3) }} {{ typeIs "int64" .n }} {{ cat .n .l }}',
-    '{{ dict "k" .n | toJson }} {{ toPrettyJson .l }} {{ .n | add1 | typeOf }} {{ int .n | typeOf }}',
+    '{{ dict "k" .n | toJson }} {{ toPrettyJson .l }} {{ .n | add1 | typeOf }}',
+    "{{ int .n | typeOf }}",
 ]
 
 
