@@ -117,6 +117,12 @@ def test_typed_maps_give_their_zero_value() -> None:
     )
 
 
+def test_range_over_yaml_maps_with_mixed_keys() -> None:
+    assert render("{{range $k, $v := .}}{{$k}}={{$v}};{{end}}", {2: "b", 1: "a", "x": "c"}) == (
+        "1=a;2=b;x=c;"
+    )
+
+
 def test_typed_ints_compare_with_ints_but_not_floats() -> None:
     data = {"port": Int(8080, "int32"), "u": Int(3, "uint8")}
     assert render("{{eq .port 8080}} {{lt .port 9000}} {{eq .u 3}} {{lt .u 4}}", data) == (

@@ -201,7 +201,7 @@ class State:
         if isinstance(value, (list, tuple)):
             return list(enumerate(value)) or None
         if isinstance(value, dict):
-            return [(key, value[key]) for key in sorted(value)] or None
+            return [(key, value[key]) for key in _sorted_keys(value)] or None
         if value is NO_VALUE or value is None:
             return None
         if isinstance(value, Nil) and value.go_type[:1] in ("[", "m"):
@@ -641,6 +641,14 @@ class State:
         if isinstance(value, Struct) and typ == "*" + actual:
             return value  # Go takes the address of an addressable struct
         self.error(f"wrong type for value; expected {typ}; got {actual}")
+
+
+def _sorted_keys(mapping: dict[Any, object]) -> list[Any]:
+    """Go's `fmtsort` order; keys of mixed types (YAML data) group by type first."""
+    try:
+        return sorted(mapping)
+    except TypeError:
+        return sorted(mapping, key=lambda key: (type(key).__name__, str(key)))
 
 
 def _type_name(receiver: object, boxed: bool) -> str:
