@@ -1,10 +1,11 @@
 """sprig's regular expressions: Go's RE2 syntax run on Python's `re`.
 
-What is translated: `\\z` (end of text), `$` outside multi-line mode (Go's `$` does not
-match before a final newline), POSIX classes such as `[[:alpha:]]`, ASCII-only `\\d \\w \\s
-\\b` (as in Go), and Go's rules for successive and empty matches in `FindAll`, `ReplaceAll`
-and `Split`, and `$1`/`${name}` in replacements. Not translated: Unicode classes (`\\pL`,
-`\\p{Greek}`), which Python's `re` rejects with an error; and RE2's guaranteed linear time.
+Translated: `\\z` (end of text); `$` outside multi-line mode (Go's `$` does not match
+before a final newline); POSIX classes (`[[:alpha:]]`, `[[:^alpha:]]`); ASCII-only
+`\\d \\w \\s \\b` as in Go, while `(?i)` folds case in all of Unicode; Go's rules for
+successive and empty matches in `FindAll`, `ReplaceAll` and `Split`; `$1`/`${name}` in
+replacements. Not translated: Unicode classes (`\\pL`, `\\p{Greek}`), which Python's `re`
+rejects with an error, and RE2's guaranteed linear time.
 """
 
 from __future__ import annotations
@@ -52,8 +53,7 @@ def _translate(pattern: str) -> str:
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\" and i + 1 < len(pattern):
-            pair = pattern[i : i + 2]
-            out.append("\\Z" if pair == "\\z" and not in_class else pair)
+            out.append(_escape(pattern[i + 1], in_class=in_class))
             i += 2
             continue
         if in_class and pattern.startswith("[:", i):
@@ -86,6 +86,29 @@ def _translate(pattern: str) -> str:
     return "".join(out)
 
 
+_WORD: Final = "0-9A-Za-z_"
+_PERL_CLASSES: Final = {"d": "0-9", "w": _WORD, "s": "\\t\\n\\f\\r "}
+_BOUNDARIES: Final = {
+    "b": f"(?:(?<=[{_WORD}])(?![{_WORD}])|(?<![{_WORD}])(?=[{_WORD}]))",
+    "B": f"(?:(?<=[{_WORD}])(?=[{_WORD}])|(?<![{_WORD}])(?![{_WORD}]))",
+}
+
+
+def _escape(letter: str, *, in_class: bool) -> str:
+    """A backslash escape with Go's meaning: `\\d \\w \\s \\b` are ASCII-only, `\\z` ends text."""
+    members = _PERL_CLASSES.get(letter.lower())
+    if members is not None:
+        negated = letter.isupper()
+        if in_class:
+            return _complement(members) if negated else members
+        return f"[{'^' if negated else ''}{members}]"
+    if not in_class and letter in _BOUNDARIES:
+        return _BOUNDARIES[letter]
+    if not in_class and letter == "z":
+        return "\\Z"
+    return "\\" + letter
+
+
 def _complement(members: str) -> str:
     """Class ranges for every code point outside an ASCII POSIX class (`[:^alpha:]`)."""
     inside = {code for code in range(128) if re.fullmatch(f"[{members}]", chr(code))}
@@ -106,7 +129,7 @@ def compile_go(pattern: str) -> re.Pattern[str]:
     """`regexp.Compile`; `GoError` with Go's `error parsing regexp: ...` text."""
     translated = _translate(pattern)
     try:
-        return re.compile(translated, re.ASCII)
+        return re.compile(translated)
     except re.error as exc:
         raise values.GoError(f"error parsing regexp: {_go_error(exc, pattern)}") from exc
 
