@@ -479,7 +479,6 @@ _POD_SPEC_OMITTED_FALSE = ("hostNetwork", "hostPID", "hostIPC")
 _CONTAINER_OMITTED_FALSE = ("stdin", "stdinOnce", "tty")
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 _CONTAINER_STRING_LISTS = ("command", "args")
-"""A `- ` with nothing after it is YAML null; in Go's `[]string` it is the empty string."""
 
 
 def add_go_zero_values(resource: dict[str, JSON], *, era: Era) -> None:
@@ -507,7 +506,7 @@ def add_go_zero_values(resource: dict[str, JSON], *, era: Era) -> None:
 def _pod_template_zero_values(resource: dict[str, JSON], *, era: Era) -> None:
     kind = resource["kind"]
     if kind == "Pod":
-        _pod_spec(resource["spec"])
+        _pod_spec(resource["spec"], era=era)
         return
     spec = resource["spec"]
     if kind == "CronJob":
@@ -516,7 +515,7 @@ def _pod_template_zero_values(resource: dict[str, JSON], *, era: Era) -> None:
         spec = job.setdefault("spec", {})
     template = spec["template"]
     _object_meta(template, era=era)
-    _pod_spec(template.setdefault("spec", {}))
+    _pod_spec(template.setdefault("spec", {}), era=era)
 
 
 def _object_meta(holder: dict[str, JSON], *, era: Era) -> None:
@@ -525,7 +524,22 @@ def _object_meta(holder: dict[str, JSON], *, era: Era) -> None:
         metadata.setdefault("creationTimestamp", None)
 
 
-def _pod_spec(spec: dict[str, JSON]) -> None:
+_SECURITY_CONTEXT_1_10 = frozenset(
+    {
+        "capabilities",
+        "privileged",
+        "seLinuxOptions",
+        "runAsUser",
+        "runAsGroup",
+        "runAsNonRoot",
+        "readOnlyRootFilesystem",
+        "allowPrivilegeEscalation",
+    }
+)
+"""A container's SecurityContext in Kubernetes 1.10's Go types: any other key is dropped."""
+
+
+def _pod_spec(spec: dict[str, JSON], *, era: Era) -> None:
     spec.setdefault("containers", None)
     for key in _POD_SPEC_OMITTED_FALSE:
         if spec.get(key) is False:
@@ -534,12 +548,34 @@ def _pod_spec(spec: dict[str, JSON]) -> None:
         for container in spec.get(list_key) or ():
             if isinstance(container, dict):
                 container.setdefault("resources", {})
-                for key in _CONTAINER_STRING_LISTS:
-                    if isinstance(container.get(key), list):
-                        container[key] = ["" if item is None else item for item in container[key]]
+                _go_strings(container)
+                context = container.get("securityContext")
+                if era == "legacy" and isinstance(context, dict):
+                    for key in set(context) - _SECURITY_CONTEXT_1_10:
+                        del context[key]
                 for key in _CONTAINER_OMITTED_FALSE:
                     if container.get(key) is False:
                         del container[key]
+
+
+def _go_strings(container: dict[str, JSON]) -> None:
+    """Scalars where Go has `string`: a YAML `- 15000` or `- ` in `args` reads as "15000" or ""."""
+    for key in _CONTAINER_STRING_LISTS:
+        if isinstance(container.get(key), list):
+            container[key] = [_go_string(item) for item in container[key]]
+    for env in container.get("env") or ():
+        if isinstance(env, dict) and "value" in env:
+            env["value"] = _go_string(env["value"])
+
+
+def _go_string(value: JSON) -> JSON:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
 
 
 class _Dumper(yaml.CSafeDumper):
