@@ -288,3 +288,61 @@ def test_one_parse_renders_concurrently() -> None:
     for k in range(8):
         bang = "!" if k % 2 == 0 else ""
         assert results[k] == "".join(f"{j}:{k * 10 + j}{bang};" for j in range(50))
+
+
+def test_builtins_over_typed_values() -> None:
+    data = {
+        "u": Int(3, "uint8"),
+        "i": Int(-1, "int64"),
+        "nilmap": Nil("map[string]string"),
+        "nilslice": Nil("[]string"),
+        "ports": Slice([Int(80, "int32"), Int(81, "int32"), Int(82, "int32")], "[]int32"),
+        "meta": POD.ObjectMeta,
+    }
+    assert render(
+        "{{eq .u 3}} {{eq 3 .u}} {{eq .i .u}} {{lt .i .u}} {{lt .u 4}} {{lt 2 .u}}", data
+    ) == ("true true false true true true")
+    assert render("{{eq .meta .meta}}", data) == "true"
+    assert (
+        render('{{index .nilmap "a"}}|{{len .nilmap}}|{{len .nilslice}}', data) == "<no value>|0|0"
+    )
+    assert render('{{slice .ports 1}} {{printf "%T" (slice .ports 1 2)}}', data) == (
+        "[81 82] []int32"
+    )
+    assert render("{{slice .ports 0 1 2}}", data) == "[80]"
+    errors = {
+        "{{slice .ports 0 2 1}}": "error calling slice: invalid slice index: 2 > 1",
+        "{{eq .meta .u}}": "error calling eq: incompatible types for comparison",
+        "{{eq .ports .meta}}": "error calling eq: non-comparable types [%!s(int32=80)"
+        " %!s(int32=81) %!s(int32=82)]: []int32, v1.ObjectMeta: {web map[app:web] <nil>}",
+        "{{index .nilslice 0}}": "error calling index: reflect: slice index out of range",
+        "{{slice .nilslice 1}}": "error calling slice: index out of range: 1",
+        "{{len .meta.Owner}}": "error calling len: len of nil pointer",
+        '{{index .meta.Owner "a"}}': "error calling index: index of nil pointer",
+    }
+    for text, message in errors.items():
+        assert str(exec_error(text, data)).endswith(message), text
+
+
+@func("pair", "int64", variadic="uint8", result="string")
+def _pair(first: int, *rest: int) -> str:
+    return f"{first!r} {list(rest)!r}"
+
+
+def test_call_converts_integer_arguments() -> None:
+    data = {"f": _pair, "n": Int(5, "int32"), "map": {"a": 1}}
+    assert (
+        render("{{call .f 1 2 300}}", data) == "Int(1, 'int64') [Int(2, 'uint8'), Int(44, 'uint8')]"
+    )
+    assert render("{{call .f .n}}", data) == "Int(5, 'int64') []"
+    assert str(exec_error("{{call .f}}", data)).endswith(
+        "error calling call: wrong number of args: got 0 want at least 1"
+    )
+    assert str(exec_error("{{call .f .missing}}", data)).endswith(
+        "error calling call: arg 0: value is nil; should be of type int64"
+    )
+    assert str(exec_error("{{call .map}}", data)).endswith(
+        "error calling call: non-function of type map[string]interface {}"
+    )
+    with pytest.raises(TypeError, match="value for x not a function"):
+        gotemplate.parse("x", funcs={"x": 1}, sprig=False)  # type: ignore[dict-item]
