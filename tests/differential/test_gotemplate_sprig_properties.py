@@ -199,3 +199,73 @@ def test_dict_merges_match_go(
             ("omit", (src, "a", "c"), "toJson"),
         ],
     )
+
+
+REGEX_PIECES = [
+    "a",
+    "b*",
+    "a?",
+    "(a|b)",
+    "[ab]+",
+    "^",
+    "$",
+    ".",
+    "\\b",
+    "x*",
+    "(?i)A",
+    "\\s",
+    "[^a]",
+]
+REGEX = st.lists(st.sampled_from(REGEX_PIECES), min_size=1, max_size=3).map("".join)
+REGEX_TEXT = st.text(alphabet="abAB x\n", max_size=10)
+
+
+@SETTINGS
+@given(pattern=REGEX, text=REGEX_TEXT, n=st.integers(-1, 3))
+def test_regex_functions_match_go(go_oracle: GoOracle, pattern: str, text: str, n: int) -> None:
+    calls_same_as_go(
+        go_oracle,
+        [
+            ("regexMatch", (pattern, text), ""),
+            ("regexFind", (pattern, text), ""),
+            ("regexFindAll", (pattern, text, n), "toJson"),
+            ("regexSplit", (pattern, text, n), "toJson"),
+            ("regexReplaceAll", (pattern, text, "<$0|${1}>"), ""),
+            ("regexReplaceAllLiteral", (pattern, text, "$0"), ""),
+        ],
+    )
+
+
+PART = st.sampled_from(["0", "1", "2", "10", "x", "*"])
+PRE = st.sampled_from(["", "-alpha", "-beta.2", "-0", "-rc.1"])
+VERSION = st.builds(
+    lambda a, b, c, pre: f"{a}.{b}.{c}{pre}",
+    st.sampled_from(["0", "1", "2"]),
+    st.sampled_from(["0", "1", "2", "10"]),
+    st.sampled_from(["0", "1", "3"]),
+    PRE,
+)
+CONSTRAINT_VERSION = st.builds(
+    lambda parts, pre: ".".join(parts) + pre, st.lists(PART, min_size=1, max_size=3), PRE
+)
+OP = st.sampled_from(["", "=", "!=", ">", "<", ">=", "<=", "~", "~>", "^", "=>", "=<"])
+CONSTRAINT = st.builds(lambda op, v: op + v, OP, CONSTRAINT_VERSION)
+
+
+@SETTINGS
+@given(
+    first=CONSTRAINT,
+    second=CONSTRAINT,
+    version=VERSION,
+    join=st.sampled_from([" ", ", ", " || ", " - "]),
+)
+def test_semver_constraints_match_go(
+    go_oracle: GoOracle, first: str, second: str, version: str, join: str
+) -> None:
+    calls_same_as_go(
+        go_oracle,
+        [
+            ("semverCompare", (first, version), ""),
+            ("semverCompare", (first + join + second, version), ""),
+        ],
+    )

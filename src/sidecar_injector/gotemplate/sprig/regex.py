@@ -46,9 +46,13 @@ _PYTHON_ERRORS: Final = (
 )
 
 
+_FLAGS: Final = re.compile(r"\(\?([a-zA-Z]*(?:-[a-zA-Z]*)?)\)")
+
+
 def _translate(pattern: str) -> str:
     multiline = re.search(r"\(\?[a-zA-Z]*m", pattern) is not None
     out: list[str] = []
+    closers = [0]
     i, in_class = 0, False
     while i < len(pattern):
         ch = pattern[i]
@@ -56,34 +60,56 @@ def _translate(pattern: str) -> str:
             out.append(_escape(pattern[i + 1], in_class=in_class))
             i += 2
             continue
-        if in_class and pattern.startswith("[:", i):
-            end = pattern.find(":]", i + 2)
-            name = pattern[i + 2 : end] if end != -1 else ""
-            if name.lstrip("^") in _POSIX_CLASSES:
-                members = _POSIX_CLASSES[name.lstrip("^")]
-                out.append(_complement(members) if name.startswith("^") else members)
-                i = end + 2
-                continue
-        if ch == "[" and not in_class:
-            in_class = True
-            out.append(ch)
-            i += 1
-            if pattern.startswith("^", i):
-                out.append("^")
-                i += 1
-            if pattern.startswith("]", i):
-                out.append("\\]")
-                i += 1
+        if in_class:
+            i = _class_member(pattern, i, out)
+            in_class = ch != "]"
             continue
-        if ch == "]" and in_class:
-            in_class = False
-        elif ch == "$" and not in_class and not multiline:
+        flags = _FLAGS.match(pattern, i)
+        if flags:
+            out.append(f"(?{flags.group(1)}:")
+            closers[-1] += 1
+            i = flags.end()
+            continue
+        if ch == "[":
+            in_class = True
+            i = _class_start(pattern, i, out)
+            continue
+        if ch == "(":
+            closers.append(0)
+        elif ch == ")" and len(closers) > 1:
+            out.append(")" * closers.pop())
+        elif ch == "$" and not multiline:
             ch = "(?!(?s:.))"
-        elif ch == "[" and in_class:
-            ch = "\\["
         out.append(ch)
         i += 1
+    out.append(")" * closers[0])
     return "".join(out)
+
+
+def _class_start(pattern: str, i: int, out: list[str]) -> int:
+    """Open a class at `pattern[i]`; a `]` first in the class is a member, as in Go."""
+    out.append("[")
+    i += 1
+    if pattern.startswith("^", i):
+        out.append("^")
+        i += 1
+    if pattern.startswith("]", i):
+        out.append("\\]")
+        i += 1
+    return i
+
+
+def _class_member(pattern: str, i: int, out: list[str]) -> int:
+    """One member of a class (or its closing `]`); the index after it."""
+    if pattern.startswith("[:", i):
+        end = pattern.find(":]", i + 2)
+        name = pattern[i + 2 : end] if end != -1 else ""
+        if name.lstrip("^") in _POSIX_CLASSES:
+            members = _POSIX_CLASSES[name.lstrip("^")]
+            out.append(_complement(members) if name.startswith("^") else members)
+            return end + 2
+    out.append("\\[" if pattern[i] == "[" else pattern[i])
+    return i + 1
 
 
 _WORD: Final = "0-9A-Za-z_"
@@ -310,9 +336,10 @@ def regex_replace_all_literal(pattern: str, s: str, repl: str) -> str:
 
 
 @values.func("regexSplit", "string", "string", "int", result="[]string")
-def regex_split(pattern: str, s: str, n: int) -> values.Slice:
-    """`s` cut at the matches, into at most `n` parts (all when `n` < 0)."""
-    return values.Slice(_split(compile_go(pattern), s, n), "[]string")
+def regex_split(pattern: str, s: str, n: int) -> values.Slice | values.Nil:
+    """`s` cut at the matches, into at most `n` parts (all when `n` < 0; nil when 0)."""
+    regex = compile_go(pattern)
+    return values.Slice(_split(regex, s, n), "[]string") if n else values.Nil("[]string")
 
 
 _META: Final = frozenset("\\.+*?()|[]{}^$")
