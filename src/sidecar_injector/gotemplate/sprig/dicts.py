@@ -11,7 +11,7 @@ import copy
 from dataclasses import replace as alias
 
 from .. import values
-from . import cast
+from . import cast, semver
 
 DICT = values.MAP_ANY
 _MISSING = object()
@@ -132,7 +132,15 @@ def merge_overwrite(dst: dict[str, object], *srcs: dict[str, object]) -> dict[st
 
 @values.func("deepCopy", values.ANY, result=values.ANY)
 def deep_copy(value: object) -> object:
-    """A deep copy (mitchellh/copystructure)."""
+    """A deep copy (mitchellh/copystructure).
+
+    copystructure cannot copy an untyped nil, and copies only exported struct fields: a
+    `*semver.Version`, whose fields are all unexported, comes back as 0.0.0.
+    """
+    if value is None or value is values.NO_VALUE:
+        raise values.GoError("reflect: call of reflect.Value.Type on zero Value")
+    if isinstance(value, semver.Version):
+        return semver.Version(0, 0, 0, pre="", meta="", original="")
     return copy.deepcopy(value)
 
 
