@@ -95,7 +95,7 @@ def parse(
         parse_name=name,
         text=text,
         trees=MappingProxyType(trees),
-        funcs=MappingProxyType(table),
+        funcs=table,
         builtin_names=builtin_names,
         missing_key=missing_key,
     )

@@ -63,10 +63,21 @@ def _elem_boxed(container: object) -> bool:
 class State:
     """One execution: Go's `state` plus the output buffer."""
 
-    __slots__ = ("depth", "dot_boxed", "last_boxed", "node", "out", "program", "tmpl_name", "vars")
+    __slots__ = (
+        "depth",
+        "dot_boxed",
+        "funcs",
+        "last_boxed",
+        "node",
+        "out",
+        "program",
+        "tmpl_name",
+        "vars",
+    )
 
     def __init__(self, program: Program, tmpl_name: str, data: object) -> None:
         self.program = program
+        self.funcs = program.funcs
         self.tmpl_name = tmpl_name
         self.out: list[str] = []
         self.node: n.Node | None = None
@@ -289,15 +300,15 @@ class State:
         kind = type(first)
         if kind is n.FieldNode:
             return self.eval_field_node(dot, first, cmd.args, final)  # type: ignore[arg-type]
-        if kind is n.ChainNode:
-            return self.eval_chain_node(dot, first, cmd.args, final)  # type: ignore[arg-type]
         if kind is n.IdentifierNode:
             return self.eval_function(dot, first, cmd, cmd.args, final)  # type: ignore[arg-type]
+        if kind is n.VariableNode:
+            return self.eval_variable_node(dot, first, cmd.args, final)  # type: ignore[arg-type]
         if kind is n.PipeNode:
             self.not_a_function(cmd.args, final)
             return self.eval_pipeline(dot, first)  # type: ignore[arg-type]
-        if kind is n.VariableNode:
-            return self.eval_variable_node(dot, first, cmd.args, final)  # type: ignore[arg-type]
+        if kind is n.ChainNode:
+            return self.eval_chain_node(dot, first, cmd.args, final)  # type: ignore[arg-type]
         self.node = first
         self.not_a_function(cmd.args, final)
         if kind is n.BoolNode:
@@ -454,7 +465,7 @@ class State:
     ) -> object:
         self.node = node
         name = node.ident
-        func = self.program.funcs.get(name)
+        func = self.funcs.get(name)
         if func is None:
             self.error(f"{go_quote(name)} is not a defined function")
         if (name == "and" or name == "or") and name in self.program.builtin_names:
