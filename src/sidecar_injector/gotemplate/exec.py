@@ -362,7 +362,8 @@ class State:
         self.node = var
         value, boxed = self.var_value(var.ident[0])
         if len(var.ident) == 1:
-            self.not_a_function(args or (), final)
+            if final is not _MISSING or (args is not None and len(args) > 1):
+                self.not_a_function(args or (), final)
             self.last_boxed = boxed
             return value
         return self.eval_field_chain(dot, value, boxed, var, var.ident[1:], args, final)
@@ -380,9 +381,9 @@ class State:
         last = len(ident) - 1
         for i in range(last):
             value = self.eval_field(dot, ident[i], node, None, _MISSING, receiver, boxed)
-            boxed = _elem_boxed(receiver)
+            boxed = type(receiver) is dict or _elem_boxed(receiver)
             receiver = value
-        self.last_boxed = _elem_boxed(receiver)
+        self.last_boxed = type(receiver) is dict or _elem_boxed(receiver)
         return self.eval_field(dot, ident[last], node, args, final, receiver, boxed)
 
     def eval_field(
@@ -543,7 +544,10 @@ class State:
         if kind is n.StringNode and typ in _TAKES_STRING_LITERAL:
             return node.text  # type: ignore[attr-defined]
         if kind is n.FieldNode:
-            return self.validate_type(self.eval_field_node(dot, node, (node,), _MISSING), typ)  # type: ignore[arg-type]
+            value = self.eval_field_node(dot, node, (node,), _MISSING)  # type: ignore[arg-type]
+            if typ == "interface {}":
+                return None if value is NO_VALUE else value
+            return self.validate_type(value, typ)
         if kind is n.DotNode:
             return self.validate_type(dot, typ)
         if kind is n.VariableNode:
