@@ -269,3 +269,19 @@ def test_semver_constraints_match_go(
             ("semverCompare", (first + join + second, version), ""),
         ],
     )
+
+
+URL = st.builds(
+    lambda *parts: "".join(parts),
+    st.sampled_from(["", "http:", "HTTPS:", "mailto:", "a+b.c-d:", "1x:"]),
+    st.sampled_from(["", "//", "//host", "//u@h:80", "//u:p%40@h", "//[::1]:8080", "//h:port"]),
+    st.sampled_from(["", "/", "/a b", "/a%20b/c", "rel", "a:b", "/x?y", "//z", "/%zz"]),
+    st.sampled_from(["", "?", "?x=1&y=%zz", "?a b"]),
+    st.sampled_from(["", "#", "#f g", "#%41", "#%"]),
+)
+
+
+@SETTINGS
+@given(url=URL)
+def test_url_functions_match_go(go_oracle: GoOracle, url: str) -> None:
+    calls_same_as_go(go_oracle, [("urlParse", (url,), "toJson"), ("urlParse", (url,), "urlJoin")])

@@ -169,11 +169,15 @@ def _parse_authority(authority: str, *, whole: str) -> tuple[str, str]:
     """(escaped userinfo, host) of `user:pass@host:port`."""
     at = authority.rfind("@")
     host = authority[at + 1 :]
-    if ":" in host and not host.startswith("["):
-        port = host[host.rfind(":") + 1 :]
-        if port and not port.isdigit():
-            message = f"invalid port {strconv.quote(':' + port)} after host"
-            raise URLError(_parse_error(whole, message))
+    if host.startswith("["):
+        close = host.rfind("]")
+        if close < 0:
+            raise URLError(_parse_error(whole, "missing ']' in host"))
+        port = host[close + 1 :]
+    else:
+        port = host[host.rfind(":") :] if ":" in host else ""
+    if port and (port[0] != ":" or not all("0" <= c <= "9" for c in port[1:])):
+        raise URLError(_parse_error(whole, f"invalid port {strconv.quote(port)} after host"))
     host = _unescape(host, whole=whole)
     if at < 0:
         return "", host
