@@ -346,3 +346,11 @@ def test_call_converts_integer_arguments() -> None:
     )
     with pytest.raises(TypeError, match="value for x not a function"):
         gotemplate.parse("x", funcs={"x": 1}, sprig=False)  # type: ignore[dict-item]
+
+
+def test_absurd_nesting_is_an_error_not_a_crash() -> None:
+    with pytest.raises(gotemplate.ParseError, match="nested too deeply"):
+        gotemplate.parse("{{" + "(" * 5000 + "1" + ")" * 5000 + "}}", sprig=False)
+    deep = "{{if 1}}" * 2000 + "x" + "{{end}}" * 2000
+    with pytest.raises(gotemplate.TemplateError):
+        gotemplate.parse(deep, sprig=False).execute(None)

@@ -477,5 +477,12 @@ def parse_trees(
     )
     context = _ParseContext(name, functions)
     main = _TreeParser(name, cursor=_Cursor(items), context=context)
-    main.parse_main()
+    try:
+        main.parse_main()
+    except RecursionError:
+        # Go has no nesting limit; Python's stack has one, and a parse must never crash.
+        raise ParseError(
+            f"template: {name}: nested too deeply for this engine",
+            template_name=name,
+        ) from None
     return context.trees
