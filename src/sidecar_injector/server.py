@@ -347,14 +347,17 @@ def run(options: Options) -> None:
         return
     build(options)
     os.environ[OPTIONS_ENV] = encode(options)
-    os.environ.setdefault(MULTIPROC_ENV, tempfile.mkdtemp(prefix="sidecar-injector-metrics-"))
-    uvicorn.run(
-        f"{__name__}:worker_service",
-        factory=True,
-        workers=options.workers,
-        ssl_context_factory=worker_tls,
-        **_uvicorn_settings(options),
-    )
+    with contextlib.ExitStack() as cleanup:
+        if MULTIPROC_ENV not in os.environ:
+            shared = tempfile.TemporaryDirectory(prefix="sidecar-injector-metrics-")
+            os.environ[MULTIPROC_ENV] = cleanup.enter_context(shared)
+        uvicorn.run(
+            f"{__name__}:worker_service",
+            factory=True,
+            workers=options.workers,
+            ssl_context_factory=worker_tls,
+            **_uvicorn_settings(options),
+        )
 
 
 def _uvicorn_settings(options: Options) -> dict[str, Any]:
