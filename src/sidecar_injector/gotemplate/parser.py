@@ -62,6 +62,7 @@ class _TreeParser:
         self.ctx = context
         self.vars: list[str] = ["$"]
         self.last_line = 0
+        self.high_water = cursor.index
         self.action_line = 0
         self.range_depth = 0
         self.root: n.ListNode | None = None
@@ -69,13 +70,12 @@ class _TreeParser:
     # --- tokens -----------------------------------------------------------------------
 
     def next(self) -> Item:
+        """The next item; `last_line` follows the furthest item read, Go's `token[0].line`."""
         item = self.cursor.take()
-        if self.cursor.index >= self._high_water:
-            self._high_water = self.cursor.index
+        if self.cursor.index >= self.high_water:
+            self.high_water = self.cursor.index
             self.last_line = item.line
         return item
-
-    _high_water = 0
 
     def backup(self, count: int = 1) -> None:
         self.cursor.index -= count
@@ -147,9 +147,7 @@ class _TreeParser:
         self.cursor.index -= 1
 
     def _sub_parser(self, name: str) -> _TreeParser:
-        sub = _TreeParser(name, cursor=self.cursor, context=self.ctx)
-        sub._high_water = self.cursor.index
-        return sub
+        return _TreeParser(name, cursor=self.cursor, context=self.ctx)
 
     def parse_definition(self) -> None:
         context = "define clause"
@@ -239,7 +237,6 @@ class _TreeParser:
                 return decl, is_assign
             start = self.cursor.index
             self.next_non_space()
-            after_var = self.peek()
             nxt = self.peek_non_space()
             if nxt.typ in (ItemType.ASSIGN, ItemType.DECLARE):
                 is_assign = nxt.typ == ItemType.ASSIGN
@@ -260,7 +257,6 @@ class _TreeParser:
                         continue
                     self.fail("range can only initialize variables")
                 self.fail(f"too many declarations in {context}")
-            del after_var
             self.cursor.index = start
             return decl, is_assign
 
