@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sidecar_injector.gotemplate.sprig import FUNCS
 from tests.conftest import GoOracle
 from tests.differential.test_gotemplate_sprig import go_output, python_output, template_of
 
@@ -285,3 +286,44 @@ URL = st.builds(
 @given(url=URL)
 def test_url_functions_match_go(go_oracle: GoOracle, url: str) -> None:
     calls_same_as_go(go_oracle, [("urlParse", (url,), "toJson"), ("urlParse", (url,), "urlJoin")])
+
+
+LAYOUT_PIECES = [
+    "2006", "06", "01", "1", "Jan", "January", "02", "2", "_2", "002", "__2", "Mon", "Monday",
+    "15", "03", "3", "04", "4", "05", "5", "PM", "pm", "MST", "-0700", "-07:00", "-07", "Z0700",
+    "Z07:00", "Z07", ".000", ".999999999", ",000", ".9", " ", "-", ":", "T", "/", "x", "Janet",
+]  # fmt: skip
+LAYOUT = st.lists(st.sampled_from(LAYOUT_PIECES), min_size=1, max_size=8).map("".join)
+ZONE = st.sampled_from(
+    ["UTC", "Local", "", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe",
+     "Europe/Dublin", "Pacific/Chatham", "America/Sao_Paulo", "Africa/Casablanca"]
+)  # fmt: skip
+UNIX = st.integers(min_value=-(2**34), max_value=2**34)
+
+
+@SETTINGS
+@given(layout=LAYOUT, zone=ZONE, unix=UNIX)
+def test_date_formatting_matches_go(go_oracle: GoOracle, layout: str, zone: str, unix: int) -> None:
+    calls_same_as_go(go_oracle, [("dateInZone", (layout, unix, zone), "")])
+
+
+@SETTINGS
+@given(layout=LAYOUT, unix=UNIX, zone=ZONE)
+def test_date_parsing_matches_go(go_oracle: GoOracle, layout: str, unix: int, zone: str) -> None:
+    text = FUNCS["dateInZone"].fn(layout, unix, zone)
+    calls_same_as_go(
+        go_oracle,
+        [
+            ("toDate", (layout, text), ""),
+            ("mustToDate", (layout, text), "unixEpoch"),
+        ],
+    )
+
+
+VALUE_TEXT = st.text(alphabet="0123456789 -+:.,ZTJanFebMonPMamUTCGMT", max_size=16)
+
+
+@SETTINGS
+@given(layout=LAYOUT, text=VALUE_TEXT)
+def test_date_parse_errors_match_go(go_oracle: GoOracle, layout: str, text: str) -> None:
+    calls_same_as_go(go_oracle, [("mustToDate", (layout, text), "")])

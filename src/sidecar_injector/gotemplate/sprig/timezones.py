@@ -40,8 +40,13 @@ UTC: Final = Location("utc")
 LOCAL: Final = Location("local", "Local")
 
 
+# Instants `datetime` can place in any zone (years 2 to 9998).
+_FIRST: Final = -62104060800
+_LAST: Final = 253339214400
+
+
 def _clamp_unix(unix: int) -> int:
-    return max(-(2**31), min(unix, 2**31 - 1))
+    return max(_FIRST, min(unix, _LAST))
 
 
 def _local_lookup(unix: int) -> tuple[str, int]:
