@@ -12,14 +12,17 @@ from pathlib import Path
 
 import httpx
 import jsonpatch
+import kubernetes_validate
 import orjson
 from typer.testing import CliRunner
 
 from sidecar_injector import cli
-from tests.conftest import REPO
+from sidecar_injector.admission import review
+from tests.conftest import REPO, SHARED
 from tests.unit.test_server import eventually, free_port
 
 SAMPLE = REPO / "docs/samples/admission-review.json"
+SAMPLES = sorted((SHARED / "tools/loadgen/samples").glob("*.json"))
 
 
 def test_serve_makes_a_ca_prints_it_and_injects_the_sample(tmp_path: Path) -> None:
@@ -44,6 +47,9 @@ def test_serve_makes_a_ca_prints_it_and_injects_the_sample(tmp_path: Path) -> No
                 content=SAMPLE.read_bytes(),
                 headers={"Content-Type": "application/json"},
             ).json()
+            for sample in SAMPLES:
+                for version in review.API_VERSIONS:
+                    _injected_and_valid(client, url, sample, version=version)
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=30)
     finally:
@@ -59,9 +65,23 @@ def test_serve_makes_a_ca_prints_it_and_injects_the_sample(tmp_path: Path) -> No
     names = [c["name"] for c in jsonpatch.apply_patch(pod, ops)["spec"]["containers"]]
     assert "istio-proxy" in names
     log_lines = [orjson.loads(line) for line in stderr.splitlines() if line.startswith(b"{")]
-    (admission,) = [line for line in log_lines if line["msg"] == "admission"]
+    admission = next(line for line in log_lines if line["msg"] == "admission")
     assert admission["decision"] == "injected"
     assert admission["pod"] == pod["metadata"]["generateName"]
+
+
+def _injected_and_valid(
+    client: httpx.Client, url: str, sample: Path, *, version: review.ApiVersion
+) -> None:
+    document = orjson.loads(sample.read_bytes())
+    document["apiVersion"] = version
+    headers = {"Content-Type": "application/json"}
+    reply = client.post(f"{url}/inject", content=orjson.dumps(document), headers=headers).json()
+    assert reply["apiVersion"] == version
+    assert reply["response"]["uid"] == document["request"]["uid"]
+    ops = orjson.loads(base64.b64decode(reply["response"]["patch"]))
+    pod = jsonpatch.apply_patch(document["request"]["object"], ops)
+    assert kubernetes_validate.validate(pod, "1.29.0", strict=True)
 
 
 def _up(client: httpx.Client, url: str) -> bool:
