@@ -327,3 +327,48 @@ VALUE_TEXT = st.text(alphabet="0123456789 -+:.,ZTJanFebMonPMamUTCGMT", max_size=
 @given(layout=LAYOUT, text=VALUE_TEXT)
 def test_date_parse_errors_match_go(go_oracle: GoOracle, layout: str, text: str) -> None:
     calls_same_as_go(go_oracle, [("mustToDate", (layout, text), "")])
+
+
+NUMBER_TEXT = st.text(alphabet="0123456789_.eExXoObB+-pPinfatyINF ", max_size=8)
+NUMBER: st.SearchStrategy[object] = st.one_of(
+    st.integers(-(2**63), 2**63 - 1),
+    st.integers(-100, 100),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.sampled_from([0.5, -0.5, 2.5, 1e-7, 123456.789, 1e15 + 0.3]),
+    NUMBER_TEXT,
+    st.none(),
+    st.booleans(),
+)
+
+
+@SETTINGS
+@given(text=NUMBER_TEXT)
+def test_number_conversions_of_text_match_go(go_oracle: GoOracle, text: str) -> None:
+    calls_same_as_go(
+        go_oracle,
+        unary(["int64", "int", "float64", "atoi", "toDecimal", "add1", "floor"], text),
+    )
+
+
+@SETTINGS
+@given(a=NUMBER, b=NUMBER, places=st.integers(-3, 4))
+def test_arithmetic_matches_go(go_oracle: GoOracle, a: object, b: object, places: int) -> None:
+    calls = [
+        *unary(["add", "sub", "mul", "max", "min", "maxf", "minf", "addf", "subf", "mulf"], a, b),
+        ("round", (a, places), ""),
+        ("ceil", (a,), ""),
+        ("int64", (a,), ""),
+        ("float64", (b,), ""),
+        ("toString", (a,), ""),
+    ]
+    calls_same_as_go(go_oracle, calls)
+    calls_same_as_go(go_oracle, [("divf", (a, b), ""), ("div", (a, b), ""), ("mod", (a, b), "")])
+
+
+JSON_TEXT = st.text(alphabet='{}[]",:0123456789.-+eEtruefalsn \\/u\n\tab', max_size=14)
+
+
+@SETTINGS
+@given(text=JSON_TEXT)
+def test_json_decoding_matches_go(go_oracle: GoOracle, text: str) -> None:
+    calls_same_as_go(go_oracle, [("fromJson", (text,), "toJson"), ("mustFromJson", (text,), "")])

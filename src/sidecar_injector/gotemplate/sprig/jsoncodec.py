@@ -167,9 +167,7 @@ class _Scanner:
 
     def literal(self, word: str, result: object) -> object:
         for expected in word:
-            if self.pos >= len(self.text):
-                self.text += " "
-                raise self.fail(f"in literal {word} (expecting {_quote_char(expected)})")
+            self._pad_end()
             if self.text[self.pos] != expected:
                 raise self.fail(f"in literal {word} (expecting {_quote_char(expected)})")
             self.pos += 1
@@ -247,6 +245,7 @@ class _Scanner:
             self.pos += 1
             return simple[ch]
         if ch != "u":
+            self._pad_end()
             raise self.fail("in string escape code")
         self.pos += 1
         code = self.hex4()
@@ -264,17 +263,22 @@ class _Scanner:
         for _ in range(4):
             ch = self.peek()
             if not ch or ch not in "0123456789abcdefABCDEF":
+                self._pad_end()
                 raise self.fail("in \\u hexadecimal character escape")
             digits += ch
             self.pos += 1
         return int(digits, 16)
 
+    def _pad_end(self) -> None:
+        """Go's scanner ends input with a space, which is the character an error names."""
+        if self.pos >= len(self.text):
+            self.text += " "
+
     def number(self) -> float | None:
         start = self.pos
         if self.peek() == "-":
             self.pos += 1
-            if not self.peek():
-                self.text += " "
+            self._pad_end()
         if self.peek() == "0":
             self.pos += 1
         elif self.peek().isascii() and self.peek().isdigit():
@@ -302,8 +306,7 @@ class _Scanner:
 
     def required_digits(self, context: str) -> None:
         if not (self.peek().isascii() and self.peek().isdigit()):
-            if not self.peek():
-                self.text += " "
+            self._pad_end()
             raise self.fail(context)
         self.digits()
 
