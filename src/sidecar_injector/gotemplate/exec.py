@@ -380,8 +380,14 @@ class State:
     ) -> object:
         last = len(ident) - 1
         for i in range(last):
-            value = self.eval_field(dot, ident[i], node, None, _MISSING, receiver, boxed)
-            boxed = type(receiver) is dict or _elem_boxed(receiver)
+            if type(receiver) is dict:  # the common case, inlined: a JSON-like map
+                value = receiver.get(ident[i], _MISSING)
+                if value is _MISSING:
+                    value = self._missing_key(ident[i], None)
+                boxed = True
+            else:
+                value = self.eval_field(dot, ident[i], node, None, _MISSING, receiver, boxed)
+                boxed = _elem_boxed(receiver)
             receiver = value
         self.last_boxed = type(receiver) is dict or _elem_boxed(receiver)
         return self.eval_field(dot, ident[last], node, args, final, receiver, boxed)
