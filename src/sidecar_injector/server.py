@@ -279,10 +279,14 @@ class Service:
                 return
 
     async def _reload_forever(self) -> None:
+        """Never ends on an error: a reload bug must not freeze the certificate until restart."""
         while True:
             await asyncio.sleep(self.every)
-            self.tls.refresh()
-            await asyncio.to_thread(self.watch.refresh)
+            try:
+                self.tls.refresh()
+                await asyncio.to_thread(self.watch.refresh)
+            except Exception:
+                logger.exception("reload check failed; trying again in %s s", self.every)
 
     async def _stop(self) -> None:
         if self._task is not None:

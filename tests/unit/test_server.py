@@ -440,3 +440,19 @@ def test_configmap_reference_must_name_a_namespace() -> None:
 
 def metrics_for_test() -> metrics.Metrics:
     return metrics.create(CollectorRegistry())
+
+
+def test_a_failing_reload_check_does_not_stop_reloading(
+    tmp_path: Path, ca: certs.KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    def flaky() -> bool:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise RuntimeError("a bug in a reload")
+        return False
+
+    with serving(tmp_path, ca) as running:
+        monkeypatch.setattr(running.service.watch, "refresh", flaky)
+        eventually(lambda: len(calls) >= 3)
