@@ -240,8 +240,8 @@ TYPES: Final[dict[str, tuple[Field, ...]]] = {
         "csi:CSI:ptr:CSIVolumeSource",
     ),
 }
-TYPES["EphemeralContainer"] = (*TYPES["Container"], _f("targetContainerName::string"))
 """Kubernetes core/v1 types as far as templates read them (Go struct order)."""
+TYPES["EphemeralContainer"] = (*TYPES["Container"], _f("targetContainerName::string"))
 
 _GO_TYPES: Final = {"Time": "v1.Time"}
 
