@@ -12,7 +12,7 @@ import pytest
 
 from sidecar_injector import gotemplate
 from sidecar_injector.gotemplate import values
-from sidecar_injector.gotemplate.sprig import FUNCS, crypto, dates, semver, timeformat
+from sidecar_injector.gotemplate.sprig import FUNCS, crypto, dates, semver, timeformat, timeparse
 
 FIXED = dt.datetime(2024, 5, 1, 12, 30, 15, 250000, tzinfo=dt.UTC)
 
@@ -139,11 +139,11 @@ def test_semver_versions_compare_and_print() -> None:
 
 
 def test_times_have_readable_reprs_and_compare_by_instant() -> None:
-    t = timeformat.parse_time("2006-01-02", "2020-01-01")
+    t = timeparse.parse_time("2006-01-02", "2020-01-01")
     assert repr(t) == "GoTime('2020-01-01 00:00:00 +0000 UTC')"
-    assert t == timeformat.parse_time("2006-01-02", "2020-01-01")
-    assert hash(t) == hash(timeformat.parse_time("2006-01-02", "2020-01-01"))
-    assert t != timeformat.parse_time("2006-01-02", "2020-01-02")
+    assert t == timeparse.parse_time("2006-01-02", "2020-01-01")
+    assert hash(t) == hash(timeparse.parse_time("2006-01-02", "2020-01-01"))
+    assert t != timeparse.parse_time("2006-01-02", "2020-01-02")
 
 
 def test_zero_time_is_year_one() -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace as alias
 
 from .. import values
-from . import cast, durations, timeformat, timezones
+from . import cast, durations, timeformat, timeparse, timezones
 from .timeformat import GoTime
 
 TIME = "time.Time"
@@ -161,7 +161,7 @@ def duration_round(value: object) -> str:
 def to_date(layout: str, text: str) -> GoTime:
     """The time `text` written in a Go layout, in the local zone; the zero time if it is not."""
     try:
-        return timeformat.parse_time(layout, text)
+        return timeparse.parse_time(layout, text)
     except values.GoError:
         return GoTime(timezones.ZERO_UNIX)
 
@@ -169,7 +169,7 @@ def to_date(layout: str, text: str) -> GoTime:
 @values.func("mustToDate", "string", "string", result=TIME, returns_error=True)
 def must_to_date(layout: str, text: str) -> GoTime:
     """The time `text` written in a Go layout; Go's parse error if it is not."""
-    return timeformat.parse_time(layout, text)
+    return timeparse.parse_time(layout, text)
 
 
 @values.func("unixEpoch", TIME, result="string")
