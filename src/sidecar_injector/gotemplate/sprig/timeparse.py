@@ -6,6 +6,9 @@ Errors name what Go names: the remaining value and the layout element that faile
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import ClassVar, Final
+
 from .. import values
 from .timeformat import DAYS, MONTHS, NUMERIC_ZONES, GoTime, chunks, from_civil
 from .timezones import LOCAL, UTC, Location, days_in, go_quote, is_leap
@@ -51,6 +54,24 @@ def zone_name_length(value: str) -> int:
     if upper == 5 and value[4] == "T":
         return 5
     return 0
+
+
+# Numeric elements with a range: (field, exactly two digits, largest value).
+_RANGED: Final = {
+    "1": ("month", False, 12),
+    "01": ("month", True, 12),
+    "15": ("hour", False, 23),
+    "3": ("hour", False, 12),
+    "03": ("hour", True, 12),
+    "4": ("minute", False, 59),
+    "04": ("minute", True, 59),
+    "5": ("second", False, 59),
+    "05": ("second", True, 59),
+}
+
+
+def _is_fraction(element: str) -> bool:
+    return element[:1] in (".", ",") and element[1:2] in ("0", "9")
 
 
 class ParseFailure(values.GoError):
@@ -124,64 +145,54 @@ class _Parser:
         return self.build()
 
     def element(self, element: str, following: str) -> None:
-        f = self.fields
-        before = self.rest
-        if element == "2006":
-            if len(self.rest) < 4 or not self.rest[:1].isdigit():
-                raise self.fail(self.rest, element)
-            digits, self.rest = self.rest[:4], self.rest[4:]
-            if not (digits.isascii() and digits.isdigit()):
-                raise self.fail(self.rest, element)
-            f["year"] = int(digits)
-        elif element == "06":
-            year = self.number(element, fixed=True)
-            f["year"] = year + (1900 if year >= 69 else 2000)
-        elif element in ("January", "Jan"):
-            names = list(MONTHS) if element == "January" else [m[:3] for m in MONTHS]
-            f["month"] = self.name(element, names) + 1
-        elif element in ("Monday", "Mon"):
-            self.name(element, list(DAYS) if element == "Monday" else [d[:3] for d in DAYS])
-        elif element in ("1", "01"):
-            f["month"] = self._ranged(element, fixed=element == "01", low=1, high=12, what="month")
-        elif element in ("2", "_2", "02"):
-            if element == "_2" and self.rest.startswith(" "):
-                self.rest = self.rest[1:]
-            f["day"] = self.number(element, fixed=element == "02")
-        elif element in ("__2", "002"):
-            for _ in range(2):
-                if element == "__2" and self.rest.startswith(" "):
-                    self.rest = self.rest[1:]
-            f["yday"] = self.number(element, fixed=element == "002", width=3)
-        elif element == "15":
-            f["hour"] = self._ranged(element, fixed=False, low=0, high=23, what="hour")
-        elif element in ("3", "03"):
-            f["hour"] = self._ranged(element, fixed=element == "03", low=0, high=12, what="hour")
-        elif element in ("4", "04"):
-            f["minute"] = self._ranged(
-                element, fixed=element == "04", low=0, high=59, what="minute"
-            )
-        elif element in ("5", "05"):
-            f["second"] = self._ranged(
-                element, fixed=element == "05", low=0, high=59, what="second"
-            )
-            if following[:1] not in (".", ",") or following[1:2] not in ("0", "9"):
+        ranged = _RANGED.get(element)
+        if ranged is not None:
+            field, fixed, high = ranged
+            low = 1 if field == "month" else 0
+            value = self.number(element, fixed=fixed)
+            if not low <= value <= high:
+                raise self.range_error(field)
+            self.fields[field] = value
+            if field == "second" and not _is_fraction(following):
                 self._optional_fraction()
-        elif element in ("PM", "pm"):
-            self._meridiem(element)
-        elif element == "MST":
-            self._zone_name(element)
+        elif element in ("2", "_2", "02", "__2", "002"):
+            self._day(element)
         elif element in NUMERIC_ZONES:
             self._numeric_zone(element)
+        elif element in self._readers:
+            self._readers[element](self, element)
         else:
-            self._fraction(element, before)
+            self._fraction(element)
 
-    def _ranged(
-        self, element: str, *, fixed: bool, low: int, high: int, what: str, width: int = 2
-    ) -> int:
-        n = self.number(element, fixed=fixed, width=width)
-        if not low <= n <= high:
-            raise self.range_error(what)
-        return n
+    def _long_year(self, element: str) -> None:
+        if len(self.rest) < 4 or not self.rest[:1].isdigit():
+            raise self.fail(self.rest, element)
+        digits, self.rest = self.rest[:4], self.rest[4:]
+        if not (digits.isascii() and digits.isdigit()):
+            raise self.fail(self.rest, element)
+        self.fields["year"] = int(digits)
+
+    def _short_year(self, element: str) -> None:
+        year = self.number(element, fixed=True)
+        self.fields["year"] = year + (1900 if year >= 69 else 2000)
+
+    def _month_name(self, element: str) -> None:
+        names = list(MONTHS) if element == "January" else [m[:3] for m in MONTHS]
+        self.fields["month"] = self.name(element, names) + 1
+
+    def _weekday_name(self, element: str) -> None:
+        self.name(element, list(DAYS) if element == "Monday" else [d[:3] for d in DAYS])
+
+    def _day(self, element: str) -> None:
+        """Day of month or of year: any digits here, checked against the date at the end."""
+        padded = element in ("_2", "__2")
+        for _ in range(2 if element == "__2" else 1):
+            if padded and self.rest.startswith(" "):
+                self.rest = self.rest[1:]
+        if element in ("__2", "002"):
+            self.fields["yday"] = self.number(element, fixed=element == "002", width=3)
+        else:
+            self.fields["day"] = self.number(element, fixed=element == "02")
 
     def _optional_fraction(self) -> None:
         if len(self.rest) >= 2 and self.rest[0] in ".," and self.rest[1].isdigit():
@@ -191,13 +202,13 @@ class _Parser:
             self.fields["nanos"] = int(self.rest[1:end][:9].ljust(9, "0"))
             self.rest = self.rest[end:]
 
-    def _fraction(self, element: str, before: str) -> None:
+    def _fraction(self, element: str) -> None:
         if element[1] == "9":
             self._optional_fraction()
             return
         n = len(element)
         if len(self.rest) < n:
-            raise self.fail(before, element)
+            raise self.fail(self.rest, element)
         text, self.rest = self.rest[:n], self.rest[n:]
         if text[0] not in ".," or not (text[1:].isascii() and text[1:].isdigit()):
             raise self.fail(self.rest, element)
@@ -299,6 +310,7 @@ class _Parser:
         return from_civil(civil, nanos, self.location)
 
     location: Location = LOCAL
+    _readers: ClassVar[dict[str, Callable[[_Parser, str], None]]] = {}
 
 
 def parse_time(layout: str, value: str, location: Location = LOCAL) -> GoTime:
@@ -306,3 +318,16 @@ def parse_time(layout: str, value: str, location: Location = LOCAL) -> GoTime:
     parser = _Parser(layout, value)
     parser.location = location
     return parser.run()
+
+
+_Parser._readers = {
+    "2006": _Parser._long_year,
+    "06": _Parser._short_year,
+    "January": _Parser._month_name,
+    "Jan": _Parser._month_name,
+    "Monday": _Parser._weekday_name,
+    "Mon": _Parser._weekday_name,
+    "PM": _Parser._meridiem,
+    "pm": _Parser._meridiem,
+    "MST": _Parser._zone_name,
+}
