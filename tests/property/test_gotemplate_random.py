@@ -81,8 +81,13 @@ def _block(parts: tuple[str, str, tuple[bool, bool], str, str | None, str]) -> s
     return _action(f"{keyword} {pipe}", trim) + body + tail + "{{end}}"
 
 
-def _bodies(inner: st.SearchStrategy[str] | None) -> st.SearchStrategy[str]:
+def _bodies(inner: st.SearchStrategy[str] | None, *, calls: bool = True) -> st.SearchStrategy[str]:
+    """Bodies nesting `inner`; `calls` adds `{{template}}` calls (never inside definitions)."""
     part = st.one_of(texts, st.tuples(pipelines, trims).map(lambda t: _action(*t)))
+    if calls:
+        part |= st.tuples(st.sampled_from(["d", "b", "missing"]), operands).map(
+            lambda t: f'{{{{template "{t[0]}" {t[1]}}}}}'
+        )
     if inner is not None:
         block = st.tuples(
             st.sampled_from(["if", "with", "range", "range $i, $v :="]),
@@ -97,13 +102,29 @@ def _bodies(inner: st.SearchStrategy[str] | None) -> st.SearchStrategy[str]:
 
 
 bodies = _bodies(_bodies(_bodies(None)))
+flat_bodies = _bodies(None, calls=False)
+definitions = st.tuples(flat_bodies, st.none() | flat_bodies, operands).map(
+    lambda t: (
+        '{{define "d"}}'
+        + t[0]
+        + "{{end}}"
+        + ("" if t[1] is None else f'{{{{block "b" {t[2]}}}}}{t[1]}{{{{end}}}}')
+    )
+)
 
 
 @pytest.mark.oracle
 @SETTINGS
-@given(template=bodies, data=data_strategy, numbers=st.sampled_from(["float64", "int"]))
-def test_random_templates_match_go(go_oracle: Any, template: str, data: Any, numbers: str) -> None:
-    request = case("{{ $x := 1 }}" + template, data, numbers=numbers).request()
+@given(
+    template=bodies,
+    defined=definitions,
+    data=data_strategy,
+    numbers=st.sampled_from(["float64", "int"]),
+)
+def test_random_templates_match_go(
+    go_oracle: Any, template: str, defined: str, data: Any, numbers: str
+) -> None:
+    request = case("{{ $x := 1 }}" + template + defined, data, numbers=numbers).request()
     assert render(request) == go_oracle.render(**request)
 
 
