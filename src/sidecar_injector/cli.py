@@ -15,7 +15,7 @@ import typer
 from lightkube import Client, KubeConfig
 from lightkube.resources.core_v1 import ConfigMap
 
-from sidecar_injector import __version__, config, errors, explanation, merge, workloads
+from sidecar_injector import __version__, cluster, config, errors, explanation, merge, workloads
 
 app = typer.Typer(
     name="sidecar-injector",
@@ -523,6 +523,10 @@ def _serving_files(
     typer.echo(f"caBundle: {certs.ca_bundle(ca)}")
     return files.cert, files.key
 
+
+app.command("manifests")(cluster.manifests_command)
+app.command("certs")(cluster.certs_command)
+app.command("check")(cluster.check_command)
 
 template_app = typer.Typer(help="Go text/template tools for debugging injection templates.")
 app.add_typer(template_app, name="template")

@@ -1,0 +1,180 @@
+"""The commands for running the injector in a cluster: `manifests`, `certs` and `check`.
+
+They live apart from `cli` so the webhook's and kube-inject's commands stay readable; `cli`
+registers them. Heavy imports (cryptography, lightkube) happen inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from sidecar_injector import errors, manifests
+
+
+def _read(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise errors.InjectorError(f"cannot read {path}: {err.strerror or err}") from None
+
+
+def _fail(err: Exception) -> typer.Exit:
+    typer.echo(f"sidecar-injector: error: {err}", err=True)
+    return typer.Exit(1)
+
+
+def manifests_command(
+    namespace: Annotated[str, typer.Option(help="Where the injector runs.")] = "istio-system",
+    replicas: Annotated[int, typer.Option(min=2, help="Injector replicas (2 or more).")] = 2,
+    revision: Annotated[str, typer.Option(help="Control plane revision (istio.io/rev).")] = "",
+    enable_namespaces_by_default: Annotated[
+        bool,
+        typer.Option(
+            "--enable-namespaces-by-default",
+            help="Inject in every namespace not labelled otherwise (the `auto.` webhook).",
+        ),
+    ] = False,
+    failure_policy: Annotated[
+        Literal["Fail", "Ignore"],
+        typer.Option(help="What the API server does when the injector cannot answer."),
+    ] = "Fail",
+    timeout_seconds: Annotated[
+        int, typer.Option(min=1, max=30, help="Webhook timeout (Kubernetes' default is 10).")
+    ] = 3,
+    reinvocation_policy: Annotated[
+        Literal["Never", "IfNeeded"],
+        typer.Option(help="IfNeeded: called again after later webhooks (injection is idempotent)."),
+    ] = "IfNeeded",
+    cert_mode: Annotated[
+        manifests.CertMode,
+        typer.Option(
+            help="self: the injector makes its Secret and patches caBundle; cert-manager: a "
+            "Certificate and the inject-ca-from annotation; provided: you create the Secret.",
+        ),
+    ] = "self",
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(help="With --cert-mode provided: the CA (PEM) to put in caBundle."),
+    ] = None,
+    image: Annotated[str, typer.Option(help="The injector image.")] = manifests.DEFAULT_IMAGE,
+    webhook_style: Annotated[
+        manifests.WebhookStyle,
+        typer.Option(help="istio: today's webhooks and selectors; legacy: the 1.0 namespace one."),
+    ] = "istio",
+    create_namespace: Annotated[
+        bool, typer.Option("--create-namespace", help="Include the Namespace object.")
+    ] = False,
+    match_conditions: Annotated[
+        bool,
+        typer.Option(
+            "--match-conditions",
+            help="Skip calls for hostNetwork pods and system namespaces (Kubernetes >= 1.30).",
+        ),
+    ] = False,
+    inject_config: Annotated[
+        Path | None,
+        typer.Option("--injectConfigFile", help="The `config` key to ship (default: embedded)."),
+    ] = None,
+    values: Annotated[
+        Path | None, typer.Option("--valuesFile", help="The `values` key to ship.")
+    ] = None,
+    mesh: Annotated[
+        Path | None, typer.Option("--meshConfigFile", help="The `mesh` key to ship.")
+    ] = None,
+    kustomize: Annotated[
+        Path | None,
+        typer.Option(help="Write a kustomize base (one file per object) into this directory."),
+    ] = None,
+) -> None:
+    """Print every object needed to run the injector (YAML stream for `kubectl apply -f -`)."""
+    import base64
+
+    try:
+        ca = _read(ca_file)
+        settings = manifests.Settings(
+            namespace=namespace,
+            replicas=replicas,
+            revision="" if revision == "default" else revision,
+            image=image,
+            namespaces_by_default=enable_namespaces_by_default,
+            failure_policy=failure_policy,
+            timeout_seconds=timeout_seconds,
+            reinvocation_policy=reinvocation_policy,
+            cert_mode=cert_mode,
+            webhook_style=webhook_style,
+            create_namespace=create_namespace,
+            match_conditions=match_conditions,
+            ca_bundle=base64.b64encode(ca.encode()).decode() if ca else "",
+            injection_config=_read(inject_config),
+            values=_read(values),
+            mesh=_read(mesh),
+        )
+        if kustomize is None:
+            typer.echo(manifests.dump(manifests.build(settings)), nl=False)
+            return
+        kustomize.mkdir(parents=True, exist_ok=True)
+        for name, text in manifests.kustomize_base(settings).items():
+            (kustomize / name).write_text(text, encoding="utf-8")
+        typer.echo(f"wrote a kustomize base to {kustomize}")
+    except errors.InjectorError as err:
+        raise _fail(err) from None
+
+
+def certs_command(
+    service: Annotated[str, typer.Option(help="The injector's Service name.")],
+    namespace: Annotated[str, typer.Option(help="The Service's namespace.")],
+    out: Annotated[Path, typer.Option(help="Directory for ca.crt, ca.key, tls.crt, tls.key.")],
+    days: Annotated[int, typer.Option(min=1, help="Serving certificate lifetime.")] = 365,
+) -> None:
+    """Make a CA and a serving certificate for the Service's DNS names; print the caBundle.
+
+    Then: `kubectl -n NS create secret tls NAME-tls --cert DIR/tls.crt --key DIR/tls.key` and
+    `manifests --cert-mode provided --ca-file DIR/ca.crt`.
+    """
+    from sidecar_injector import certs
+
+    hosts = [
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.cluster.local",
+        f"{service}.{namespace}",
+        service,
+    ]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        ca = certs.make_ca()
+        certs.write_pair(ca, cert=out / "ca.crt", key=out / "ca.key")
+        serving = certs.make_serving(ca, hosts=hosts, days=days)
+        certs.write_pair(serving, cert=out / "tls.crt", key=out / "tls.key")
+    except (errors.InjectorError, OSError) as err:
+        raise _fail(err) from None
+    typer.echo(f"# serving certificate for {', '.join(hosts)} in {out}", err=True)
+    typer.echo(certs.ca_bundle(ca))
+
+
+def check_command(
+    namespace: Annotated[str, typer.Option(help="Where the injector runs.")] = "istio-system",
+    revision: Annotated[str, typer.Option(help="Control plane revision.")] = "",
+    kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig file.")] = None,
+    context: Annotated[str | None, typer.Option(help="Kubeconfig context.")] = None,
+) -> None:
+    """Diagnose the injector in a cluster; exit 1 when something is wrong."""
+    from sidecar_injector import diagnosis, kube
+
+    try:
+        client = kube.async_client(kubeconfig=kubeconfig, context=context)
+    except kube.KubeError as err:
+        raise _fail(err) from None
+    names = manifests.Names(namespace, "" if revision == "default" else revision)
+    findings = asyncio.run(diagnosis.diagnose(client, names=names))
+    for finding in findings:
+        typer.echo(str(finding))
+    problems = [f for f in findings if f.severity == "error"]
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) found", err=True)
+        raise typer.Exit(1)
