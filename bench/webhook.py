@@ -1,11 +1,17 @@
-"""Time the webhook: each step of one admission in-process, then the real server under load.
+"""Our webhook and the Go reference injector under the same load, one after the other.
 
-    .venv/bin/python bench/webhook.py                   # in-process steps, the three samples
-    .venv/bin/python bench/webhook.py --load 10 -c 8    # plus `serve` under the Go loadgen, 10 s
+    .venv/bin/python bench/webhook.py                        # typical sample, c = 1, 8, 64, 10 s each
+    .venv/bin/python bench/webhook.py --samples small typical large -c 8 --seconds 5
+    .venv/bin/python bench/webhook.py --servers ours --workers 2
 
-The load run starts `sidecar-injector serve` (embedded config, throwaway certificate, a free
-port) and drives it with shared/tools/loadgen (built into .tools/bin on first use). Every line
-printed is JSON: {"bench": "webhook-steps", ...} per sample, then loadgen's own lines.
+Three servers, each started once and given every (sample, concurrency) row: `go`
+(shared/tools/go-ref-injector), `ours` (`sidecar-injector serve` with the reference template as
+its config, bench/reference.py) and `allow` (ours with `policy: disabled`: decode, decide, answer
+allowed without a patch: the floor of HTTP + TLS + JSON cost). All three use one throwaway
+certificate (RSA-2048, as the reference's bench.sh) and are driven by shared/tools/loadgen over
+loopback HTTP/1.1 keep-alive. Server CPU is utime+stime of the server's whole process tree over
+the measured window (after loadgen's warm-up); RSS is the tree's after the row. The figures are
+printed as a table, then one JSON line: {"bench": "webhook", "rows": [...], "ratios": [...]}.
 """
 
 from __future__ import annotations
@@ -14,124 +20,250 @@ import argparse
 import json
 import os
 import socket
-import statistics
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import orjson
+import reference
 
-from sidecar_injector import config, inject, patch
-from sidecar_injector.admission import review
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SHARED_DIR", REPO.parent / "shared"))
-SAMPLES = SHARED / "tools/loadgen/samples"
-LOADGEN = REPO / ".tools/bin/loadgen"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def steps(sample: Path, *, rounds: int, current: config.Config) -> dict[str, object]:
-    """Median milliseconds of decode, inject, patch and respond for one sample."""
-    body = sample.read_bytes()
-    timings: dict[str, list[float]] = {"decode": [], "inject": [], "patch": [], "respond": []}
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        request = review.decode(body)
-        t1 = time.perf_counter()
-        result = inject.inject_pod(request.object, namespace=request.namespace, config=current)
-        t2 = time.perf_counter()
-        ops = orjson.dumps(patch.make_patch(request.object, result.pod))
-        t3 = time.perf_counter()
-        review.respond(review.Verdict(allowed=True, patch=ops), uid=request.uid)
-        t4 = time.perf_counter()
-        for name, seconds in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-            timings[name].append(seconds * 1000)
-    medians = {f"{k}_ms": round(statistics.median(v), 3) for k, v in timings.items()}
-    total = round(sum(medians.values()), 3)
+def tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (worker processes of `serve --workers`)."""
+    pids = [pid]
+    for child in Path(f"/proc/{pid}/task").glob("*/children"):
+        for text in child.read_text().split():
+            pids.extend(tree(int(text)))
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    total = 0
+    for each in tree(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+def rss_mb(pid: int) -> float:
+    """Summed resident set of the tree (shared pages counted in each process)."""
+    kb = 0
+    for each in tree(pid):
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                kb += int(line.split()[1])
+    return round(kb / 1024, 1)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_healthy(url: str, *, cafile: Path, process: subprocess.Popen[bytes]) -> None:
+    context = ssl.create_default_context(cafile=str(cafile))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, context=context, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer within 60 s")
+
+
+def server_command(kind: str, *, port: int, certs: Path, workers: int) -> list[str]:
+    tls = ["--tls-cert-file", str(certs / "tls.crt"), "--tls-key-file", str(certs / "tls.key")]
+    if kind == "go":
+        return [
+            str(reference.go_tool("go-ref-injector")),
+            "-addr",
+            f"127.0.0.1:{port}",
+            "-cert",
+            str(certs / "tls.crt"),
+            "-key",
+            str(certs / "tls.key"),
+            "-template",
+            str(reference.TEMPLATE),
+        ]
+    config, values = reference.reference_config(
+        certs, policy="disabled" if kind == "allow" else "enabled"
+    )
+    return [
+        sys.executable,
+        "-m",
+        "sidecar_injector",
+        "serve",
+        "--port",
+        str(port),
+        *tls,
+        "--inject-config",
+        str(config),
+        "--values",
+        str(values),
+        "--state-dir",
+        str(certs / "state"),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+    ]
+
+
+@contextmanager
+def running(kind: str, *, certs: Path, workers: int) -> Iterator[tuple[int, int]]:
+    """Start one server; yield (pid, port); stop it."""
+    port = free_port()
+    command = server_command(kind, port=port, certs=certs, workers=workers)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(f"https://127.0.0.1:{port}/healthz", cafile=certs / "ca.crt", process=process)
+        yield process.pid, port
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def drive(
+    kind: str,
+    *,
+    pid: int,
+    port: int,
+    certs: Path,
+    sample: str,
+    concurrency: int,
+    args: argparse.Namespace,
+) -> dict[str, object]:
+    """One loadgen row; server CPU measured over the tree, from the end of the warm-up."""
+    command = [
+        str(reference.go_tool("loadgen")),
+        "-url",
+        f"https://127.0.0.1:{port}/inject",
+        "-body",
+        str(reference.SAMPLES / f"{sample}.json"),
+        "-cacert",
+        str(certs / "ca.crt"),
+        "-c",
+        str(concurrency),
+        "-d",
+        f"{args.seconds}s",
+        "-warmup",
+        f"{args.warmup}s",
+        "-server-pid",
+        str(pid),
+        "-label",
+        f"{kind} {sample} c={concurrency}",
+    ]
+    loadgen = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    time.sleep(args.warmup)
+    cpu_before = cpu_seconds(pid)
+    out, _ = loadgen.communicate()
+    cpu = cpu_seconds(pid) - cpu_before
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    requests = int(result["requests"])
     return {
-        "bench": "webhook-steps",
-        "sample": sample.stem,
-        "rounds": rounds,
-        **medians,
-        "total_ms": total,
+        "server": kind,
+        "sample": sample,
+        "c": concurrency,
+        "requests": requests,
+        "errors": result["errors"],
+        "req_per_s": result["requests_per_s"],
+        "p50_ms": result["p50_ms"],
+        "p99_ms": result["p99_ms"],
+        "cpu_s_per_1000": round(cpu / requests * 1000, 3) if requests else None,
+        "rss_mb": rss_mb(pid),
+        "load": Path("/proc/loadavg").read_text().split()[0],
     }
 
 
-def load(sample: Path, *, seconds: int, concurrency: int) -> None:
-    """`serve` on a free port, loadgen against it; loadgen prints its JSON line."""
-    if not LOADGEN.exists():
-        env = {**os.environ, "BIN_DIR": str(LOADGEN.parent)}
-        subprocess.run(["bash", str(SHARED / "tools/loadgen/build.sh")], check=True, env=env)
-    with tempfile.TemporaryDirectory() as state, socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        probe.close()
-        command = [
-            sys.executable,
-            "-m",
-            "sidecar_injector",
-            "serve",
-            "--state-dir",
-            state,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ]
-        server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        try:
-            _wait_for(port)
-            subprocess.run(
-                [
-                    str(LOADGEN),
-                    "-url",
-                    f"https://127.0.0.1:{port}/inject",
-                    "-body",
-                    str(sample),
-                    "-cacert",
-                    f"{state}/ca.crt",
-                    "-c",
-                    str(concurrency),
-                    "-d",
-                    f"{seconds}s",
-                    "-warmup",
-                    "1s",
-                    "-server-pid",
-                    str(server.pid),
-                    "-label",
-                    "sidecar-injector",
-                ],
-                check=True,
-            )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+def ratios(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """ours/Go for each (sample, c) present for both, and ours over the allow-only floor."""
+    found = {(r["server"], r["sample"], r["c"]): r for r in rows}
+    out: list[dict[str, object]] = []
+    for (server, sample, c), ours in found.items():
+        if server != "ours":
+            continue
+        entry: dict[str, object] = {"sample": sample, "c": c}
+        go = found.get(("go", sample, c))
+        if go:
+            for key in ("req_per_s", "p99_ms", "cpu_s_per_1000", "rss_mb"):
+                entry[f"{key}_ours_over_go"] = _ratio(ours[key], go[key])
+        floor = found.get(("allow", sample, c))
+        if floor:
+            entry["cpu_over_allow_floor"] = _ratio(ours["cpu_s_per_1000"], floor["cpu_s_per_1000"])
+        out.append(entry)
+    return out
 
 
-def _wait_for(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with socket.socket() as attempt:
-            if attempt.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise SystemExit("the server did not start")
+def _ratio(a: object, b: object) -> float | None:
+    if isinstance(a, int | float) and isinstance(b, int | float) and b:
+        return round(a / b, 2)
+    return None
+
+
+def print_table(rows: list[dict[str, object]], columns: list[str]) -> None:
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=50)
-    parser.add_argument("--load", type=int, default=0, help="seconds of load (0: none)")
-    parser.add_argument("-c", "--concurrency", type=int, default=8)
-    parser.add_argument("--sample", default="typical", help="sample for the load run")
+    parser.add_argument("--servers", nargs="+", default=["go", "ours", "allow"])
+    parser.add_argument("--samples", nargs="+", default=["typical"])
+    parser.add_argument("-c", "--concurrency", nargs="+", type=int, default=[1, 8, 64])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes of ours")
     args = parser.parse_args()
-    current = config.load_default()
-    for sample in sorted(SAMPLES.glob("*.json")):
-        print(json.dumps(steps(sample, rounds=args.rounds, current=current)), flush=True)
-    if args.load:
-        load(SAMPLES / f"{args.sample}.json", seconds=args.load, concurrency=args.concurrency)
+    print(f"machine: {os.cpu_count()} CPUs, load before: {Path('/proc/loadavg').read_text()[:15]}")
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as work:
+        certs = Path(work)
+        subprocess.run(
+            ["bash", str(reference.TOOLS / "go-ref-injector/gen-cert.sh"), work],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        for kind in args.servers:
+            with running(kind, certs=certs, workers=args.workers) as (pid, port):
+                for sample in args.samples:
+                    for c in args.concurrency:
+                        row = drive(
+                            kind,
+                            pid=pid,
+                            port=port,
+                            certs=certs,
+                            sample=sample,
+                            concurrency=c,
+                            args=args,
+                        )
+                        print(json.dumps(row), file=sys.stderr, flush=True)
+                        rows.append(row)
+    columns = ["server", "sample", "c", "requests", "errors", "req_per_s", "p50_ms", "p99_ms"]
+    print_table(rows, [*columns, "cpu_s_per_1000", "rss_mb", "load"])
+    print()
+    summary = ratios(rows)
+    if summary:
+        print_table(summary, list(summary[0]))
+    print(
+        json.dumps({"bench": "webhook", "workers": args.workers, "rows": rows, "ratios": summary})
+    )
 
 
 if __name__ == "__main__":
