@@ -1,6 +1,6 @@
 """Our webhook and the Go reference injector under the same load, one after the other.
 
-    .venv/bin/python bench/webhook.py                        # typical sample, c = 1, 8, 64, 10 s each
+    .venv/bin/python bench/webhook.py                   # typical sample, c = 1, 8, 64, 10 s each
     .venv/bin/python bench/webhook.py --samples small typical large -c 8 --seconds 5
     .venv/bin/python bench/webhook.py --servers ours --workers 2
 
