@@ -151,3 +151,32 @@ def test_zero_time_is_year_one() -> None:
     assert isinstance(zero, timeformat.GoTime) and zero.is_zero()
     assert zero.String() == "0001-01-01 00:00:00 +0000 UTC"
     assert FUNCS["unixEpoch"].fn(zero) == "-62135596800"
+
+
+class _Tagged(values.Struct):
+    """A struct whose JSON names come from field tags, as Kubernetes types do."""
+
+    go_type = "v1.Tagged"
+    go_fields = ("Name", "Empty")
+
+    def __init__(self) -> None:
+        self.Name = "x"
+        self.Empty = ""
+
+    def json_value(self) -> object:
+        return {"name": self.Name}
+
+
+class _Plain(values.Struct):
+    go_type = "main.Plain"
+    go_fields = ("B", "A")
+
+    def __init__(self) -> None:
+        self.B = [1, "<"]
+        self.A = None
+
+
+def test_structs_encode_by_their_json_view_or_their_fields_in_order() -> None:
+    assert FUNCS["toJson"].fn(_Tagged()) == '{"name":"x"}'
+    assert FUNCS["toJson"].fn(_Plain()) == '{"B":[1,"\\u003c"],"A":null}'
+    assert FUNCS["toPrettyJson"].fn([_Tagged()]) == '[\n  {\n    "name": "x"\n  }\n]'

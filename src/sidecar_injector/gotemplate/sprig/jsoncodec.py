@@ -75,9 +75,14 @@ class Encoder:
         return self._other(value, depth)
 
     def _other(self, value: object, depth: int) -> str:
+        """Structs: Go's `MarshalJSON`, else `json_value()` (the JSON a struct's field tags
+        give, for views that know them), else the fields by their Go names."""
         marshal = value.go_method("MarshalJSON") if isinstance(value, values.Struct) else None
         if marshal is not None:
             return str(marshal())
+        json_value = getattr(value, "json_value", None)
+        if callable(json_value):
+            return self.encode(json_value(), depth)
         if isinstance(value, values.Struct):
             fields = [(f, value.go_field(f)) for f in type(value).go_fields]
             return self._object(fields, depth)
