@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
 import yaml
 
-from sidecar_injector import podview
+from sidecar_injector import gojson, podview
 from sidecar_injector.gotemplate.printing import format_value
 from sidecar_injector.gotemplate.values import ANY, NO_VALUE, Func, Map, Struct, is_nil
 from sidecar_injector.meshconfig import ProxyConfig, clean_json, clean_proxy_config
@@ -47,20 +46,7 @@ def _sprint(value: object) -> str:
 
 def go_json(value: JSON) -> str:
     """`encoding/json.Marshal`: compact, map keys sorted, HTML characters escaped."""
-    text = json.dumps(_jsonable(value), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-    return _escape_html(text)
-
-
-def _escape_html(text: str) -> str:
-    for raw, escaped in (
-        ("<", "\\u003c"),
-        (">", "\\u003e"),
-        ("&", "\\u0026"),
-        ("\u2028", "\\u2028"),
-        ("\u2029", "\\u2029"),
-    ):
-        text = text.replace(raw, escaped)
-    return text
+    return gojson.marshal(_jsonable(value))
 
 
 def _jsonable(value: JSON) -> JSON:
@@ -79,9 +65,7 @@ def _jsonable(value: JSON) -> JSON:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"json: unsupported value: {value}")
-        return int(value) if value.is_integer() and abs(value) < 1e21 else value
+        return value
     if isinstance(value, Struct):
         return {name: _jsonable(value.go_field(name)) for name in value.go_fields}
     raise ValueError(f"json: unsupported type: {type(value).__name__}")
@@ -184,7 +168,7 @@ def struct_to_json(value: object) -> str:
     try:
         if isinstance(value, podview.K8sStruct):
             data = podview.struct_json(value)
-            return _escape_html(json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+            return gojson.marshal(data, sort_keys=False)
         return go_json(value)
     except ValueError:
         return "{}"

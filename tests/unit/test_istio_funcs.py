@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import yaml
@@ -240,3 +241,18 @@ def test_go_json_numbers_print_as_go() -> None:
     )
     assert json.loads(istio_funcs.go_json([1e-7])) == [1e-7]
     assert yaml.safe_load(call("toYaml", {"n": 1e6})) == {"n": 1000000}  # type: ignore[arg-type]
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"b": "<a href='x'>&amp;</a>", "a": '\u2028 é \x01 \\ "'},
+        {"n": 15020.0, "f": 0.1, "big": 1e21, "small": 1e-7, "neg": -2.5, "z": 0.0},
+        [True, False, None, "", [], {}],
+        {"nested": {"z": [1.0, {"y": "x"}], "a": None}},
+    ],
+)
+def test_go_json_matches_go_encoding_json(value: object, go_oracle: Any) -> None:
+    theirs = go_oracle.render("{{ toJson .v }}", {"v": value}, sprig=True)
+    assert istio_funcs.go_json(value) == theirs["output"]
