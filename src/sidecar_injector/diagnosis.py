@@ -1,0 +1,303 @@
+"""`check`: what is wrong with the injector in a cluster, each finding with what to do.
+
+Ordered like the pain points users report (reference §10): a missing or blank webhook
+configuration, a `caBundle` that does not verify the serving certificate, no ready endpoints
+while `failurePolicy: Fail` blocks pods, timeouts that eat the API server's budget, and
+namespaces that are (or are not) labelled the way people think.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from lightkube import AsyncClient
+from lightkube.models.core_v1 import Container, PodSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Endpoints, Pod, Secret
+from lightkube.resources.policy_v1 import PodDisruptionBudget
+
+from sidecar_injector import decision, explanation, kube, manifests
+
+Severity = Literal["ok", "warning", "error"]
+EXPIRY_WARNING_DAYS = 30
+TIMEOUT_BUDGET_SECONDS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One line of `check`'s report."""
+
+    severity: Severity
+    subject: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"[{self.severity}] {self.subject}: {self.message}"
+        return f"{text}; {self.hint}" if self.hint else text
+
+
+@dataclass(frozen=True, slots=True)
+class _Webhooks:
+    hooks: list[dict[str, Any]]
+    bundle: str
+
+
+async def diagnose(client: AsyncClient, *, names: manifests.Names) -> list[Finding]:
+    """Every check, in order; a check that cannot run is itself a finding."""
+    findings: list[Finding] = []
+    webhooks = await _webhook_configuration(client, names=names, findings=findings)
+    ready = await _endpoints(client, names=names, findings=findings)
+    if webhooks is not None:
+        findings += policy_findings(webhooks.hooks, ready=ready)
+        findings += await _pdb(client, names=names, hooks=webhooks.hooks)
+        findings += await _certificate(client, names=names, bundle=webhooks.bundle)
+    labelled = await _namespaces(client, names=names, findings=findings)
+    if labelled and ready:
+        findings.append(await _dry_run(client, namespace=labelled[0]))
+    return findings
+
+
+async def _webhook_configuration(
+    client: AsyncClient, *, names: manifests.Names, findings: list[Finding]
+) -> _Webhooks | None:
+    subject = f"MutatingWebhookConfiguration {names.mutating}"
+    try:
+        found = await kube.get_webhook_configuration(client, kind="mutating", name=names.mutating)
+    except kube.KubeError as err:
+        findings.append(
+            Finding("error", subject, str(err), "apply `sidecar-injector manifests` output")
+        )
+        return None
+    hooks: list[dict[str, Any]] = found.to_dict().get("webhooks") or []
+    findings.append(Finding("ok", subject, f"exists with {len(hooks)} webhook(s)"))
+    bundles = {h.get("clientConfig", {}).get("caBundle") or "" for h in hooks}
+    if "" in bundles:
+        findings.append(
+            Finding(
+                "error",
+                subject,
+                "a webhook has no caBundle: the API server cannot verify the injector",
+                "with --cert-mode self the injector patches it within seconds; otherwise "
+                "re-apply with `manifests --ca-file`",
+            )
+        )
+    elif len(bundles) > 1:
+        findings.append(Finding("warning", subject, "webhooks carry different caBundles"))
+    return _Webhooks(hooks, sorted(bundles)[-1] if bundles else "")
+
+
+def policy_findings(hooks: list[dict[str, Any]], *, ready: int) -> list[Finding]:
+    """failurePolicy against ready replicas, and the timeouts' share of the API server's budget."""
+    findings: list[Finding] = []
+    for hook in hooks:
+        subject = f"webhook {hook.get('name')}"
+        policy = hook.get("failurePolicy", "Fail")
+        if policy == "Fail" and ready < 2:
+            findings.append(
+                Finding(
+                    "warning",
+                    subject,
+                    f"failurePolicy Fail with {ready} ready injector endpoint(s): "
+                    "pod creation stops whenever the injector restarts",
+                    "run 2 or more replicas (`manifests --replicas`)",
+                )
+            )
+        timeout = hook.get("timeoutSeconds") or 10
+        if timeout > TIMEOUT_BUDGET_SECONDS // 2:
+            findings.append(
+                Finding(
+                    "warning",
+                    subject,
+                    f"timeoutSeconds {timeout}: a slow injector holds pod creation that long "
+                    "and leaves little of the API server's budget to other webhooks",
+                    "use 3 (`manifests --timeout-seconds 3`)",
+                )
+            )
+        if hook.get("sideEffects") not in ("None", "NoneOnDryRun"):
+            findings.append(
+                Finding("warning", subject, "sideEffects is not None: dry-run requests fail")
+            )
+    return findings
+
+
+async def _endpoints(
+    client: AsyncClient, *, names: manifests.Names, findings: list[Finding]
+) -> int:
+    subject = f"Service {names.namespace}/{names.app}"
+    try:
+        found = await client.get(Endpoints, name=names.app, namespace=names.namespace)
+    except kube.TransportErrors as err:
+        findings.append(Finding("error", subject, f"no endpoints: {err}", "is it deployed?"))
+        return 0
+    ready = sum(len(s.addresses or []) for s in found.subsets or [])
+    if ready == 0:
+        findings.append(
+            Finding(
+                "error",
+                subject,
+                "no ready endpoints: every webhook call fails",
+                f"kubectl -n {names.namespace} describe deploy {names.app}; look at /readyz",
+            )
+        )
+    else:
+        findings.append(Finding("ok", subject, f"{ready} ready endpoint(s)"))
+    return ready
+
+
+async def _pdb(
+    client: AsyncClient, *, names: manifests.Names, hooks: list[dict[str, Any]]
+) -> list[Finding]:
+    if all(h.get("failurePolicy") == "Ignore" for h in hooks):
+        return []
+    subject = f"PodDisruptionBudget {names.namespace}/{names.app}"
+    try:
+        await client.get(PodDisruptionBudget, name=names.app, namespace=names.namespace)
+    except kube.TransportErrors:
+        return [
+            Finding(
+                "warning",
+                subject,
+                "missing while failurePolicy is Fail: a node drain can stop all replicas",
+                "apply the PodDisruptionBudget from `sidecar-injector manifests`",
+            )
+        ]
+    return [Finding("ok", subject, "exists")]
+
+
+async def _certificate(
+    client: AsyncClient, *, names: manifests.Names, bundle: str
+) -> list[Finding]:
+    subject = f"Secret {names.namespace}/{names.tls_secret}"
+    try:
+        secret = await client.get(Secret, name=names.tls_secret, namespace=names.namespace)
+        serving = base64.b64decode((secret.data or {})["tls.crt"])
+    except (*kube.TransportErrors, KeyError, ValueError) as err:
+        return [Finding("warning", subject, f"cannot read the serving certificate: {err}")]
+    return certificate_findings(serving, bundle=bundle, hosts=manifests.service_hosts(names))
+
+
+def certificate_findings(
+    serving_pem: bytes,
+    *,
+    bundle: str,
+    hosts: list[str],
+    now: datetime.datetime | None = None,
+) -> list[Finding]:
+    """Whether `caBundle` verifies the serving certificate, its names, and days to expiry."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    try:
+        cert = x509.load_pem_x509_certificate(serving_pem)
+        cas = x509.load_pem_x509_certificates(base64.b64decode(bundle)) if bundle else []
+    except ValueError as err:
+        return [Finding("error", "certificate", f"cannot parse: {err}")]
+    findings = [_verified(cert, cas)]
+    findings += _names(cert, hosts)
+    for label, item in [("serving certificate", cert), *(("CA", ca) for ca in cas)]:
+        days = (item.not_valid_after_utc - now).days
+        severity: Severity = (
+            "error" if days < 0 else "warning" if days < EXPIRY_WARNING_DAYS else "ok"
+        )
+        findings.append(Finding(severity, label, f"expires in {days} day(s)"))
+    return findings
+
+
+def _verified(cert: x509.Certificate, cas: list[x509.Certificate]) -> Finding:
+    for ca in cas:
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return Finding("ok", "caBundle", f"verifies the serving certificate ({ca.subject})")
+    return Finding(
+        "error",
+        "caBundle",
+        "does not verify the serving certificate: calls fail with "
+        "`x509: certificate signed by unknown authority`",
+        "re-patch caBundle from the Secret's ca.crt, or restart the injector in --cert-mode self",
+    )
+
+
+def _names(cert: x509.Certificate, hosts: list[str]) -> list[Finding]:
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        present = set(sans.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        present = set()
+    if hosts[0] in present:
+        return []
+    return [
+        Finding(
+            "error",
+            "serving certificate",
+            f"not valid for {hosts[0]} (has {', '.join(sorted(present)) or 'no DNS names'})",
+            "make it with `sidecar-injector certs --service NAME --namespace NS`",
+        )
+    ]
+
+
+async def _namespaces(
+    client: AsyncClient, *, names: manifests.Names, findings: list[Finding]
+) -> list[str]:
+    try:
+        labels = await kube.namespace_labels(client)
+    except kube.TransportErrors as err:
+        findings.append(Finding("warning", "namespaces", f"cannot list: {err}"))
+        return []
+    labelled = labelled_namespaces(labels, revision=names.revision)
+    if labelled:
+        findings.append(
+            Finding("ok", "namespaces", f"labelled for injection: {', '.join(labelled)}")
+        )
+    else:
+        findings.append(
+            Finding(
+                "warning",
+                "namespaces",
+                "none is labelled for injection",
+                "kubectl label namespace NAME istio-injection=enabled",
+            )
+        )
+    return labelled
+
+
+def labelled_namespaces(labels: Mapping[str, Mapping[str, str]], *, revision: str) -> list[str]:
+    """Namespaces whose labels select this revision's namespace webhooks (reference §1.2)."""
+    rev = revision or "default"
+    chosen = []
+    for name, found in sorted(labels.items()):
+        if name in decision.IGNORED_NAMESPACES:
+            continue
+        injection = found.get(explanation.NS_INJECT_LABEL)
+        if (injection == "enabled" and not revision) or (
+            injection is None and found.get(explanation.REV_LABEL) == rev
+        ):
+            chosen.append(name)
+    return chosen
+
+
+async def _dry_run(client: AsyncClient, *, namespace: str) -> Finding:
+    subject = f"dry-run pod in {namespace}"
+    pod = Pod(
+        metadata=ObjectMeta(generateName="sidecar-injector-check-", namespace=namespace),
+        spec=PodSpec(containers=[Container(name="check", image="busybox")]),
+    )
+    try:
+        created = await client.create(pod, dry_run=True)
+    except kube.TransportErrors as err:
+        return Finding("error", subject, f"refused: {err}", "the webhook's answer is above")
+    containers = [c.name for c in (created.spec.containers if created.spec else [])]
+    if len(containers) > 1:
+        return Finding("ok", subject, f"injected: containers {', '.join(containers)}")
+    return Finding(
+        "error",
+        subject,
+        "came back without a sidecar",
+        f"run `sidecar-injector explain` for a pod in {namespace}",
+    )

@@ -1,0 +1,288 @@
+"""kube.py against a fake Kubernetes API at the HTTP level (lightkube's own client and codecs,
+an `httpx2.MockTransport` underneath): scripted watch streams, caBundle repair, Secret races."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import pytest
+from lightkube import AsyncClient, KubeConfig
+
+from sidecar_injector import certs, kube, manifests
+
+pytestmark = pytest.mark.anyio
+
+Handler = Callable[[httpx2.Request], httpx2.Response]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def client(handler: Handler) -> AsyncClient:
+    kubeconfig = {
+        "clusters": [{"name": "c", "cluster": {"server": "https://k8s.test"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x",
+    }
+    return AsyncClient(KubeConfig.from_dict(kubeconfig), transport=httpx2.MockTransport(handler))
+
+
+def status(code: int, reason: str) -> httpx2.Response:
+    body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code}
+    return httpx2.Response(code, json={**body, "reason": reason, "message": reason})
+
+
+def configmap(data: dict[str, str], version: str) -> dict[str, Any]:
+    meta = {"name": "inj", "namespace": "ns", "resourceVersion": version}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+
+
+def event(kind: str, obj: dict[str, Any]) -> bytes:
+    return json.dumps({"type": kind, "object": obj}).encode() + b"\n"
+
+
+Stream = list[bytes | Exception]
+
+
+async def play(lines: Stream, *, hang: bool) -> AsyncIterator[bytes]:
+    for line in lines:
+        if isinstance(line, Exception):
+            raise line
+        yield line
+    if hang:
+        await asyncio.Event().wait()
+
+
+@dataclass
+class ScriptedWatch:
+    """Lists answer from `lists`, watches play `streams` in order, the last one then hangs."""
+
+    lists: list[tuple[dict[str, str] | None, str]]
+    streams: list[Stream]
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
+        params = dict(request.url.params)
+        assert request.url.path == "/api/v1/namespaces/ns/configmaps"
+        assert params["fieldSelector"] == "metadata.name=inj"
+        if params.get("watch") == "true":
+            self.requests.append(("watch", params))
+            stream = self.streams.pop(0)
+            body = play(stream, hang=not self.streams)
+            return httpx2.Response(200, content=body)
+        self.requests.append(("list", params))
+        data, version = self.lists.pop(0)
+        items = [] if data is None else [configmap(data, version)]
+        listing = {"kind": "ConfigMapList", "apiVersion": "v1", "items": items}
+        return httpx2.Response(200, json={**listing, "metadata": {"resourceVersion": version}})
+
+
+async def collect(watch: ScriptedWatch, count: int) -> list[kube.ConfigMapEvent]:
+    seen: list[kube.ConfigMapEvent] = []
+    events = kube.watch_configmap(client(watch.handle), name="inj", namespace="ns", retry_seconds=0)
+    async with asyncio.timeout(10):
+        async for item in events:
+            seen.append(item)
+            if len(seen) == count:
+                break
+    return seen
+
+
+async def test_watch_lists_then_follows_changes_through_disconnect_and_410() -> None:
+    gone = {"kind": "Status", "apiVersion": "v1", "code": 410, "reason": "Expired"}
+    watch = ScriptedWatch(
+        lists=[({"config": "v1"}, "1"), ({"config": "v3"}, "5")],
+        streams=[
+            [event("MODIFIED", configmap({"config": "v2"}, "2")), httpx2.ReadError("reset")],
+            [event("ERROR", {**gone, "message": "too old resource version: 2 (4)"})],
+            [event("ADDED", configmap({"config": "v4"}, "6"))],
+        ],
+    )
+    seen = await collect(watch, 4)
+    assert [(e.data, e.resource_version) for e in seen] == [
+        ({"config": "v1"}, "1"),
+        ({"config": "v2"}, "2"),
+        ({"config": "v3"}, "5"),
+        ({"config": "v4"}, "6"),
+    ]
+    asked = [(kind, params.get("resourceVersion")) for kind, params in watch.requests]
+    assert asked == [("list", None), ("watch", "1"), ("watch", "2"), ("list", None), ("watch", "5")]
+
+
+async def test_watch_reports_a_missing_then_deleted_configmap() -> None:
+    watch = ScriptedWatch(
+        lists=[(None, "7")],
+        streams=[
+            [
+                event("ADDED", configmap({"config": "new"}, "8")),
+                event("DELETED", configmap({"config": "new"}, "9")),
+            ]
+        ],
+    )
+    seen = await collect(watch, 3)
+    assert [e.data for e in seen] == [None, {"config": "new"}, None]
+
+
+async def test_watch_retries_after_a_server_error() -> None:
+    calls: list[str] = []
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        calls.append(request.url.params.get("watch", "list"))
+        if len(calls) == 1:
+            return status(503, "ServiceUnavailable")
+        return ScriptedWatch([({"a": "b"}, "3")], [[]]).handle(request)
+
+    seen: list[kube.ConfigMapEvent] = []
+    async with asyncio.timeout(10):
+        async for item in kube.watch_configmap(
+            client(handle), name="inj", namespace="ns", retry_seconds=0
+        ):
+            seen.append(item)
+            break
+    assert seen[0].data == {"a": "b"}
+    assert calls == ["list", "list"]
+
+
+# --- caBundle -------------------------------------------------------------------------------
+
+
+@dataclass
+class WebhookStore:
+    """One MutatingWebhookConfiguration that JSON patches apply to, and the patches seen."""
+
+    body: dict[str, Any]
+    patches: list[list[dict[str, Any]]] = field(default_factory=list)
+
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
+        path = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/"
+        if request.url.path != path + self.body["metadata"]["name"]:
+            return status(404, "NotFound")
+        if request.method == "PATCH":
+            assert request.headers["content-type"] == "application/json-patch+json"
+            ops = json.loads(request.content)
+            self.patches.append(ops)
+            for op in ops:
+                if op["op"] == "test":
+                    assert op["value"] == self.body["metadata"]["resourceVersion"]
+                    continue
+                _, _, index, _, _ = op["path"].split("/")
+                self.body["webhooks"][int(index)]["clientConfig"]["caBundle"] = op["value"]
+            version = int(self.body["metadata"]["resourceVersion"]) + 1
+            self.body["metadata"]["resourceVersion"] = str(version)
+        return httpx2.Response(200, json=self.body)
+
+
+def generated_webhooks() -> dict[str, Any]:
+    body = manifests.mutating_webhook_configuration(manifests.Settings())
+    body["metadata"]["resourceVersion"] = "1"
+    return body
+
+
+async def test_ca_bundle_is_patched_then_left_alone_then_repaired() -> None:
+    store = WebhookStore(generated_webhooks())
+    api = client(store.handle)
+    name = store.body["metadata"]["name"]
+    patched = await kube.patch_ca_bundle(api, kind="mutating", name=name, bundle="Q0E=")
+    assert len(patched) == 4
+    assert {h["clientConfig"]["caBundle"] for h in store.body["webhooks"]} == {"Q0E="}
+    assert await kube.patch_ca_bundle(api, kind="mutating", name=name, bundle="Q0E=") == []
+    assert len(store.patches) == 1
+    # Someone re-applies the manifests: one webhook loses its caBundle (Istio issue #6069).
+    del store.body["webhooks"][2]["clientConfig"]["caBundle"]
+    patched = await kube.patch_ca_bundle(api, kind="mutating", name=name, bundle="Q0E=")
+    assert patched == ["namespace.sidecar-injector.istio.io"]
+    assert store.patches[-1][1]["path"] == "/webhooks/2/clientConfig/caBundle"
+
+
+async def test_missing_webhook_configuration_is_a_clear_error() -> None:
+    api = client(WebhookStore(generated_webhooks()).handle)
+    with pytest.raises(kube.KubeError, match="does not exist"):
+        await kube.patch_ca_bundle(api, kind="mutating", name="other", bundle="Q0E=")
+
+
+# --- certificate Secret ---------------------------------------------------------------------
+
+
+@dataclass
+class SecretStore:
+    """A Secret endpoint; `race` makes the first create lose to another replica's."""
+
+    race: dict[str, Any] | None = None
+    stored: dict[str, Any] | None = None
+    creates: int = 0
+
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
+        assert request.url.path.startswith("/api/v1/namespaces/ns/secrets")
+        if request.method == "POST":
+            self.creates += 1
+            if self.race is not None:
+                self.stored, self.race = self.race, None
+                return status(409, "AlreadyExists")
+            self.stored = {**json.loads(request.content), "kind": "Secret", "apiVersion": "v1"}
+            return httpx2.Response(201, json=self.stored)
+        if self.stored is None:
+            return status(404, "NotFound")
+        return httpx2.Response(200, json=self.stored)
+
+
+def secret_of(issued: kube.Issued) -> dict[str, Any]:
+    pem = {
+        "ca.crt": issued.ca.cert_pem,
+        "ca.key": issued.ca.key_pem,
+        "tls.crt": issued.serving.cert_pem,
+        "tls.key": issued.serving.key_pem,
+    }
+    data = {k: base64.b64encode(v).decode() for k, v in pem.items()}
+    meta = {"name": "tls", "namespace": "ns", "resourceVersion": "3"}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": data}
+
+
+HOSTS = ["sidecar-injector.ns.svc"]
+
+
+async def test_first_replica_creates_the_secret_and_the_next_reads_it() -> None:
+    store = SecretStore()
+    first = await kube.ensure_certificate_secret(
+        client(store.handle), name="tls", namespace="ns", hosts=HOSTS
+    )
+    assert first.created and store.creates == 1
+    second = await kube.ensure_certificate_secret(
+        client(store.handle), name="tls", namespace="ns", hosts=HOSTS
+    )
+    assert second == first and not second.created
+    assert store.creates == 1
+    assert "sidecar-injector.ns.svc" in certs.describe(second.serving.cert_pem)
+
+
+async def test_a_replica_that_loses_the_create_race_uses_the_winners_certificate() -> None:
+    ca = certs.make_ca()
+    winner = kube.Issued(ca, certs.make_serving(ca, hosts=HOSTS))
+    store = SecretStore(race=secret_of(winner))
+    got = await kube.ensure_certificate_secret(
+        client(store.handle), name="tls", namespace="ns", hosts=HOSTS
+    )
+    assert got == winner
+    assert store.creates == 1
+
+
+async def test_namespace_labels() -> None:
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        assert request.url.path == "/api/v1/namespaces"
+        items = [
+            {"metadata": {"name": "a", "labels": {"istio-injection": "enabled"}}},
+            {"metadata": {"name": "b"}},
+        ]
+        body = {"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": items}
+        return httpx2.Response(200, json=body)
+
+    labels = await kube.namespace_labels(client(handle))
+    assert labels == {"a": {"istio-injection": "enabled"}, "b": {}}
