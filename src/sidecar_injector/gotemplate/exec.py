@@ -11,15 +11,14 @@ and variables instead of wrapping values.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn
 
-from . import builtins, printing
+from . import arguments, builtins, printing
 from . import nodes as n
 from .errors import ExecError, TemplateError, go_quote
-from .values import NO_VALUE, Func, GoError, Map, Nil, Slice, Struct, go_type_of
+from .values import NO_VALUE, Func, Map, Nil, Slice, Struct, go_type_of
 
 MAX_EXEC_DEPTH: Final = 100000
 """Go's limit on nested `{{template}}` calls; Python's own stack usually ends recursion first,
@@ -323,24 +322,6 @@ class State:
             return first.text  # type: ignore[attr-defined]
         self.error(f"can't evaluate command {go_quote(str(first))}")
 
-    def ideal_constant(self, constant: n.NumberNode) -> object:
-        self.node = constant
-        text = constant.text
-        if constant.is_complex:
-            return constant.complex128
-        if (
-            constant.is_float
-            and not _is_hex_int(text)
-            and not text.startswith("'")
-            and any(ch in text for ch in ".eEpP")
-        ):
-            return constant.float64
-        if constant.is_int:
-            return constant.int64
-        if constant.is_uint:
-            self.error(f"{text} overflows int")
-        return NO_VALUE
-
     def eval_field_node(
         self, dot: object, field: n.FieldNode, args: tuple[n.Node, ...] | None, final: object
     ) -> object:
@@ -443,7 +424,9 @@ class State:
         if isinstance(receiver, Struct):
             method = receiver.go_method(name)
             if method is not None:
-                return self.eval_call(dot, _method_func(name, method), node, name, args, final)
+                return self.eval_call(
+                    dot, arguments.method_func(name, method), node, name, args, final
+                )
             try:
                 value = receiver.go_field(name)
             except KeyError:
@@ -538,7 +521,7 @@ class State:
             raise
         except Exception as err:  # a Go function's error result, or its recovered panic
             self.node = node
-            self.error(f"error calling {name}: {_error_text(err)}")
+            self.error(f"error calling {name}: {arguments.error_text(err)}")
 
     # --- arguments --------------------------------------------------------------------
 
@@ -602,66 +585,30 @@ class State:
         return value
 
     def eval_constant_arg(self, typ: str, node: n.Node) -> object:
-        kind = builtins.type_kind(typ)
-        if kind == "iface" or kind == "value":
-            return self.eval_empty_interface(node)
-        if kind == "string":
-            if isinstance(node, n.StringNode):
-                return node.text
-            self.error(f"expected string; found {node}")
-        if kind == "int":
-            if isinstance(node, n.NumberNode) and node.is_int:
-                return builtins.convert_int(node.int64, typ)
-            self.error(f"expected integer; found {node}")
-        if kind == "float":
-            if isinstance(node, n.NumberNode) and node.is_float:
-                return node.float64
-            self.error(f"expected float; found {node}")
-        if kind == "bool":
-            if isinstance(node, n.BoolNode):
-                return node.value
-            self.error(f"expected bool; found {node}")
-        if kind == "uint":
-            if isinstance(node, n.NumberNode) and node.is_uint:
-                return builtins.convert_int(node.uint64, typ)
-            self.error(f"expected unsigned integer; found {node}")
-        if kind == "complex":
-            if isinstance(node, n.NumberNode) and node.is_complex:
-                return node.complex128
-            self.error(f"expected complex; found {node}")
-        self.error(f"can't handle {node} for arg of type {typ}")
+        try:
+            return arguments.constant_argument(typ, node)
+        except arguments.ArgumentError as err:
+            self.error(str(err))
 
     def eval_empty_interface(self, node: n.Node) -> object:
         self.node = node
-        if isinstance(node, n.BoolNode):
-            return node.value
-        if isinstance(node, n.NumberNode):
-            return self.ideal_constant(node)
-        if isinstance(node, n.StringNode):
-            return node.text
-        self.error(f"can't handle assignment of {node} to empty interface argument")
+        try:
+            return arguments.empty_interface_constant(node)
+        except arguments.ArgumentError as err:
+            self.error(str(err))
+
+    def ideal_constant(self, constant: n.NumberNode) -> object:
+        self.node = constant
+        try:
+            return arguments.ideal_constant(constant)
+        except arguments.ArgumentError as err:
+            self.error(str(err))
 
     def validate_type(self, value: object, typ: str | None) -> object:
-        if typ is None or typ == "interface {}" or typ == builtins.REFLECT_VALUE:
-            if value is NO_VALUE and typ == "interface {}":
-                return None
-            return value
-        if value is NO_VALUE:
-            if builtins.can_be_nil(typ):
-                return builtins.zero_of(typ)
-            self.error(f"invalid value; expected {typ}")
-        if builtins.type_kind(typ) == "iface":
-            return value
-        actual = "interface {}" if value is None else go_type_of(value)
-        if actual == typ:
-            return value
-        if actual.startswith("*") and actual[1:] == typ:
-            if isinstance(value, Nil):
-                self.error(f"dereference of nil pointer of type {typ}")
-            return value
-        if isinstance(value, Struct) and typ == "*" + actual:
-            return value  # Go takes the address of an addressable struct
-        self.error(f"wrong type for value; expected {typ}; got {actual}")
+        try:
+            return arguments.validate_type(value, typ)
+        except arguments.ArgumentError as err:
+            self.error(str(err))
 
 
 def _sorted_keys(mapping: dict[Any, object]) -> list[Any]:
@@ -675,43 +622,6 @@ def _sorted_keys(mapping: dict[Any, object]) -> list[Any]:
 def _type_name(receiver: object, boxed: bool) -> str:
     """The receiver's type as Go's field errors name it (`interface {}` for a boxed value)."""
     return "interface {}" if boxed else go_type_of(receiver)
-
-
-def _is_hex_int(text: str) -> bool:
-    return (
-        len(text) > 2 and text[0] == "0" and text[1] in "xX" and "p" not in text and "P" not in text
-    )
-
-
-def _error_text(err: Exception) -> str:
-    if isinstance(err, GoError):
-        return str(err)
-    return str(err) or type(err).__name__
-
-
-_METHOD_CACHE: dict[Any, Func] = {}
-
-
-def _method_func(name: str, method: Callable[..., object]) -> Func:
-    """A Struct's method as a `Func`: its Python parameters all stand for `interface {}`."""
-    if isinstance(method, Func):
-        return method
-    key = getattr(method, "__func__", method)
-    cached = _METHOD_CACHE.get(key)
-    if cached is None:
-        params: list[str] = []
-        variadic: str | None = None
-        for param in inspect.signature(method).parameters.values():
-            if param.kind == param.VAR_POSITIONAL:
-                variadic = "interface {}"
-            elif param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
-                params.append("interface {}")
-        cached = Func(name, key, tuple(params), variadic)
-        _METHOD_CACHE[key] = cached
-    bound_self = getattr(method, "__self__", None)
-    if bound_self is None:
-        return cached
-    return Func(name, method, cached.params, cached.variadic)
 
 
 _WALKERS: dict[type, Callable[[State, object, Any], None]] = {
