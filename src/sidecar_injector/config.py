@@ -12,6 +12,7 @@ legacy, rendered with `[[ ]]` when its text uses them (Istio 1.0-1.1) and `{{ }}
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Mapping
@@ -78,6 +79,8 @@ class InjectionConfig:
     always_inject_selector: tuple[LabelSelector, ...] = ()
     injected_annotations: Mapping[str, str] = field(default_factory=dict)
     delims: Delims = MODERN_DELIMS
+    warnings: tuple[str, ...] = ()
+    """Keys that load but have no effect (Istio ignores them silently; we say so)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,10 +300,36 @@ def parse_injection(
     except ValidationError as err:
         raise _validation_error(err, source) from err
     if model.templates is not None:
-        return _modern(model, source=source, delims=delims or MODERN_DELIMS)
-    if model.template is not None:
-        return _legacy(model, source=source, delims=delims)
-    raise ConfigError(
+        loaded = _modern(model, source=source, delims=delims or MODERN_DELIMS)
+    elif model.template is not None:
+        loaded = _legacy(model, source=source, delims=delims)
+    else:
+        raise _no_templates(source)
+    return dataclasses.replace(loaded, warnings=_ignored_keys(raw, loaded.format, source=source))
+
+
+_MODERN_ONLY = ("defaultTemplates", "aliases")
+
+
+def _ignored_keys(raw: Mapping[str, JSON], form: Format, *, source: str) -> tuple[str, ...]:
+    """Unknown keys, and the modern-only keys of a legacy config: typos that would be silent."""
+    known = set(_InjectionModel.model_fields)
+    warnings = [
+        f"{source}: unknown key {key!r} is ignored; known keys are {', '.join(sorted(known))}"
+        for key in raw
+        if key not in known
+    ]
+    if form == "legacy":
+        warnings += [
+            f"{source}: {key!r} is ignored in the legacy format (it needs `templates:`)"
+            for key in _MODERN_ONLY
+            if raw.get(key)
+        ]
+    return tuple(warnings)
+
+
+def _no_templates(source: str) -> ConfigError:
+    return ConfigError(
         "has no templates: neither `templates` (Istio 1.9+) nor `template` (Istio 1.0-1.8)",
         location=Location(source=source),
         hint="add `templates: {sidecar: ...}`, or leave the config out to use the embedded default",

@@ -253,3 +253,17 @@ def test_modern_config_parses_the_string_template_only_for_legacy_guard() -> Non
     cfg = config.load(config=MODERN + 'template: "{{ Template_Version_Mismatch }}"\n')
     assert cfg.injection.format == "modern"
     assert list(cfg.injection.template_texts) == ["sidecar"]
+
+
+def test_keys_without_effect_are_reported_as_warnings() -> None:
+    cfg = config.load(config=MODERN + "neverInjectSelectors: []\n")
+    (warning,) = cfg.injection.warnings
+    assert "unknown key 'neverInjectSelectors' is ignored" in warning
+    assert "neverInjectSelector" in warning.split("known keys are")[1]
+    legacy = config.load(config="template: 'a: [[ .Spec ]]'\naliases: {x: [sidecar]}\n")
+    assert legacy.injection.warnings == (
+        "config: 'aliases' is ignored in the legacy format (it needs `templates:`)",
+    )
+    assert config.load_default().injection.warnings == ()
+    kit = KIT / "modern/config/config.yaml"
+    assert config.load_files(config=kit, values=None, mesh=None).injection.warnings == ()
