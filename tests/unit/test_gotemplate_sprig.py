@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 import string
 import uuid
 
@@ -180,3 +181,10 @@ def test_structs_encode_by_their_json_view_or_their_fields_in_order() -> None:
     assert FUNCS["toJson"].fn(_Tagged()) == '{"name":"x"}'
     assert FUNCS["toJson"].fn(_Plain()) == '{"B":[1,"\\u003c"],"A":null}'
     assert FUNCS["toPrettyJson"].fn([_Tagged()]) == '[\n  {\n    "name": "x"\n  }\n]'
+
+
+def test_now_prints_a_monotonic_reading_that_utc_and_in_drop(fixed_clock: dt.datetime) -> None:
+    printed = render('{{ now }}|{{ now.UTC }}|{{ now | dateModify "1h" }}').split("|")
+    assert re.fullmatch(r"2024-05-01 12:30:15\.25 \+0000 UTC m=\+\d+\.\d{9}", printed[0])
+    assert printed[1] == "2024-05-01 12:30:15.25 +0000 UTC"
+    assert re.fullmatch(r"2024-05-01 13:30:15\.25 \+0000 UTC m=\+36\d\d\.\d{9}", printed[2])

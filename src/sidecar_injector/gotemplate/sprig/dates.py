@@ -5,13 +5,14 @@ tests (or callers that need reproducible output) replace it:
 
     dates.clock = lambda: datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
-Go's `time.Now` also carries a monotonic clock reading (`m=+0.0001`) that `String`
-prints; these values never do.
+`now` also carries a monotonic clock reading, which `String` prints (`m=+0.001234567`)
+as Go does; `UTC`, `In` and the date functions drop it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import replace as alias
 
@@ -29,9 +30,15 @@ def _system_clock() -> dt.datetime:
 clock: Callable[[], dt.datetime] = _system_clock
 
 
+_STARTED = time.monotonic_ns()
+
+
 def current_time() -> GoTime:
-    """Go's `time.Now()` from `clock`, in the local zone."""
-    return timeformat.from_datetime(clock(), timezones.LOCAL)
+    """Go's `time.Now()` from `clock`, in the local zone, with a monotonic reading that
+    counts from when this module was loaded (Go counts from process start)."""
+    now = timeformat.from_datetime(clock(), timezones.LOCAL)
+    now.monotonic = time.monotonic_ns() - _STARTED
+    return now
 
 
 def _as_time(value: object, *, int32: bool = True) -> GoTime:

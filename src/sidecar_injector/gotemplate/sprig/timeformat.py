@@ -62,10 +62,13 @@ class GoTime(values.Struct):
     go_type: ClassVar[str] = "time.Time"
     go_fields: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, unix: int, nanos: int = 0, location: Location = UTC) -> None:
+    def __init__(
+        self, unix: int, nanos: int = 0, location: Location = UTC, *, monotonic: int | None = None
+    ) -> None:
         self.unix = unix
         self.nanos = nanos
         self.location = location
+        self.monotonic = monotonic
 
     def civil(self) -> Civil:
         """Calendar fields in this time's location."""
@@ -81,13 +84,14 @@ class GoTime(values.Struct):
         )
 
     def in_location(self, location: Location) -> GoTime:
-        """Go's `t.In(loc)`."""
+        """Go's `t.In(loc)`, which drops the monotonic clock reading."""
         return GoTime(self.unix, self.nanos, location)
 
     def add_nanos(self, nanos: int) -> GoTime:
         """Go's `t.Add(d)`."""
         seconds, rest = divmod(self.nanos + nanos, 10**9)
-        return GoTime(self.unix + seconds, rest, self.location)
+        monotonic = None if self.monotonic is None else self.monotonic + nanos
+        return GoTime(self.unix + seconds, rest, self.location, monotonic=monotonic)
 
     def unix_nanos(self) -> int:
         """Nanoseconds since the Unix epoch."""
@@ -98,8 +102,13 @@ class GoTime(values.Struct):
         return self.unix == ZERO_UNIX and self.nanos == 0
 
     def String(self) -> str:
-        """Go's `Time.String`."""
-        return format_time(self, "2006-01-02 15:04:05.999999999 -0700 MST")
+        """Go's `Time.String`: a time from the clock also shows its monotonic reading."""
+        text = format_time(self, "2006-01-02 15:04:05.999999999 -0700 MST")
+        if self.monotonic is None:
+            return text
+        sign = "-" if self.monotonic < 0 else "+"
+        seconds, nanos = divmod(abs(self.monotonic), 10**9)
+        return f"{text} m={sign}{seconds}.{nanos:09d}"
 
     def Format(self, layout: str) -> str:
         """Go's `Time.Format`."""
