@@ -187,4 +187,5 @@ def test_now_prints_a_monotonic_reading_that_utc_and_in_drop(fixed_clock: dt.dat
     printed = render('{{ now }}|{{ now.UTC }}|{{ now | dateModify "1h" }}').split("|")
     assert re.fullmatch(r"2024-05-01 12:30:15\.25 \+0000 UTC m=\+\d+\.\d{9}", printed[0])
     assert printed[1] == "2024-05-01 12:30:15.25 +0000 UTC"
-    assert re.fullmatch(r"2024-05-01 13:30:15\.25 \+0000 UTC m=\+36\d\d\.\d{9}", printed[2])
+    later = re.fullmatch(r"2024-05-01 13:30:15\.25 \+0000 UTC m=\+(\d+\.\d{9})", printed[2])
+    assert later is not None and float(later.group(1)) >= 3600
