@@ -383,7 +383,7 @@ def _legacy(model: _InjectionModel, *, source: str, delims: Delims | None) -> In
         policy=_policy(model),
         templates={
             "sidecar": parse_template(
-                text, where="template", source=source, delims=chosen, legacy=True
+                text, where="template", source=source, delims=chosen, form="legacy"
             )
         },
         template_texts={"sidecar": text},
@@ -422,11 +422,11 @@ def _selectors(models: list[_Selector] | None) -> tuple[LabelSelector, ...]:
 
 
 def parse_template(
-    text: str, *, where: str, source: str, delims: Delims, legacy: bool = False
+    text: str, *, where: str, source: str, delims: Delims, form: Format = "modern"
 ) -> Template:
     """Parse once with the Go engine; a syntax error names the key and the template's line."""
     try:
-        return _parse_cached(text, delims, legacy)
+        return _parse_cached(text, delims, form)
     except gotemplate.ParseError as err:
         line, col = _line_col(err)
         at = where if line is None else f"{where}:{line}" + ("" if col is None else f":{col}")
@@ -438,9 +438,9 @@ def parse_template(
 
 
 @functools.lru_cache(maxsize=64)
-def _parse_cached(text: str, delims: Delims, legacy: bool) -> Template:
+def _parse_cached(text: str, delims: Delims, form: Format) -> Template:
     """Parsed templates are immutable, so a reload with unchanged text reuses them."""
-    funcs = istio_funcs.LEGACY_FUNCS if legacy else istio_funcs.FUNCS
+    funcs = istio_funcs.LEGACY_FUNCS if form == "legacy" else istio_funcs.FUNCS
     return gotemplate.parse(text, name=TEMPLATE_NAME, delims=delims, funcs=funcs, sprig=True)
 
 

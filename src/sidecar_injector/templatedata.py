@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 import yaml
 
 from sidecar_injector import podview
-from sidecar_injector.config import Config, ConfigError
+from sidecar_injector.config import Config, ConfigError, Format
 from sidecar_injector.errors import Location
 from sidecar_injector.gotemplate.printing import format_value
 from sidecar_injector.gotemplate.values import Int, Map, Slice, Struct
@@ -57,9 +57,9 @@ class ProtoView(Struct):
     by_go: ClassVar[Mapping[str, FieldSpec]] = {}
     getters: ClassVar[Mapping[str, FieldSpec]] = {}
 
-    def __init__(self, data: Mapping[str, JSON] | None, *, legacy: bool = False) -> None:
+    def __init__(self, data: Mapping[str, JSON] | None, *, form: Format = "modern") -> None:
         self.proto_data = data
-        self.legacy = legacy
+        self.form = form
         self._cache: dict[str, object] = {}
 
     def __bool__(self) -> bool:
@@ -71,7 +71,7 @@ class ProtoView(Struct):
             raise KeyError(name)
         return self._value(spec)
 
-    def go_method(self, name: str) -> Any:
+    def go_method(self, name: str) -> Callable[..., object] | None:
         spec = self.getters.get(name)
         if spec is not None:
             return lambda: self._value(spec)
@@ -88,7 +88,7 @@ class ProtoView(Struct):
     def _value(self, spec: FieldSpec) -> object:
         if spec.json not in self._cache:
             raw = None if self.proto_data is None else self.proto_data.get(spec.json)
-            self._cache[spec.json] = proto_value(spec.kind, raw, legacy=self.legacy)
+            self._cache[spec.json] = proto_value(spec.kind, raw, form=self.form)
         return self._cache[spec.json]
 
     def __getattr__(self, name: str) -> object:
@@ -103,7 +103,9 @@ class ProtoView(Struct):
 _PROTO_CLASSES: dict[str, type[ProtoView]] = {}
 
 
-def proto_view(message: str, data: Mapping[str, JSON] | None, *, legacy: bool = False) -> ProtoView:
+def proto_view(
+    message: str, data: Mapping[str, JSON] | None, *, form: Format = "modern"
+) -> ProtoView:
     """The view of a `meshconfig` message (one class per message, built once)."""
     cls = _PROTO_CLASSES.get(message)
     if cls is None:
@@ -121,7 +123,7 @@ def proto_view(message: str, data: Mapping[str, JSON] | None, *, legacy: bool = 
             },
         )
         _PROTO_CLASSES[message] = cls
-    return cls(data, legacy=legacy)
+    return cls(data, form=form)
 
 
 _WRAPPER_TYPES: Final = {
@@ -132,7 +134,7 @@ _WRAPPER_TYPES: Final = {
 }
 
 
-def proto_value(kind: str, raw: JSON, *, legacy: bool = False) -> object:
+def proto_value(kind: str, raw: JSON, *, form: Format = "modern") -> object:
     """A message field as protoc-gen-go types it (zero values when unset)."""
     if kind == "string":
         return raw if isinstance(raw, str) else ""
@@ -145,13 +147,15 @@ def proto_value(kind: str, raw: JSON, *, legacy: bool = False) -> object:
     if kind == "duration":
         return Duration(None if raw is None else parse_duration(raw, "duration"))
     if kind in _WRAPPER_TYPES:
-        if legacy and kind == "Int32Value":  # 1.0's ProxyConfig.Concurrency was a plain int32
+        if (
+            form == "legacy" and kind == "Int32Value"
+        ):  # 1.0's ProxyConfig.Concurrency was a plain int32
             return Int(int(raw) if isinstance(raw, int | float) else 0, "int32")
         return Wrapper(kind, raw)
     if kind.startswith("enum:"):
         return Enum(kind[5:], raw if isinstance(raw, str) else None)
     if kind.startswith("msg:"):
-        return proto_view(kind[4:], raw if isinstance(raw, Mapping) else None, legacy=legacy)
+        return proto_view(kind[4:], raw if isinstance(raw, Mapping) else None, form=form)
     if kind == "map_string":
         if not isinstance(raw, Mapping):
             return Map.nil_map("map[string]string", zero="")
@@ -443,8 +447,8 @@ def build(
     pc = proxy_config or (
         config.mesh.default_config if legacy else effective_proxy_config(config.mesh, annotations)
     )
-    proxy = proto_view("ProxyConfig", pc.data, legacy=legacy)
-    mesh = proto_view("MeshConfig", config.mesh.data, legacy=legacy)
+    proxy = proto_view("ProxyConfig", pc.data, form=config.injection.format)
+    mesh = proto_view("MeshConfig", config.mesh.data, form=config.injection.format)
     if legacy:
         return LegacyTemplateData(
             ObjectMeta=podview.view("ObjectMeta", meta, pointer=True),
