@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sidecar_injector import quantity
 from sidecar_injector.strategic import POD, merge_map
 
 JSON = Any
@@ -102,7 +103,7 @@ def _adjust_init_user(
     pod: dict[str, JSON], *, original: Mapping[str, JSON], tproxy: bool
 ) -> dict[str, JSON]:
     """Keep iptables' `-u` and the validation container's user in line with the user's proxy."""
-    user = _find((original.get("spec") or {}).get("containers") or [], PROXY_NAME)
+    user = _find_sidecar(original.get("spec") or {})
     context = (user or {}).get("securityContext") or {}
     run_as_user, run_as_group = context.get("runAsUser"), context.get("runAsGroup")
     if run_as_user is None and run_as_group is None:
@@ -116,10 +117,10 @@ def _adjust_init_user(
     tproxy = tproxy or annotations.get("sidecar.istio.io/interceptionMode") == "TPROXY"
     if tproxy and run_as_user is not None:
         containers = [dict(c) for c in spec.get("containers") or []]
-        proxy = _find(containers, PROXY_NAME)
+        spec["containers"] = containers
+        proxy = _find(containers, PROXY_NAME) or _find(inits, PROXY_NAME)
         if proxy is not None:
             proxy["securityContext"] = {**(proxy.get("securityContext") or {}), "runAsUser": 0}
-            spec["containers"] = containers
     if not tproxy and init["name"] == VALIDATION_NAME:
         updates = {"runAsUser": run_as_user, "runAsGroup": run_as_group}
         init["securityContext"] = {
@@ -133,6 +134,13 @@ def _adjust_init_user(
             init["args"] = args
     spec["initContainers"] = inits
     return {**pod, "spec": spec}
+
+
+def _find_sidecar(spec: Mapping[str, JSON]) -> dict[str, JSON] | None:
+    """The proxy container, classic or native (Istio's FindSidecar)."""
+    return _find(spec.get("containers") or [], PROXY_NAME) or _find(
+        spec.get("initContainers") or [], PROXY_NAME
+    )
 
 
 def _with_annotation(pod: Mapping[str, JSON], key: str, value: str) -> dict[str, JSON]:
@@ -263,5 +271,26 @@ def go_ordered(value: JSON, type_name: str) -> JSON:
     source = dict(value)
     if type_name == "Container":
         source.setdefault("resources", {})
+    if type_name == "ResourceRequirements":
+        return {k: _canonical_quantities(v) for k, v in source.items() if v is not None}
     keys = [k for k in order if k in source] + [k for k in source if k not in order]
-    return {k: go_ordered(source[k], children.get(k, "")) for k in keys if source[k] is not None}
+    return {
+        k: go_ordered(source[k], children.get(k, ""))
+        for k in keys
+        if source[k] is not None and not (k in _OMITTED_WHEN_FALSE and source[k] is False)
+    }
+
+
+_OMITTED_WHEN_FALSE = frozenset({"stdin", "stdinOnce", "tty", "readOnly"})
+
+
+def _canonical_quantities(values: JSON) -> JSON:
+    if not isinstance(values, Mapping):
+        return values
+    result: dict[str, JSON] = {}
+    for name, amount in values.items():
+        try:
+            result[name] = quantity.canonical(amount)
+        except (quantity.QuantityError, TypeError):
+            result[name] = amount
+    return result

@@ -308,3 +308,35 @@ def test_legacy_scalars_in_string_fields_become_strings() -> None:
     assert added["args"] == ["--port", "15000", "true", "1.5", "2"]
     assert added["command"] == ["1"]
     assert added["env"] == [{"name": "N", "value": "3"}, {"name": "S", "value": "s"}, {"name": "F"}]
+
+
+def test_tproxy_with_native_sidecar_forces_the_init_proxy_to_root() -> None:
+    user_proxy = container("istio-proxy", image="auto", securityContext={"runAsUser": 1234})
+    spec = merge_sidecar(pod(containers=["app", user_proxy]), [native_overlay()], tproxy=True).pod[
+        "spec"
+    ]
+    proxy = spec["initContainers"][1]
+    assert (proxy["name"], proxy["securityContext"]["runAsUser"]) == ("istio-proxy", 0)
+
+
+def test_overrides_json_prints_quantities_and_false_as_go_does() -> None:
+    user_proxy = container(
+        "istio-proxy",
+        image="auto",
+        resources={"limits": {"cpu": "3000m", "memory": 1073741824}, "requests": {"cpu": "1x"}},
+        tty=False,
+        volumeMounts=[{"name": "v", "mountPath": "/v", "readOnly": False}],
+    )
+    merged = merge_sidecar(pod(containers=["app", user_proxy]), [sidecar_overlay()]).pod
+    assert json.loads(merged["metadata"]["annotations"][OVERRIDES_KEY]) == {
+        "containers": [
+            {
+                "name": "istio-proxy",
+                "resources": {
+                    "limits": {"cpu": "3", "memory": "1073741824"},
+                    "requests": {"cpu": "1x"},
+                },
+                "volumeMounts": [{"name": "v", "mountPath": "/v"}],
+            }
+        ]
+    }
