@@ -7,7 +7,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar_injector import annotations, config, decision, merge, render, templatedata
+from sidecar_injector import (
+    annotations,
+    config,
+    decision,
+    merge,
+    probes,
+    prometheus,
+    render,
+    templatedata,
+    typedpod,
+)
 
 JSON = Any
 Pod = dict[str, Any]
@@ -100,7 +110,45 @@ def _inject_modern(
         tproxy=_tproxy(proxy_config.data, pod_annotations),
     )
     injected = _overwrite_cluster_info(merged.pod, proxy_env)
+    _post_process(injected, config=config, previously_injected=merge.status_of(pod) is not None)
+    typedpod.normalize(injected)
     return Injected(injected, answer, answer.warnings, rendered)
+
+
+def _post_process(pod: Pod, *, config: config.Config, previously_injected: bool) -> None:
+    """Istio's postProcessPod steps after the cluster info, in its order, in place."""
+    status_port = _int(config.mesh.default_config.data.get("statusPort")) or 0
+    sidecar = _sidecar(pod)
+    prometheus.apply_merge(
+        pod,
+        status_port=status_port,
+        mesh_enabled=_bool_value(config.mesh.data.get("enablePrometheusMerge"), default=True),
+        sidecar=sidecar,
+    )
+    prometheus.apply_secure_port(pod, sidecar=sidecar)
+    probes.apply_rewrite(
+        pod,
+        sidecar=sidecar,
+        status_port=status_port,
+        values=config.values,
+        previously_injected=previously_injected,
+    )
+
+
+def _sidecar(pod: Pod) -> dict[str, JSON] | None:
+    spec = pod.get("spec") or {}
+    for kind in ("containers", "initContainers"):
+        for container in spec.get(kind) or ():
+            if isinstance(container, dict) and container.get("name") == PROXY_NAME:
+                return container
+    return None
+
+
+def _bool_value(value: JSON, *, default: bool) -> bool:
+    """A protobuf BoolValue as JSON: a bool, or `{"value": bool}`; unset gives `default`."""
+    if isinstance(value, Mapping):
+        value = value.get("value", False)
+    return value if isinstance(value, bool) else default
 
 
 def _proxy_env(
