@@ -189,3 +189,28 @@ def test_now_prints_a_monotonic_reading_that_utc_and_in_drop(fixed_clock: dt.dat
     assert printed[1] == "2024-05-01 12:30:15.25 +0000 UTC"
     later = re.fullmatch(r"2024-05-01 13:30:15\.25 \+0000 UTC m=\+(\d+\.\d{9})", printed[2])
     assert later is not None and float(later.group(1)) >= 3600
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "type_name"),
+    [
+        (values.Nil("*v1.SecurityContext"), "ptr", "*v1.SecurityContext"),
+        (values.Nil("map[string]string"), "map", "map[string]string"),
+        (values.Nil("[]v1.Container"), "slice", "[]v1.Container"),
+        (values.Nil("interface {}"), "invalid", "<nil>"),
+        (values.Slice([1, 2, 3], "[3]int"), "array", "[3]int"),
+        (values.Int(8080, "int32"), "int32", "int32"),
+        (values.Map({"a": "b"}, "map[string]string", zero=""), "map", "map[string]string"),
+    ],
+)
+def test_typed_values_have_go_kinds_and_types(value: object, kind: str, type_name: str) -> None:
+    assert FUNCS["kindOf"].fn(value) == kind
+    assert FUNCS["typeOf"].fn(value) == type_name
+    assert FUNCS["typeIs"].fn(type_name, value) is True
+
+
+def test_nil_interfaces_are_deeply_equal_and_empty() -> None:
+    assert FUNCS["deepEqual"].fn(values.Nil("interface {}"), None) is True
+    assert FUNCS["deepEqual"].fn(values.Nil("*v1.Pod"), None) is False
+    assert FUNCS["empty"].fn(values.Nil("*v1.Pod")) is True
+    assert FUNCS["default"].fn("d", values.Nil("map[string]string")) == "d"

@@ -126,33 +126,38 @@ def strval(value: object) -> str:
     return printing.format_value(value)
 
 
+_PYTHON_KINDS: Final = ((bool, "bool"), (int, "int"), (float, "float64"), (str, "string"))
+_NILLABLE_KINDS: Final = frozenset({"ptr", "map", "slice", "func"})
+
+
 def kind_of(value: object) -> str:
-    """`reflect.Value.Kind().String()`."""
+    """`reflect.Value.Kind().String()`; a nil interface has no kind (`invalid`)."""
     if value is None or value is values.NO_VALUE:
         return "invalid"
-    if isinstance(value, bool):
-        return "bool"
     if isinstance(value, values.Int):
         return value.go_type if value.go_type in _INT_KINDS else "int"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float64"
-    if isinstance(value, str):
-        return "string"
+    for python_type, kind in _PYTHON_KINDS:
+        if isinstance(value, python_type):
+            return kind
+    if isinstance(value, values.Nil):
+        kind = _kind_of_type(value.go_type)
+        return kind if kind in _NILLABLE_KINDS else "invalid"
     if isinstance(value, dict):
         return "map"
-    if (
-        isinstance(value, values.Slice)
-        and value.go_type.startswith("[")
-        and value.go_type[1] != "]"
-    ):
+    if isinstance(value, values.Slice) and re.match(r"\[\d", value.go_type):
         return "array"
     if isinstance(value, list | tuple):
         return "slice"
     if isinstance(value, values.Func):
         return "func"
     return _kind_of_type(values.go_type_of(value))
+
+
+def go_type_name(value: object) -> str:
+    """Go's `%T`; a nil interface prints `<nil>` whatever its static type."""
+    if isinstance(value, values.Nil) and kind_of(value) == "invalid":
+        return "<nil>"
+    return values.go_type_of(value)
 
 
 def _kind_of_type(go_type: str) -> str:
@@ -198,8 +203,11 @@ def is_empty(value: object) -> bool:
 
 def deep_equal(a: object, b: object) -> bool:
     """`reflect.DeepEqual`: same dynamic types and recursively equal contents."""
-    if values.go_type_of(a) != values.go_type_of(b):
+    a_type = go_type_name(a)
+    if a_type != go_type_name(b):
         return False
+    if a_type == "<nil>":
+        return True
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return _maps_equal(a, b)
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):

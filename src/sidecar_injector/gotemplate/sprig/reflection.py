@@ -9,19 +9,19 @@ from . import cast
 @values.func("typeOf", values.ANY, result="string")
 def type_of(value: object) -> str:
     """Go's `%T`."""
-    return values.go_type_of(value)
+    return cast.go_type_name(value)
 
 
 @values.func("typeIs", "string", values.ANY, result="bool")
 def type_is(target: str, value: object) -> bool:
     """Whether the value's Go type is `target`."""
-    return values.go_type_of(value) == target
+    return cast.go_type_name(value) == target
 
 
 @values.func("typeIsLike", "string", values.ANY, result="bool")
 def type_is_like(target: str, value: object) -> bool:
     """Whether the value's Go type is `target` or a pointer to it."""
-    return values.go_type_of(value) in (target, "*" + target)
+    return cast.go_type_name(value) in (target, "*" + target)
 
 
 @values.func("kindOf", values.ANY, result="string")
