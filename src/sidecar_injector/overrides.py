@@ -271,9 +271,9 @@ def go_ordered(value: JSON, type_name: str) -> JSON:
     source = dict(value)
     if type_name == "Container":
         source.setdefault("resources", {})
-    if type_name == "ResourceRequirements":
-        return {k: _canonical_quantities(v) for k, v in source.items() if v is not None}
     keys = [k for k in order if k in source] + [k for k in source if k not in order]
+    if type_name == "ResourceRequirements":
+        return {k: _canonical_quantities(source[k]) for k in keys if source[k] is not None}
     return {
         k: go_ordered(source[k], children.get(k, ""))
         for k in keys
@@ -288,7 +288,7 @@ def _canonical_quantities(values: JSON) -> JSON:
     if not isinstance(values, Mapping):
         return values
     result: dict[str, JSON] = {}
-    for name, amount in values.items():
+    for name, amount in sorted(values.items()):  # Go writes map keys sorted
         try:
             result[name] = quantity.canonical(amount)
         except (quantity.QuantityError, TypeError):

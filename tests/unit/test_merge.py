@@ -340,3 +340,13 @@ def test_overrides_json_prints_quantities_and_false_as_go_does() -> None:
             }
         ]
     }
+
+
+def test_overrides_json_orders_resources_as_go() -> None:
+    resources = {"requests": {"memory": "1Mi", "cpu": "1"}, "limits": {"cpu": "2"}}
+    user_proxy = container("istio-proxy", image="auto", resources=resources)
+    merged = merge_sidecar(pod(containers=["app", user_proxy]), [sidecar_overlay()]).pod
+    assert (
+        '"resources":{"limits":{"cpu":"2"},"requests":{"cpu":"1","memory":"1Mi"}}'
+        in (merged["metadata"]["annotations"][OVERRIDES_KEY])
+    )
