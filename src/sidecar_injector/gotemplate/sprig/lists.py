@@ -7,7 +7,6 @@ text, which the template engine reports the same way, so both raise `GoError` he
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace as alias
 
 from .. import values
@@ -25,38 +24,25 @@ def _items(value: object, *, doing: str) -> list[object]:
     return items
 
 
-def _pair(
-    name: str, *params: str, result: str
-) -> Callable[[Callable[..., object]], list[values.Func]]:
-    """The plain and the `must` function of one list operation."""
-
-    def make(fn: Callable[..., object]) -> list[values.Func]:
-        plain = values.Func(name, fn, params, None, result, False)
-        must = f"must{name[0].upper()}{name[1:]}"
-        return [plain, alias(plain, name=must, returns_error=True)]
-
-    return make
-
-
 @values.func("list", variadic=values.ANY, result=values.SLICE_ANY)
 def make_list(*items: object) -> list[object]:
     """The arguments as a list."""
     return list(items)
 
 
-@_pair("append", values.ANY, values.ANY, result=values.SLICE_ANY)
+@values.func("append", values.ANY, values.ANY, result=values.SLICE_ANY)
 def append(seq: object, item: object) -> list[object]:
     """A copy of the list with `item` at the end."""
     return [*_items(seq, doing="push on"), item]
 
 
-@_pair("prepend", values.ANY, values.ANY, result=values.SLICE_ANY)
+@values.func("prepend", values.ANY, values.ANY, result=values.SLICE_ANY)
 def prepend(seq: object, item: object) -> list[object]:
     """A copy of the list with `item` at the front."""
     return [item, *_items(seq, doing="prepend on")]
 
 
-@_pair("chunk", "int", values.ANY, result="[][]interface {}")
+@values.func("chunk", "int", values.ANY, result="[][]interface {}")
 def chunk(size: int, seq: object) -> values.Slice:
     """The list cut into lists of `size` elements; Go cannot make chunks of size 0 or less."""
     items = _items(seq, doing="chunk")
@@ -66,41 +52,41 @@ def chunk(size: int, seq: object) -> values.Slice:
     return values.Slice(chunks, "[][]interface {}")
 
 
-@_pair("first", values.ANY, result=values.ANY)
+@values.func("first", values.ANY, result=values.ANY)
 def first(seq: object) -> object:
     """The first element, or nil for an empty list."""
     items = _items(seq, doing="find first on")
     return items[0] if items else None
 
 
-@_pair("last", values.ANY, result=values.ANY)
+@values.func("last", values.ANY, result=values.ANY)
 def last(seq: object) -> object:
     """The last element, or nil for an empty list."""
     items = _items(seq, doing="find last on")
     return items[-1] if items else None
 
 
-@_pair("rest", values.ANY, result=values.SLICE_ANY)
+@values.func("rest", values.ANY, result=values.SLICE_ANY)
 def rest(seq: object) -> list[object] | values.Nil:
     """All but the first element; a nil list for an empty one."""
     items = _items(seq, doing="find rest on")
     return items[1:] if items else NIL_LIST
 
 
-@_pair("initial", values.ANY, result=values.SLICE_ANY)
+@values.func("initial", values.ANY, result=values.SLICE_ANY)
 def initial(seq: object) -> list[object] | values.Nil:
     """All but the last element; a nil list for an empty one."""
     items = _items(seq, doing="find initial on")
     return items[:-1] if items else NIL_LIST
 
 
-@_pair("reverse", values.ANY, result=values.SLICE_ANY)
+@values.func("reverse", values.ANY, result=values.SLICE_ANY)
 def reverse(seq: object) -> list[object]:
     """The elements in reverse order."""
     return _items(seq, doing="find reverse on")[::-1]
 
 
-@_pair("compact", values.ANY, result=values.SLICE_ANY)
+@values.func("compact", values.ANY, result=values.SLICE_ANY)
 def compact(seq: object) -> list[object]:
     """The non-empty elements."""
     return [item for item in _items(seq, doing="compact on") if not cast.is_empty(item)]
@@ -110,7 +96,7 @@ def _contains(haystack: list[object], needle: object) -> bool:
     return any(cast.deep_equal(needle, item) for item in haystack)
 
 
-@_pair("uniq", values.ANY, result=values.SLICE_ANY)
+@values.func("uniq", values.ANY, result=values.SLICE_ANY)
 def uniq(seq: object) -> list[object]:
     """The elements without repeats (by `reflect.DeepEqual`), first occurrence kept."""
     out: list[object] = []
@@ -175,6 +161,7 @@ def sort_alpha(seq: object) -> values.Slice:
 
 
 def _must_variant(fn: values.Func) -> list[values.Func]:
+    """The function and its `must` twin, which returns the same error instead of panicking."""
     name = f"must{fn.name[0].upper()}{fn.name[1:]}"
     return [fn, alias(fn, name=name, returns_error=True)]
 
@@ -182,18 +169,17 @@ def _must_variant(fn: values.Func) -> list[values.Func]:
 FUNCS: list[values.Func] = [
     make_list,
     alias(make_list, name="tuple"),
-    *append,
-    alias(append[0], name="push"),
-    alias(append[1], name="mustPush"),
-    *prepend,
-    *chunk,
-    *first,
-    *last,
-    *rest,
-    *initial,
-    *reverse,
-    *compact,
-    *uniq,
+    *_must_variant(append),
+    *_must_variant(alias(append, name="push")),
+    *_must_variant(prepend),
+    *_must_variant(chunk),
+    *_must_variant(first),
+    *_must_variant(last),
+    *_must_variant(rest),
+    *_must_variant(initial),
+    *_must_variant(reverse),
+    *_must_variant(compact),
+    *_must_variant(uniq),
     *_must_variant(without),
     *_must_variant(has),
     *_must_variant(slice_list),
