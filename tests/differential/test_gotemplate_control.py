@@ -237,7 +237,32 @@ SCOPES = [
     case('{{ range $i, $e := "abc" }}{{end}}'),
 ]
 
-TABLE = SCOPES + CONDITIONALS + RANGES + WITHS + VARIABLES + TEMPLATES
+NIL_DATA_AND_DECLARATIONS = [
+    case('{{define "x"}}{{.}}{{end}}{{template "x" $y := 1}}{{$y}}'),
+    case('{{define "x"}}{{.}}{{end}}{{block "b" $y := 2}}{{.}}{{end}}{{$y}}'),
+    case("{{range $i := .}}{{$i}}{{end}}", [1, 2]),
+    case("{{with $x := 1}}{{with $x := 2}}{{$x}}{{end}}{{$x}}{{end}}"),
+    case("{{$x := 1}}{{with $x := 2}}{{$x}}{{end}}{{$x}}"),
+    case("{{range $x := .}}{{end}}{{$x}}", [1]),
+    case("{{ $x := 1 }}{{ $x = $x }}{{ $x }}"),
+    case("{{ $x, $y := 1 }}"),
+    case("{{ print $ }}", {"a": 1}),
+    case("{{ $.a.b }}", {"a": None}),
+    case('{{ .a | printf "%T" }}', {"a": None}),
+    case('{{ printf "%T" .a }}', {"a": None}),
+    case('{{ printf "%T" .b }}', {"a": None}),
+    case('{{ printf "%T %T" $ . }}', None),
+    case('{{ printf "%v|%v" $ . }}', None),
+    case("{{ if . }}y{{ else }}n{{ end }}", None),
+    case("{{ range . }}y{{ else }}n{{ end }}", None),
+    case("{{ len . }}", None),
+    case("{{ index . }}", None),
+    case("{{ index . 0 }}", None),
+    case("{{ eq . nil }}", None),
+    case("{{ and . 1 }}|{{ or . 1 }}", None),
+]
+
+TABLE = NIL_DATA_AND_DECLARATIONS + SCOPES + CONDITIONALS + RANGES + WITHS + VARIABLES + TEMPLATES
 
 
 @pytest.mark.oracle

@@ -206,7 +206,58 @@ PARSE_ERRORS = [
     case("{{with $x := 1}}{{$x}}{{else}}{{$x}}{{end}}{{$x}}"),
 ]
 
-TABLE = TEXT_AND_TRIM + LITERALS + DELIMS + PARSE_ERRORS
+ERROR_LINES = [
+    case('{{ define "abcdefghijklmnopq" 1 }}{{ end }}'),
+    case('{{ template "x" | }}'),
+    case('{{ if "héllo wörld long" ( }}{{ end }}'),
+    case("{{ .x := 1 }}"),
+    case("{{ 1 }}{{ end }}"),
+    case("{{ with 1 }}{{ else if 1 }}{{ end }}"),
+    case("{{ range 1 }}{{ else if 1 }}{{ end }}"),
+    case(
+        '{{ template "abcdefghijklmno" }}{{ define "x" }}{{ template "abcdefghijklmno" }}{{ end }}'
+    ),
+    case('{{ $x := 1 }}{{ $x = "ééééééééééééé" }}{{ $x.y }}'),
+    case('{{ block "x" }}{{ end }}'),
+    case('{{ define "x" }}{{ else }}{{ end }}'),
+    case("{{ if 1 }}{{ else }}{{ else }}{{ end }}"),
+    case("{{ $ := 1 }}{{ $ }}"),
+    case("{{ $x := 1 }}{{ $x.y }}"),
+    case("{{ $x := 1 }}{{ $x.y.z }}"),
+    case("{{ range $x := 1, 2 }}{{ end }}"),
+    case("{{ range $x, }}{{ end }}"),
+    case("{{ range $x, $y, }}{{ end }}"),
+    case("{{ range $x := }}{{ end }}"),
+    case("{{ 1 | $x := 2 }}"),
+    case("{{ ($x := 2) }}{{ $x }}"),
+    case("{{ print ($x := 2) $x }}"),
+    case('{{define "a"}}\nx\n{{end}}\n{{define "a"}}\ny\n{{end}}\n'),
+    case('{{block "a" .}}\nx\n{{else}}\n{{end}}'),
+    case('{{block "a" .}}\nx\n{{end}}\n{{define "a"}}\ny\n{{end}}\n'),
+    case('{{define "a"}}\nx\n{{end}}\n{{block "a" .}}\ny\n{{end}}\n'),
+    case('\n\n{{define "a"}}\nx\n'),
+    case('{{if 1}}\n{{define "a"}}x{{end}}\n{{end}}'),
+    case("{{range .}}\n{{else}}\n{{break}}{{end}}"),
+    case("{{ .a\n.b }}"),
+    case("{{ .a\n| }}"),
+    case('{{ "a"\n"b" }}'),
+    case("a\n{{ 1 }}\n{{ (\n1\n2 }}"),
+    case("{{/*\n\n*/ x}}"),
+    case("x\n{{/*\n\n"),
+    case("{{ .x\n\n\n"),
+    case("{{ 1 }}{{\n\n 'ab' }}"),
+    case("{{with .a}}\n{{else if .b}}\n{{end}}"),
+    case('{{define "x"}}{{template "x"}}{{end}}\n{{define "y"}}{{ $z }}{{end}}'),
+    case('{{$x := 1}}{{define "y"}}{{ $x }}{{end}}'),
+    case('{{ define "oracle" }}{{ end }}main'),
+    case('main{{ define "oracle" }}{{ end }}'),
+    case('{{ define "oracle" }}A{{ end }}'),
+    case(' {{ define "oracle" }}A{{ end }} '),
+    case('{{ block "oracle" . }}A{{ end }}'),
+    case('{{ block "b" . }}A{{ end }}{{ block "b" . }}B{{ end }}'),
+]
+
+TABLE = TEXT_AND_TRIM + LITERALS + DELIMS + PARSE_ERRORS + ERROR_LINES
 
 
 @pytest.mark.oracle
