@@ -13,7 +13,15 @@ import pytest
 
 from sidecar_injector import gotemplate
 from sidecar_injector.gotemplate import values
-from sidecar_injector.gotemplate.sprig import FUNCS, crypto, dates, semver, timeformat, timeparse
+from sidecar_injector.gotemplate.sprig import (
+    FUNCS,
+    crypto,
+    dates,
+    durations,
+    semver,
+    timeformat,
+    timeparse,
+)
 
 FIXED = dt.datetime(2024, 5, 1, 12, 30, 15, 250000, tzinfo=dt.UTC)
 
@@ -214,3 +222,10 @@ def test_nil_interfaces_are_deeply_equal_and_empty() -> None:
     assert FUNCS["deepEqual"].fn(values.Nil("*v1.Pod"), None) is False
     assert FUNCS["empty"].fn(values.Nil("*v1.Pod")) is True
     assert FUNCS["default"].fn("d", values.Nil("map[string]string")) == "d"
+
+
+@pytest.mark.parametrize("text", ["1.5ms", "999ns", "1µs", "2.000001ms", "-1.5µs", "1h0m0.5s"])
+def test_durations_print_back_as_go_writes_them(text: str) -> None:
+    nanos = durations.parse_duration(text)
+    assert durations.parse_duration(durations.format_duration(nanos)) == nanos
+    assert durations.format_duration(nanos) == text
