@@ -10,7 +10,6 @@ is what makes re-injection idempotent (`strip`) and `uninject` possible.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,7 +26,7 @@ from sidecar_injector.overrides import (
     reinsert_overrides,
 )
 from sidecar_injector.sidecars import move_proxy_to_init, reorder
-from sidecar_injector.strategic import MergeError, merge_overlay
+from sidecar_injector.strategic import MergeError, copy_json, copy_object, merge_overlay, merge_pod
 
 __all__ = [
     "InjectionStatus",
@@ -147,7 +146,7 @@ def strip(pod: Mapping[str, JSON], *, status_port: int | None = None) -> Pod:
     Only containers and init containers go (volumes merge by name again). Prometheus
     annotations pointing at the proxy's status port are dropped so they are regenerated.
     """
-    result = copy.deepcopy(dict(pod))
+    result = copy_object(pod)
     status = status_of(result)
     if status is None:
         return result
@@ -185,11 +184,11 @@ def merge_sidecar(
     request pod (not stripped: Istio merges onto the request and strips only for rendering).
     """
     template: Pod = {}
-    merged: Pod = copy.deepcopy(dict(pod))
+    merged: Pod = copy_object(pod)
     for overlay in overlays:
-        template = merge_overlay(template, overlay)
+        template = merge_pod(template, overlay)
         merged = move_proxy_to_init(merged, template=template)
-        merged = merge_overlay(merged, overlay)
+        merged = merge_pod(merged, overlay)
     previous = status_of(pod)
     merged = reapply_overwritten(
         merged,
@@ -240,7 +239,7 @@ def append_legacy(
             raise MergeError(f"{key} must be a list in the rendered 1.0 template")
         if key in ("initContainers", "containers"):
             added = [_as_legacy_container(c) for c in added]
-        body[key] = [*(body.get(key) or []), *copy.deepcopy(added)]
+        body[key] = [*(body.get(key) or []), *copy_json(added)]
     version = hashlib.sha256(template_text.encode()).hexdigest()
     status = InjectionStatus.of(spec, revision=None, version=version)
     annotations = result.setdefault("metadata", {}).setdefault("annotations", {})
@@ -264,7 +263,7 @@ def uninject(pod: Mapping[str, JSON]) -> Pod:
     those same keys cannot be told apart and is dropped too.
     """
     if status_of(pod) is None:
-        return copy.deepcopy(dict(pod))
+        return copy_object(pod)
     saved = parse_overrides(_annotations(pod))
     result = _strip_everything(pod)
     spec = result.setdefault("spec", {})
@@ -283,7 +282,7 @@ def uninject(pod: Mapping[str, JSON]) -> Pod:
 
 def _strip_everything(pod: Mapping[str, JSON]) -> Pod:
     """The pod without any item its status lists (all four kinds) and without the status."""
-    result = copy.deepcopy(dict(pod))
+    result = copy_object(pod)
     status = status_of(result)
     if status is None:
         return result
