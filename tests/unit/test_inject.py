@@ -1,0 +1,83 @@
+"""The pipeline's post-processing in Istio's order, on the bundled default config."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from sidecar_injector import config, inject
+from tests.builders import container, pod
+
+
+@pytest.fixture(scope="module")
+def default_config() -> config.Config:
+    return config.load_default()
+
+
+def proxy_env(result: dict[str, Any]) -> list[tuple[str, str | None]]:
+    spec = result["spec"]
+    proxy = next(
+        c
+        for kind in ("initContainers", "containers")
+        for c in spec.get(kind) or ()
+        if c["name"] == inject.PROXY_NAME
+    )
+    return [(e["name"], e.get("value")) for e in proxy.get("env") or ()]
+
+
+def app_pod(**annotations: str) -> dict[str, Any]:
+    hello = container(
+        "hello",
+        ports=[{"name": "http", "containerPort": 8080}],
+        readinessProbe={"httpGet": {"port": "http"}, "initialDelaySeconds": 0},
+        resources={"limits": {"cpu": "2000m", "memory": "1024Mi"}},
+    )
+    return pod(annotations={"prometheus.io/port": "9090", **annotations}, containers=[hello])
+
+
+def test_prometheus_then_probers_are_the_last_proxy_env_vars(
+    default_config: config.Config,
+) -> None:
+    result = inject.inject_pod(app_pod(), namespace="default", config=default_config).pod
+    names = [name for name, _ in proxy_env(result)]
+    assert names[-2:] == ["ISTIO_PROMETHEUS_ANNOTATIONS", "ISTIO_KUBE_APP_PROBERS"]
+    values = dict(proxy_env(result))
+    assert json.loads(values["ISTIO_PROMETHEUS_ANNOTATIONS"] or "") == {"port": "9090"}
+    assert json.loads(values["ISTIO_KUBE_APP_PROBERS"] or "") == {
+        "/app-health/hello/readyz": {"httpGet": {"port": 8080}}
+    }
+    annotations = result["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "15020"
+
+
+def test_the_merged_pod_has_go_typed_form(default_config: config.Config) -> None:
+    result = inject.inject_pod(app_pod(), namespace="default", config=default_config).pod
+    hello = next(c for c in result["spec"]["containers"] if c["name"] == "hello")
+    assert hello["resources"] == {"limits": {"cpu": "2", "memory": "1Gi"}}
+    assert hello["readinessProbe"] == {
+        "httpGet": {"port": 15020, "path": "/app-health/hello/readyz"}
+    }
+
+
+def test_injecting_twice_gives_the_same_pod(default_config: config.Config) -> None:
+    once = inject.inject_pod(app_pod(), namespace="default", config=default_config).pod
+    twice = inject.inject_pod(once, namespace="default", config=default_config).pod
+    assert twice == once
+
+
+def test_switches_off_leave_probes_and_prometheus_alone(default_config: config.Config) -> None:
+    given = app_pod(
+        **{
+            "prometheus.istio.io/merge-metrics": "false",
+            "sidecar.istio.io/rewriteAppHTTPProbers": "false",
+        }
+    )
+    result = inject.inject_pod(given, namespace="default", config=default_config).pod
+    names = [name for name, _ in proxy_env(result)]
+    assert "ISTIO_PROMETHEUS_ANNOTATIONS" not in names
+    assert "ISTIO_KUBE_APP_PROBERS" not in names
+    assert result["metadata"]["annotations"]["prometheus.io/port"] == "9090"
+    hello = next(c for c in result["spec"]["containers"] if c["name"] == "hello")
+    assert hello["readinessProbe"] == {"httpGet": {"port": "http"}}
