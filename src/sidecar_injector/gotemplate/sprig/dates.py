@@ -35,8 +35,13 @@ _STARTED = time.monotonic_ns()
 
 def current_time() -> GoTime:
     """Go's `time.Now()` from `clock`, in the local zone, with a monotonic reading that
-    counts from when this module was loaded (Go counts from process start)."""
-    now = timeformat.from_datetime(clock(), timezones.LOCAL)
+    counts from when this module was loaded (Go counts from process start). The system
+    clock is read to the nanosecond, as Go reads it; a replaced clock gives microseconds."""
+    if clock is _system_clock:
+        seconds, nanos = divmod(time.time_ns(), 10**9)
+        now = GoTime(seconds, nanos, timezones.LOCAL)
+    else:
+        now = timeformat.from_datetime(clock(), timezones.LOCAL)
     now.monotonic = time.monotonic_ns() - _STARTED
     return now
 
