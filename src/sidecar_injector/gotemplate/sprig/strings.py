@@ -13,6 +13,7 @@ from .. import printing, strconv, values
 from . import cast, runes
 
 MSTRING = "map[string]string"
+_NEGATIVE_REPEAT = "strings: negative Repeat count"
 
 
 def _string_map(parts: list[str]) -> values.Map:
@@ -142,7 +143,7 @@ def substr(start: int, end: int, s: str) -> str:
 def repeat(count: int, s: str) -> str:
     """`s` repeated; Go panics on a negative count."""
     if count < 0:
-        raise values.GoError("strings: negative Repeat count")
+        raise values.GoError(_NEGATIVE_REPEAT)
     return s * count
 
 
@@ -305,6 +306,8 @@ def indent(spaces: int, s: str) -> str:
 
 
 def _indent(spaces: int, s: str) -> str:
+    if spaces < 0:
+        raise values.GoError(_NEGATIVE_REPEAT)
     pad = " " * spaces
     return pad + s.replace("\n", "\n" + pad)
 
