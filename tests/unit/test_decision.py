@@ -63,7 +63,17 @@ ROWS = [
     ),
     ("9 enabled", {}, "ns", Cfg(), True, "policyEnabled"),
     ("9 disabled", {}, "ns", Cfg(policy="disabled"), False, "policyDisabled"),
+    ("7/12 ns labels are Layer A only", {}, "ns", Cfg(), True, "policyEnabled"),
     ("13 rev label", {"labels": {"istio.io/rev": "x"}}, "ns", Cfg(), True, "policyEnabled"),
+    (
+        "15 label true and rev",
+        {"labels": {INJECT: "true", "istio.io/rev": "x"}},
+        "ns",
+        Cfg(policy="disabled"),
+        True,
+        "podLabelTrue",
+    ),
+    ("17 auto webhook, nothing set", {}, "ns", Cfg(), True, "policyEnabled"),
     ("14 label true", {"labels": {INJECT: "true"}}, "ns", Cfg(), True, "podLabelTrue"),
     (
         "16 anno true",
