@@ -416,6 +416,33 @@ def serve(
             "Kubernetes API instead of files, polled every --reload-interval.",
         ),
     ] = "",
+    config_map_mode: Annotated[
+        Literal["poll", "watch"],
+        typer.Option(
+            envvar="SIDECAR_INJECTOR_CONFIG_MAP_MODE",
+            help="How --config-map is followed: a GET per --reload-interval, or a watch.",
+        ),
+    ] = "poll",
+    cert_mode: Annotated[
+        Literal["files", "self"],
+        typer.Option(
+            envvar="SIDECAR_INJECTOR_CERT_MODE",
+            help="files: --tls-cert-file or a self-signed pair in --state-dir; self: a shared "
+            "Secret (--cert-secret) made by the first replica, caBundle kept patched.",
+        ),
+    ] = "files",
+    cert_secret: Annotated[
+        str,
+        typer.Option(metavar="NAMESPACE/NAME", help="With --cert-mode self: the Secret."),
+    ] = "",
+    webhook_configuration: Annotated[
+        list[str] | None,
+        typer.Option(help="With --cert-mode self: MutatingWebhookConfiguration to patch."),
+    ] = None,
+    validating_webhook_configuration: Annotated[
+        list[str] | None,
+        typer.Option(help="With --cert-mode self: ValidatingWebhookConfiguration to patch."),
+    ] = None,
     revision: Annotated[
         str, typer.Option(envvar="SIDECAR_INJECTOR_REVISION", help="Control plane revision.")
     ] = "",
@@ -473,12 +500,21 @@ def serve(
 
     server.configure_logging(log_level)
     try:
-        cert, key = _serving_files(
-            tls_cert_file,
-            tls_key_file,
-            state_dir=state_dir or _default_state_dir(),
-            hosts=[host, *(cert_host or [])],
-        )
+        if cert_mode == "self":
+            cert, key = cluster.self_certificates(
+                cert_secret,
+                state_dir=state_dir or _default_state_dir(),
+                hosts=cert_host or [],
+                mutating=webhook_configuration or [],
+                validating=validating_webhook_configuration or [],
+            )
+        else:
+            cert, key = _serving_files(
+                tls_cert_file,
+                tls_key_file,
+                state_dir=state_dir or _default_state_dir(),
+                hosts=[host, *(cert_host or [])],
+            )
         options = server.Options(
             cert_file=cert,
             key_file=key,
@@ -486,6 +522,7 @@ def serve(
             port=port,
             files=server.ConfigFiles(injection=inject_config, values=values, mesh=mesh_config),
             config_map=config_map,
+            config_map_mode=config_map_mode,
             settings=webhook.Settings(on_error=on_error, max_body_bytes=max_body_bytes),
             revision=revision,
             reload_seconds=reload_interval,

@@ -178,3 +178,29 @@ def check_command(
     if problems:
         typer.echo(f"{len(problems)} problem(s) found", err=True)
         raise typer.Exit(1)
+
+
+def self_certificates(
+    secret: str,
+    *,
+    state_dir: Path,
+    hosts: list[str],
+    mutating: list[str],
+    validating: list[str],
+) -> tuple[Path, Path]:
+    """`serve --cert-mode self`: the shared Secret's certificate files; caBundle kept patched."""
+    from sidecar_injector import certs, kube
+
+    if not secret or not hosts:
+        raise errors.InjectorError(
+            "--cert-mode self needs --cert-secret NAMESPACE/NAME and --cert-host (the Service's "
+            "DNS names)",
+            hint="use the Deployment from `sidecar-injector manifests`",
+        )
+    webhooks: list[tuple[kube.WebhookKind, str]] = [("mutating", n) for n in mutating]
+    webhooks += [("validating", n) for n in validating]
+    files = certs.StateFiles(state_dir)
+    plan = kube.SelfCertificates(secret, files=files, hosts=hosts, webhooks=webhooks)
+    kube.start_self_certificates(plan)
+    typer.echo(f"serving certificate from Secret {secret} for {', '.join(hosts)}")
+    return files.cert, files.key

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import datetime
+import hashlib
+import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx2
 from lightkube import AsyncClient, KubeConfig
@@ -27,9 +32,10 @@ from lightkube.resources.admissionregistration_v1 import (
 from lightkube.resources.core_v1 import ConfigMap, Namespace, Secret
 from lightkube.types import PatchType
 
-from sidecar_injector import certs, errors
+from sidecar_injector import certs, config, errors
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WebhookKind = Literal["mutating", "validating"]
 WebhookConfiguration = MutatingWebhookConfiguration | ValidatingWebhookConfiguration
@@ -306,3 +312,164 @@ async def namespace_labels(client: AsyncClient) -> dict[str, dict[str, str]]:
         if ns.metadata is not None and ns.metadata.name:
             found[ns.metadata.name] = dict(ns.metadata.labels or {})
     return found
+
+
+# --- the webhook's background work ----------------------------------------------------------
+
+
+class Background:
+    """An event loop in a daemon thread, so `serve`'s sync reload checks can use async watches."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, work: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(work, self.loop)
+
+    def stop(self) -> None:
+        """Cancel what runs there and end the thread (tests; `serve` just exits)."""
+
+        async def cancel_all() -> None:
+            current = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not current]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.submit(cancel_all()).result(timeout=5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        self.loop.close()
+
+
+class ConfigMapWatch:
+    """A `serve` config source fed by `watch_configmap` instead of a GET per reload interval.
+
+    `snapshot` hands the server the latest data seen; the server's reload loop compares digests
+    and keeps the last good config when the new one does not load.
+    """
+
+    def __init__(
+        self,
+        reference: str,
+        *,
+        mesh: Path | None = None,
+        client: AsyncClient | None = None,
+        first_wait: float = 10.0,
+    ) -> None:
+        namespace, _, name = reference.partition("/")
+        if not namespace or not name:
+            raise config.ConfigError(f"--config-map {reference!r} is not NAMESPACE/NAME")
+        self.namespace, self.name, self.mesh = namespace, name, mesh
+        self._latest: ConfigMapEvent | None = None
+        self._seen = threading.Event()
+        self._background = Background(f"watch {reference}")
+        self._task = self._background.submit(self._follow(client))
+        self._first_wait = first_wait
+
+    async def _follow(self, client: AsyncClient | None) -> None:
+        client = client or AsyncClient()
+        async for item in watch_configmap(client, name=self.name, namespace=self.namespace):
+            self._latest = item
+            self._seen.set()
+
+    def close(self) -> None:
+        self._background.stop()
+
+    def describe(self) -> str:
+        return f"ConfigMap {self.namespace}/{self.name} (watched)"
+
+    def snapshot(self, *, revision: str) -> tuple[str, Callable[[], config.Config]]:
+        if not self._seen.wait(self._first_wait):
+            raise config.ConfigError(f"{self.describe()} has not been read yet")
+        latest = self._latest
+        if latest is None or latest.data is None:
+            raise config.ConfigError(f"{self.describe()} does not exist")
+        data = dict(latest.data)
+        if self.mesh is not None:
+            data["mesh"] = self.mesh.read_text(encoding="utf-8")
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        where = f"ConfigMap {self.namespace}/{self.name}"
+        sources = config.Sources(
+            f"{where} data.config",
+            f"{where} data.values",
+            str(self.mesh) if self.mesh else f"{where} data.mesh",
+        )
+        return digest, lambda: config.load(
+            config=data.get("config"),
+            values=data.get("values"),
+            mesh=data.get("mesh"),
+            sources=sources,
+            revision=revision,
+            env=dict(os.environ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SelfCertificates:
+    """`--cert-mode self`: the shared Secret, written where `serve` reads its certificate."""
+
+    secret: str
+    files: certs.StateFiles
+    hosts: list[str]
+    webhooks: list[tuple[WebhookKind, str]]
+    every: float = 5.0
+
+    @property
+    def namespace_name(self) -> tuple[str, str]:
+        namespace, _, name = self.secret.partition("/")
+        if not namespace or not name:
+            raise KubeError(f"--cert-secret {self.secret!r} is not NAMESPACE/NAME")
+        return namespace, name
+
+    async def issue(self, client: AsyncClient) -> Issued:
+        """Read or create the Secret and write its certificate for the TLS reload to pick up."""
+        namespace, name = self.namespace_name
+        issued = await ensure_certificate_secret(
+            client, name=name, namespace=namespace, hosts=self.hosts
+        )
+        self.files.directory.mkdir(parents=True, exist_ok=True)
+        certs.write_pair(issued.ca, cert=self.files.ca_cert, key=self.files.ca_key)
+        certs.write_pair(issued.serving, cert=self.files.cert, key=self.files.key)
+        return issued
+
+    async def maintain(self, client: AsyncClient, *, renew_every: float = 3600.0) -> None:
+        """Keep `caBundle` patched, and re-read the Secret (renewing near expiry) every hour."""
+        issued = await self.issue(client)
+        bundle = certs.ca_bundle(issued.ca)
+        patcher = asyncio.create_task(keep_ca_bundle(client, targets=self.webhooks, bundle=bundle))
+        try:
+            while True:
+                await asyncio.sleep(renew_every)
+                try:
+                    renewed = await self.issue(client)
+                except KubeError as err:
+                    logger.warning("%s; keeping the current certificate", err)
+                    continue
+                if renewed.ca != issued.ca:
+                    issued, bundle = renewed, certs.ca_bundle(renewed.ca)
+                    patcher.cancel()
+                    patcher = asyncio.create_task(
+                        keep_ca_bundle(client, targets=self.webhooks, bundle=bundle)
+                    )
+        finally:
+            patcher.cancel()
+
+
+def start_self_certificates(
+    plan: SelfCertificates, *, client: AsyncClient | None = None, wait: float = 30.0
+) -> Background:
+    """Issue the certificate before `serve` loads it, then maintain it in the background."""
+    background = Background("self certificates")
+
+    async def first() -> Issued:
+        return await plan.issue(client or AsyncClient())
+
+    try:
+        background.submit(first()).result(timeout=wait)
+    except concurrent.futures.TimeoutError:
+        raise KubeError(f"no answer from the Kubernetes API for Secret {plan.secret}") from None
+    background.submit(plan.maintain(client or AsyncClient()))
+    return background

@@ -349,6 +349,7 @@ def serve_args(settings: Settings) -> list[str]:
         "--host=0.0.0.0",
         f"--port={CONTAINER_PORT}",
         f"--config-map={n.namespace}/{n.injector_configmap}",
+        "--config-map-mode=watch",
         f"--mesh-config={MESH_DIR}/mesh",
         f"--state-dir={STATE_DIR}",
     ]

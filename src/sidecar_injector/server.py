@@ -132,6 +132,7 @@ class Options:
     port: int = 9443
     files: ConfigFiles = field(default_factory=ConfigFiles)
     config_map: str = ""
+    config_map_mode: str = "poll"
     settings: app.Settings = field(default_factory=app.Settings)
     revision: str = ""
     reload_seconds: float = 1.0
@@ -322,6 +323,10 @@ def build(
 def config_source(options: Options) -> ConfigSource:
     if not options.config_map:
         return options.files
+    if options.config_map_mode == "watch":
+        from sidecar_injector import kube
+
+        return kube.ConfigMapWatch(options.config_map, mesh=options.files.mesh)
     try:
         client = Client()
     except Exception as err:  # lightkube's ConfigError, an unreadable kubeconfig

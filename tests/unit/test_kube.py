@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 from lightkube import AsyncClient, KubeConfig
 
-from sidecar_injector import certs, kube, manifests
+from sidecar_injector import certs, config, kube, manifests
 
 pytestmark = pytest.mark.anyio
 
@@ -50,14 +52,17 @@ def event(kind: str, obj: dict[str, Any]) -> bytes:
     return json.dumps({"type": kind, "object": obj}).encode() + b"\n"
 
 
-Stream = list[bytes | Exception]
+Stream = list[bytes | Exception | threading.Event]
 
 
 async def play(lines: Stream, *, hang: bool) -> AsyncIterator[bytes]:
     for line in lines:
-        if isinstance(line, Exception):
+        if isinstance(line, threading.Event):
+            await asyncio.to_thread(line.wait, 10)
+        elif isinstance(line, Exception):
             raise line
-        yield line
+        else:
+            yield line
     if hang:
         await asyncio.Event().wait()
 
@@ -286,3 +291,77 @@ async def test_namespace_labels() -> None:
 
     labels = await kube.namespace_labels(client(handle))
     assert labels == {"a": {"istio-injection": "enabled"}, "b": {}}
+
+
+# --- serve's background work ----------------------------------------------------------------
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    """Bounded wait for the background thread; fails the test instead of hanging it."""
+    done = threading.Event()
+    for _ in range(500):
+        if condition():
+            return
+        done.wait(0.01)
+    raise AssertionError("the background work did not get there")
+
+
+DEFAULTS = Path(manifests.__file__).parent / "defaults"
+
+
+def test_configmap_watch_source_serves_the_latest_data_and_bad_updates_fail_to_load() -> None:
+    good = (DEFAULTS / "config.yaml").read_text()
+    gate = threading.Event()
+    watch = ScriptedWatch(
+        lists=[({"config": good}, "1")],
+        streams=[[gate, event("MODIFIED", configmap({"config": "policy: [nonsense"}, "2"))]],
+    )
+    source = kube.ConfigMapWatch("ns/inj", client=client(watch.handle))
+    first, load = source.snapshot(revision="")
+    assert load().injection.policy == "enabled"
+    gate.set()
+    wait_until(lambda: source.snapshot(revision="")[0] != first)
+    _, load_bad = source.snapshot(revision="")
+    with pytest.raises(config.ConfigError):
+        load_bad()
+    assert "watched" in source.describe()
+    source.close()
+
+
+def test_configmap_watch_source_without_the_configmap() -> None:
+    watch = ScriptedWatch(lists=[(None, "1")], streams=[[]])
+    source = kube.ConfigMapWatch("ns/inj", client=client(watch.handle))
+    with pytest.raises(config.ConfigError, match="does not exist"):
+        source.snapshot(revision="")
+    source.close()
+    with pytest.raises(config.ConfigError, match="NAMESPACE/NAME"):
+        kube.ConfigMapWatch("inj")
+
+
+def test_self_certificates_issue_files_and_patch_the_webhooks(tmp_path: Path) -> None:
+    secrets = SecretStore()
+    webhooks = WebhookStore(generated_webhooks())
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        if "/secrets" in request.url.path:
+            return secrets.handle(request)
+        return webhooks.handle(request)
+
+    plan = kube.SelfCertificates(
+        "ns/tls",
+        files=certs.StateFiles(tmp_path),
+        hosts=HOSTS,
+        webhooks=[("mutating", webhooks.body["metadata"]["name"])],
+        every=0.01,
+    )
+    background = kube.start_self_certificates(plan, client=client(handle))
+    assert secrets.creates == 1
+    served = plan.files.cert.read_bytes()
+    assert certs.problem(served) is None
+    bundle = certs.ca_bundle(certs.KeyPair(plan.files.ca_cert.read_bytes(), b""))
+    wait_until(lambda: len(webhooks.patches) >= 1)
+    assert {h["clientConfig"]["caBundle"] for h in webhooks.body["webhooks"]} == {bundle}
+    webhooks.body["webhooks"][0]["clientConfig"].pop("caBundle")
+    wait_until(lambda: len(webhooks.patches) >= 2)
+    assert webhooks.body["webhooks"][0]["clientConfig"]["caBundle"] == bundle
+    background.stop()

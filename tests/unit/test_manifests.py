@@ -347,3 +347,19 @@ def test_kubectl_kustomize_renders_deploy() -> None:
     names = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(rendered)}
     expected = {(o["kind"], o["metadata"]["name"]) for o in manifests.build(manifests.Settings())}
     assert names == expected
+
+
+@pytest.mark.parametrize("cert_mode", ["self", "provided"])
+def test_the_deployment_args_are_what_serve_accepts(cert_mode: manifests.CertMode) -> None:
+    import typer.main
+
+    args = manifests.serve_args(manifests.Settings(cert_mode=cert_mode, revision="canary"))
+    assert args[0] == "serve"
+    serve = typer.main.get_command(cli.app).commands["serve"]  # type: ignore[attr-defined]
+    context = serve.make_context("serve", args[1:])
+    assert context.params["config_map"] == "istio-system/istio-sidecar-injector-canary"
+    assert context.params["config_map_mode"] == "watch"
+    assert context.params["revision"] == "canary"
+    if cert_mode == "self":
+        assert context.params["cert_secret"] == "istio-system/sidecar-injector-canary-tls"
+        assert context.params["webhook_configuration"] == ["istio-sidecar-injector-canary"]
