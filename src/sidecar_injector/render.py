@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -20,6 +21,8 @@ from sidecar_injector.errors import InjectorError, Location
 JSON = Any
 TEMPLATES_ANNOTATION = "inject.istio.io/templates"
 RENDER_HINT = "`sidecar-injector render -f POD.yaml` shows what the template renders"
+PARSED_CACHE_SIZE = 64
+PARSED_CACHE_MAX_TEXT = 256 * 1024
 
 
 class RenderError(InjectorError):
@@ -97,7 +100,24 @@ def render_one(data: object, *, injection: config.InjectionConfig, name: str) ->
             f'template "{name}" failed: {err}',
             hint="fix the template, or the pod annotation or value it reads",
         ) from err
+    if len(text) <= PARSED_CACHE_MAX_TEXT:
+        return Rendered(name, text, _copy(_parse_cached(text, name)))
     return Rendered(name, text, _parse(text, name=name))
+
+
+@lru_cache(maxsize=PARSED_CACHE_SIZE)
+def _parse_cached(text: str, name: str) -> Mapping[str, JSON]:
+    """Pods of one workload render the same text: parsing YAML costs more than executing the
+    template, so the last texts' parses are kept (callers get copies, never the cached one)."""
+    return _parse(text, name=name)
+
+
+def _copy(value: JSON) -> JSON:
+    if isinstance(value, dict):
+        return {k: _copy(v) if isinstance(v, dict | list) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) if isinstance(v, dict | list) else v for v in value]
+    return value
 
 
 def _parse(text: str, *, name: str) -> Mapping[str, JSON]:
