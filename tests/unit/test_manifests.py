@@ -363,3 +363,19 @@ def test_the_deployment_args_are_what_serve_accepts(cert_mode: manifests.CertMod
     if cert_mode == "self":
         assert context.params["cert_secret"] == "istio-system/sidecar-injector-canary-tls"
         assert context.params["webhook_configuration"] == ["istio-sidecar-injector-canary"]
+
+
+def test_dockerfile_is_multi_stage_and_runs_unprivileged() -> None:
+    """docker cannot run here; this reads the Dockerfile for what the issue requires."""
+    text = (DEPLOY.parent / "Dockerfile").read_text()
+    stages = [s for s in text.split("\nFROM ")[1:]]
+    assert len(stages) == 2
+    assert stages[0].split()[2] == "build"
+    final = stages[1]
+    assert "COPY --from=build" in final
+    assert not any(tool in final for tool in ("apt-get", "gcc", "build-essential", "pip install"))
+    (user,) = [line.split()[1] for line in final.splitlines() if line.startswith("USER ")]
+    assert all(int(part) > 0 for part in user.split(":"))
+    assert int(user.split(":")[0]) == manifests.RUN_AS
+    assert f"EXPOSE {manifests.CONTAINER_PORT}" in final
+    assert '"sidecar-injector"' in final
