@@ -372,3 +372,29 @@ JSON_TEXT = st.text(alphabet='{}[]",:0123456789.-+eEtruefalsn \\/u\n\tab', max_s
 @given(text=JSON_TEXT)
 def test_json_decoding_matches_go(go_oracle: GoOracle, text: str) -> None:
     calls_same_as_go(go_oracle, [("fromJson", (text,), "toJson"), ("mustFromJson", (text,), "")])
+
+
+EXTREME = st.sampled_from([-(2**63), -(2**31), -400, 2**31, 2**63 - 1]) | st.integers(-340, 340)
+
+
+@SETTINGS
+@given(
+    value=st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**6), 10**6),
+    places=EXTREME,
+    at=st.sampled_from([0.5, 0.3, 0.0, 1.0]),
+    a=EXTREME,
+    b=EXTREME,
+)
+def test_extreme_integer_arguments_match_go(
+    go_oracle: GoOracle, value: object, places: int, at: float, a: int, b: int
+) -> None:
+    text = "héllo wörld abc"
+    calls_same_as_go(
+        go_oracle, [("round", (value, places), ""), ("round", (value, places, at), "")]
+    )
+    calls_same_as_go(
+        go_oracle,
+        [("abbrevboth", (a, b, text), ""), ("abbrev", (a, text), ""), ("trunc", (a, text), "")],
+    )
+    calls_same_as_go(go_oracle, [("substr", (a, b, text), "")])
+    calls_same_as_go(go_oracle, [("slice", ([1, 2, 3], a, b), "")])

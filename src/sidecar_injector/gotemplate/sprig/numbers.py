@@ -297,13 +297,48 @@ def ceil(value: object) -> float:
 def round_to(value: object, places: int, *round_on: float) -> float:
     """Round to `places` decimals; the fraction at which to round up defaults to .5."""
     threshold = round_on[0] if round_on else 0.5
-    scale = math.pow(10, places)
+    scale = _go_pow10(places)
     digits = scale * cast.to_float64(value)
-    if math.isnan(digits) or math.isinf(digits):
-        return digits / scale
-    fraction = math.fmod(digits, 1.0)
+    fraction = math.fmod(digits, 1.0) if math.isfinite(digits) else math.nan
     rounded = _go_ceil(digits) if fraction >= threshold else _go_floor(digits)
-    return rounded / scale
+    return _go_divide(rounded, scale)
+
+
+def _go_pow10(exponent: int) -> float:
+    """Go's `math.Pow(10, n)`: binary powering with its own rounding, not C's `pow`."""
+    if exponent in (0, 1):
+        return 10.0**exponent
+    product, product_exp = 1.0, 0
+    square, square_exp = math.frexp(10.0)
+    bits = abs(exponent)
+    while bits:
+        if not -4096 <= square_exp <= 4096:
+            product_exp += square_exp
+            break
+        if bits & 1:
+            product *= square
+            product_exp += square_exp
+        square *= square
+        square_exp <<= 1
+        if square < 0.5:
+            square += square
+            square_exp -= 1
+        bits >>= 1
+    if exponent < 0:
+        product, product_exp = 1 / product, -product_exp
+    try:
+        return math.ldexp(product, product_exp)
+    except OverflowError:
+        return math.inf
+
+
+def _go_divide(a: float, b: float) -> float:
+    """IEEE division as Go does it: by zero gives an infinity or NaN, never an exception."""
+    if b:
+        return a / b
+    if a == 0 or math.isnan(a):
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 FUNCS: list[values.Func] = [

@@ -30,7 +30,9 @@ def _abbreviate(b: bytes, *, offset: int, width: int) -> bytes:
     """goutils `AbbreviateFull` on the bytes; callers have checked the widths."""
     if len(b) <= width:
         return b
-    offset = min(offset, len(b), len(b) - (width - 3))
+    offset = min(offset, len(b))
+    if cast.wrap_int64(len(b) - offset) < width - 3:
+        offset = len(b) - (width - 3)
     if offset <= 4:
         return b[: width - 3] + b"..."
     if offset + width - 3 < len(b):
