@@ -323,7 +323,8 @@ def _find(items: Sequence[JSON], key: str, value: JSON) -> int | None:
 def _delete_from_primitive_list(current: JSON, remove: JSON) -> JSON:
     if not isinstance(current, list) or not isinstance(remove, list):
         return current
-    return [item for item in current if item not in remove]
+    doomed = {_identity(item, None) for item in remove}
+    return [item for item in current if _identity(item, None) not in doomed]
 
 
 def _clean(value: JSON, key: str | None = None) -> JSON:

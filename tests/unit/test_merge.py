@@ -350,3 +350,14 @@ def test_overrides_json_orders_resources_as_go() -> None:
         '"resources":{"limits":{"cpu":"2"},"requests":{"cpu":"1","memory":"1Mi"}}'
         in (merged["metadata"]["annotations"][OVERRIDES_KEY])
     )
+
+
+def test_odd_shapes_pass_through_typing_and_overrides() -> None:
+    spec = {"containers": [{"name": "p", "securityContext": "odd", "args": "not-a-list"}]}
+    added = append_legacy(pod(), spec, template_text="").pod["spec"]["containers"][-1]
+    assert (added["securityContext"], added["args"]) == ("odd", "not-a-list")
+    user_proxy = container("istio-proxy", resources={"limits": "lots"})
+    merged = merge_sidecar(
+        pod(containers=[user_proxy]), [{"spec": {"containers": [{"name": "istio-proxy"}]}}]
+    ).pod
+    assert '"resources":{"limits":"lots"}' in merged["metadata"]["annotations"][OVERRIDES_KEY]

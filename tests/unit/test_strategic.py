@@ -259,3 +259,35 @@ def test_null_in_a_string_list_is_the_empty_string_as_in_go() -> None:
     assert (proxy["args"], proxy["command"]) == (["a", ""], [""])
     with pytest.raises(MergeError, match="not null"):
         merge_overlay({}, {"spec": {"containers": [{"name": "p", "ports": [None]}]}})
+
+
+def test_dollar_keys_that_are_not_directives_are_plain_keys() -> None:
+    original = pod(annotations={"$old": "1", "$gone": "2"})
+    merged = merge_overlay(original, {"metadata": {"annotations": {"$new": "3", "$gone": None}}})
+    assert merged["metadata"]["annotations"] == {"$old": "1", "$new": "3"}
+
+
+def test_set_element_order_for_scalars_and_bad_orders() -> None:
+    original = pod()
+    original["metadata"]["finalizers"] = ["a", "b"]
+    merged = merge_overlay(
+        original,
+        {
+            "metadata": {
+                "$setElementOrder/finalizers": ["b", "c", "a"],
+                "finalizers": ["c"],
+                "$setElementOrder/ownerReferences": "not a list",
+                "$deleteFromPrimitiveList/finalizers": [True],
+            }
+        },
+    )
+    assert merged["metadata"]["finalizers"] == ["b", "c", "a"]
+
+
+def test_copies_of_other_mappings() -> None:
+    from types import MappingProxyType
+
+    frozen = MappingProxyType({"spec": MappingProxyType({"hostname": "h"})})
+    merged = merge_overlay(frozen, {"metadata": {"name": "x"}})
+    assert merged == {"spec": {"hostname": "h"}, "metadata": {"name": "x"}}
+    assert type(merged["spec"]) is dict
