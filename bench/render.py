@@ -1,0 +1,130 @@
+"""Render time of go-ref-injector's sidecar template: our engine next to Go's, as a ratio.
+
+    .venv/bin/python bench/render.py                 # the three samples, 300 renders, best of 5
+    .venv/bin/python bench/render.py --samples typical --rounds 1000
+
+The Go side is bench/go/render (our own small program: text/template + sprig from Debian's
+packages, built into .tools/bin/bench-render the way shared/tools/debian-go.sh sets up GOPATH);
+it parses once and times `rounds` executions inside one process, so no pipe or process cost is
+counted. Both engines get the same template and the same data: the sample's pod with Go field
+names (`.ObjectMeta.Annotations`, `.Spec.Containers`, `.ContainerPort`) as plain maps, integral
+numbers as int64, go-ref-injector's values, and must produce the same text (checked). Each side's
+figure is its best batch of `--repeat`; the last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import reference
+import yaml
+
+from sidecar_injector import gotemplate
+
+GO_PROGRAM = reference.REPO / "bench/go/render"
+GO_BINARY = reference.BIN / "bench-render"
+MAP_FIELDS = {"annotations", "labels", "nodeSelector", "limits", "requests", "matchLabels"}
+
+
+def go_binary() -> Path:
+    """Build bench/go/render with Debian's Go and sprig when it is missing or older."""
+    source = GO_PROGRAM / "main.go"
+    if not GO_BINARY.exists() or source.stat().st_mtime > GO_BINARY.stat().st_mtime:
+        packages = "golang-1.19 golang-github-masterminds-sprig-dev"
+        script = (
+            f'source "{reference.TOOLS}/debian-go.sh" {packages}'
+            f' && cd "{GO_PROGRAM}" && go build -o "{GO_BINARY}" .'
+        )
+        subprocess.run(["bash", "-c", script], check=True)
+    return GO_BINARY
+
+
+def go_names(value: Any, *, field: str = "") -> Any:
+    """JSON keys as Go field names (first letter upper), except inside map-typed fields."""
+    if isinstance(value, dict):
+        if field in MAP_FIELDS:
+            return dict(value)
+        return {k[:1].upper() + k[1:]: go_names(v, field=k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [go_names(v, field=field) for v in value]
+    return value
+
+
+def template_data(sample: str) -> dict[str, Any]:
+    review = json.loads((reference.SAMPLES / f"{sample}.json").read_bytes())
+    pod = review["request"]["object"]
+    meta = go_names(pod.get("metadata", {}))
+    meta.setdefault("Annotations", {})
+    meta.setdefault("Labels", {})
+    owner = meta.get("GenerateName", "").rstrip("-").rsplit("-", 1)[0] or meta.get("Name", "")
+    return {
+        "ObjectMeta": meta,
+        "Spec": go_names(pod.get("spec", {})),
+        "DeploymentMeta": {"Name": owner, "Namespace": review["request"].get("namespace", "")},
+        "Values": yaml.safe_load(reference.reference_values()),
+        "Revision": "default",
+    }
+
+
+def ours(text: str, data: dict[str, Any], *, rounds: int, repeat: int) -> tuple[float, str]:
+    template = gotemplate.parse(text, name="sidecar", sprig=True)
+    output = template.execute(data)
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(rounds):
+            template.execute(data)
+        best = min(best, (time.perf_counter() - start) / rounds)
+    return best, output
+
+
+def go(text: str, data: dict[str, Any], *, rounds: int, repeat: int) -> tuple[float, str]:
+    request = json.dumps({"template": text, "data": data, "rounds": rounds})
+    best, output = float("inf"), ""
+    for _ in range(repeat):
+        reply = subprocess.run(
+            [str(go_binary())], input=request, capture_output=True, text=True, check=True
+        )
+        answer = json.loads(reply.stdout)
+        best, output = min(best, answer["ns_per_render"] / 1e9), answer["output"]
+    return best, output
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", nargs="+", default=["small", "typical", "large"])
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    text = reference.TEMPLATE.read_text(encoding="utf-8")
+    rows = []
+    for sample in args.samples:
+        data = template_data(sample)
+        ours_s, ours_out = ours(text, data, rounds=args.rounds, repeat=args.repeat)
+        go_s, go_out = go(text, data, rounds=args.rounds, repeat=args.repeat)
+        rows.append(
+            {
+                "sample": sample,
+                "output_bytes": len(go_out),
+                "same_output": ours_out == go_out,
+                "ours_ms": round(ours_s * 1000, 3),
+                "go_ms": round(go_s * 1000, 3),
+                "ours_over_go": round(ours_s / go_s, 1),
+            }
+        )
+    columns = list(rows[0])
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(str(row[c]) for c in columns) + " |")
+    load = Path("/proc/loadavg").read_text().split()[0]
+    print(json.dumps({"bench": "render", "load": load, "rounds": args.rounds, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
