@@ -16,11 +16,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sidecar_injector.errors import Location
 from sidecar_injector.legacy import typed_container
 from sidecar_injector.overrides import (
     AUTO_IMAGE,
     OVERRIDES_KEY,
     PROXY_NAME,
+    go_json,
     parse_overrides,
     reapply_overwritten,
     reinsert_overrides,
@@ -29,12 +31,15 @@ from sidecar_injector.sidecars import move_proxy_to_init, reorder
 from sidecar_injector.strategic import MergeError, copy_json, copy_object, merge_overlay, merge_pod
 
 __all__ = [
+    "PROXY_NAME",
+    "STATUS_KEY",
     "InjectionStatus",
     "MergeError",
     "Merged",
     "append_legacy",
     "merge_overlay",
     "merge_sidecar",
+    "status_of",
     "strip",
     "template_view",
     "uninject",
@@ -116,7 +121,7 @@ class InjectionStatus:
             fields[key] = list(names) or None
         if self.version is None and self.revision is not None:
             fields["revision"] = self.revision
-        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+        return go_json(fields)
 
     def by_kind(self) -> dict[str, tuple[str, ...]]:
         return dict(zip(LEGACY_SPEC_KEYS, self._lists(), strict=True))
@@ -154,7 +159,7 @@ def strip(pod: Mapping[str, JSON], *, status_port: int | None = None) -> Pod:
     for kind in ("containers", "initContainers"):
         names = status.by_kind()[kind]
         if kind in spec:
-            spec[kind] = [c for c in spec[kind] or [] if c.get("name") not in names]
+            spec[kind] = [c for c in spec[kind] or [] if _name(c) not in names]
     annotations = result["metadata"]["annotations"]
     if status_port is not None and annotations.get("prometheus.io/port") == str(status_port):
         for key in PROMETHEUS_KEYS:
@@ -227,7 +232,9 @@ def append_legacy(
     if unknown:
         raise MergeError(
             f"a 1.0 injection template renders only {', '.join(LEGACY_SPEC_KEYS)}; "
-            f"got {', '.join(unknown)}"
+            f"got {', '.join(unknown)}",
+            location=Location(pointer=f"/{unknown[0]}"),
+            hint="move the rest into the pod spec or use the modern config format",
         )
     result = _strip_everything(pod)
     body = result.setdefault("spec", {})
@@ -236,7 +243,10 @@ def append_legacy(
         if added is None:
             continue
         if not isinstance(added, list):
-            raise MergeError(f"{key} must be a list in the rendered 1.0 template")
+            raise MergeError(
+                f"{key} must be a list in the rendered 1.0 template, not {type(added).__name__}",
+                location=Location(pointer=f"/{key}"),
+            )
         if key in ("initContainers", "containers"):
             added = [_as_legacy_container(c) for c in added]
         body[key] = [*(body.get(key) or []), *copy_json(added)]
@@ -289,7 +299,7 @@ def _strip_everything(pod: Mapping[str, JSON]) -> Pod:
     spec = result.setdefault("spec", {})
     for kind, names in status.by_kind().items():
         if kind in spec:
-            kept = [item for item in spec[kind] or [] if item.get("name") not in names]
+            kept = [item for item in spec[kind] or [] if _name(item) not in names]
             if kept:
                 spec[kind] = kept
             else:
@@ -310,6 +320,10 @@ def _drop_keys(metadata: dict[str, JSON], field: str, keys: Sequence[str]) -> No
         del metadata[field]
 
 
+def _name(item: JSON) -> JSON:
+    return item.get("name") if isinstance(item, Mapping) else None
+
+
 def _annotations(pod: Mapping[str, JSON]) -> Mapping[str, str]:
     return (pod.get("metadata") or {}).get("annotations") or {}
 
@@ -320,6 +334,3 @@ def _strings(items: JSON) -> tuple[str, ...]:
 
 def _names(items: JSON) -> tuple[str, ...]:
     return tuple(i["name"] for i in items or () if isinstance(i, Mapping) and "name" in i)
-
-
-__all__ += ["PROXY_NAME", "STATUS_KEY", "status_of"]

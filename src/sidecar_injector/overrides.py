@@ -257,7 +257,20 @@ def overrides_json(applied: Mapping[str, Sequence[Mapping[str, JSON]]]) -> str:
     for kind in ("containers", "initContainers"):
         if applied.get(kind):
             document[kind] = [go_ordered(c, "Container") for c in applied[kind]]
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    return go_json(document)
+
+
+_GO_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def go_json(value: JSON) -> str:
+    """Compact JSON as Go's `json.Marshal` writes it: UTF-8 kept, `<`, `>`, `&` escaped.
+
+    Those characters can only occur inside strings, so escaping the text is safe.
+    """
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).translate(_GO_ESCAPES)
 
 
 def go_ordered(value: JSON, type_name: str) -> JSON:

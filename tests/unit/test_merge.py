@@ -361,3 +361,17 @@ def test_odd_shapes_pass_through_typing_and_overrides() -> None:
         pod(containers=[user_proxy]), [{"spec": {"containers": [{"name": "istio-proxy"}]}}]
     ).pod
     assert '"resources":{"limits":"lots"}' in merged["metadata"]["annotations"][OVERRIDES_KEY]
+
+
+def test_json_annotations_escape_html_characters_as_go() -> None:
+    user_proxy = container("istio-proxy", image="auto", args=["--a=<b>&c", "ü"])
+    merged = merge_sidecar(pod(containers=["app", user_proxy]), [sidecar_overlay()]).pod
+    text = merged["metadata"]["annotations"][OVERRIDES_KEY]
+    assert '"args":["--a=\\u003cb\\u003e\\u0026c","ü"]' in text
+    assert json.loads(text)["containers"][0]["args"] == ["--a=<b>&c", "ü"]
+
+
+def test_legacy_errors_point_into_the_rendered_spec() -> None:
+    with pytest.raises(MergeError) as caught:
+        append_legacy(pod(), {"volumes": "x"}, template_text="")
+    assert caught.value.location is not None and caught.value.location.pointer == "/volumes"
