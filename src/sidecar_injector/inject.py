@@ -3,6 +3,7 @@
 The webhook and `kube-inject` both call `inject_pod`; it is pure and does no I/O.
 """
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,7 @@ def _inject_modern(
     params: Mapping[str, str] | None,
     workload: templatedata.WorkloadMeta | None,
 ) -> Injected:
+    pod = typedpod.normalize(copy.deepcopy(dict(pod)))
     pod_annotations = _annotations(pod)
     proxy_config = templatedata.effective_proxy_config(config.mesh, pod_annotations)
     status_port = _int(config.mesh.default_config.data.get("statusPort"))

@@ -81,3 +81,13 @@ def test_switches_off_leave_probes_and_prometheus_alone(default_config: config.C
     assert result["metadata"]["annotations"]["prometheus.io/port"] == "9090"
     hello = next(c for c in result["spec"]["containers"] if c["name"] == "hello")
     assert hello["readinessProbe"] == {"httpGet": {"port": "http"}}
+
+
+def test_the_request_pod_is_read_in_go_typed_form(default_config: config.Config) -> None:
+    """The saved user overrides hold what Go decoded: `3000m` is `3`."""
+    own_proxy = container(inject.PROXY_NAME, image="auto", resources={"limits": {"cpu": "3000m"}})
+    given = pod(containers=["hello", own_proxy])
+    result = inject.inject_pod(given, namespace="default", config=default_config).pod
+    overrides = json.loads(result["metadata"]["annotations"]["proxy.istio.io/overrides"])
+    assert overrides["containers"][0]["resources"] == {"limits": {"cpu": "3"}}
+    assert given["spec"]["containers"][1]["resources"] == {"limits": {"cpu": "3000m"}}
