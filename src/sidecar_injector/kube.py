@@ -81,14 +81,17 @@ async def watch_configmap(
     """The ConfigMap now, then after every change, forever.
 
     List, then watch from the list's version; `410 Gone` (history compacted) goes back to the
-    list; a dropped stream re-watches from the last version seen; other errors wait first.
+    list; a dropped stream re-watches from the last version seen; other errors wait first,
+    longer each time (up to 30 s) until an event arrives.
     """
     version: str | None = None
+    failures = 0
     while True:
         try:
             if version is None:
                 event = await _list_configmap(client, name=name, namespace=namespace)
                 version = event.resource_version
+                failures = 0
                 yield event
             async for kind, obj in client.watch(
                 ConfigMap,
@@ -98,6 +101,7 @@ async def watch_configmap(
             ):
                 version = (obj.metadata.resourceVersion if obj.metadata else None) or version
                 data = None if kind == "DELETED" else dict(obj.data or {})
+                failures = 0
                 yield ConfigMapEvent(data, version)
         except TransportErrors as err:
             if status_code(err) == 410:
@@ -106,8 +110,16 @@ async def watch_configmap(
                 )
                 version = None
                 continue
-            logger.warning("watch of ConfigMap %s/%s failed: %s; retrying", namespace, name, err)
-            await asyncio.sleep(retry_seconds)
+            failures += 1
+            delay = min(retry_seconds * 2 ** min(failures - 1, 5), 30.0)
+            logger.warning(
+                "watch of ConfigMap %s/%s failed: %s; retrying in %.1f s",
+                namespace,
+                name,
+                err,
+                delay,
+            )
+            await asyncio.sleep(delay)
 
 
 async def _list_configmap(client: AsyncClient, *, name: str, namespace: str) -> ConfigMapEvent:
