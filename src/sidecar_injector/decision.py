@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sidecar_injector import podshape
 from sidecar_injector.config import LabelSelector, Requirement
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,12 @@ class Decision:
 
 
 def decide(pod: Mapping[str, Any], *, namespace: str, config: DecisionConfig) -> Decision:
-    """Istio's order: hostNetwork, ignored namespace, label/annotation, never, always, policy."""
+    """Istio's order: hostNetwork, ignored namespace, label/annotation, never, always, policy.
+
+    Every path (webhook, kube-inject, explain) starts here, so a pod Go could not decode is
+    refused here with `podshape.PodError`, before any step reads it.
+    """
+    podshape.check(pod)
     spec = pod.get("spec") or {}
     if spec.get("hostNetwork") is True:
         return Decision(

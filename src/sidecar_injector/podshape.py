@@ -1,0 +1,203 @@
+"""Whether a pod has the shape Go's `core/v1.Pod` can decode, before anything reads it.
+
+Every step after the decision reads the pod as Kubernetes types: containers are objects, ports
+are integers, annotations map strings to strings. A pod that breaks that (a list where a mapping
+belongs, `containerPort: "80"`) would otherwise fail deep inside a step with a Python error and
+no place. The API server decodes every pod it sends into these Go types first, so the webhook
+never sees such a pod from a real cluster; users' YAML files for `kube-inject`, `explain` and
+`render` are another matter. One walk over the pod, driven by `podview.TYPES`, finds the first
+field of the wrong type and names it with a JSON pointer.
+
+What Go accepts passes: unknown fields, `null` for any field, IntOrString as either, quantities
+as numbers or strings, integral floats for integers (JSON has one number type). Types the table
+does not describe are only checked to be objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final, NoReturn
+
+from sidecar_injector import errors, podview
+
+JSON = Any
+Path = tuple[str | int, ...]
+
+_ROOT: Final = {"metadata": "struct:ObjectMeta", "spec": "struct:PodSpec", "status": "any"}
+_BY_JSON: Final[dict[str, dict[str, str]]] = {
+    name: {field.json: field.kind for field in fields} for name, fields in podview.TYPES.items()
+}
+
+
+class PodError(errors.InjectorError):
+    """A pod field whose JSON type is not the one Kubernetes gives it."""
+
+
+def check(pod: JSON) -> None:
+    """Raise `PodError` at the first field Go could not decode into `core/v1.Pod`."""
+    if not isinstance(pod, Mapping):
+        _fail((), expected="an object (v1.Pod)", found=pod)
+    _fields(pod, _ROOT, ())
+
+
+def yaml_scalars(pod: dict[str, JSON]) -> None:
+    """Turn YAML scalars into strings where Go has a string, in place, as `sigs.k8s.io/yaml`.
+
+    `args: [15000]` or `annotations: {sidecar.istio.io/inject: true}` are JSON numbers and
+    booleans once YAML is read, but Istio's kube-inject decodes YAML straight into the Go types,
+    which turns them into "15000" and "true"; the webhook's JSON never gets this leniency.
+    """
+    if isinstance(pod, dict):
+        for key, kind in _ROOT.items():
+            if key in pod:
+                pod[key] = _stringify(pod[key], kind)
+
+
+def _fields(data: Mapping[str, JSON], kinds: Mapping[str, str], path: Path) -> None:
+    for key, value in data.items():
+        kind = kinds.get(key)
+        if kind is not None and value is not None:
+            _value(value, kind, (*path, key))
+
+
+def _value(value: JSON, kind: str, path: Path) -> None:
+    """`value` (not null) against a `podview.Field` kind."""
+    if kind == "string":
+        if not isinstance(value, str):
+            _fail(path, expected="a string", found=value)
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            _fail(path, expected="a boolean (true or false)", found=value)
+    elif kind in ("int32", "int64"):
+        if not _is_integer(value):
+            _fail(path, expected=f"an integer ({kind})", found=value)
+    elif kind.startswith("*"):
+        _value(value, kind[1:], path)
+    elif kind.startswith(("struct:", "ptr:")):
+        _object(value, kind.split(":", 1)[1], path)
+    elif kind.startswith("[]"):
+        _list(value, kind[2:], path)
+    elif kind.startswith("map:") or kind == "quantities":
+        _map(value, kind, path)
+    else:
+        _other(value, kind, path)
+
+
+def _object(value: JSON, type_name: str, path: Path) -> None:
+    if not isinstance(value, Mapping):
+        _fail(path, expected=f"an object ({podview.go_type(type_name)})", found=value)
+    kinds = _BY_JSON.get(type_name)
+    if kinds is not None:
+        _fields(value, kinds, path)
+
+
+def _list(value: JSON, element: str, path: Path) -> None:
+    if not isinstance(value, list):
+        _fail(path, expected=f"a list of {_element_name(element)}", found=value)
+    scalar = element in ("string", "int64")
+    for index, item in enumerate(value):
+        if item is None and scalar:
+            continue
+        if scalar:
+            _value(item, element, (*path, index))
+        else:
+            _object(item, element, (*path, index))
+
+
+def _element_name(element: str) -> str:
+    scalars = {"string": "strings", "int64": "integers"}
+    return scalars.get(element) or f"objects ({podview.go_type(element)})"
+
+
+def _map(value: JSON, kind: str, path: Path) -> None:
+    quantities = kind == "quantities"
+    if not isinstance(value, Mapping):
+        expected = "an object of quantities" if quantities else "an object of strings"
+        _fail(path, expected=expected, found=value)
+    for key, item in value.items():
+        if item is None:
+            continue
+        if quantities:
+            _quantity(item, (*path, key))
+        elif not isinstance(item, str):
+            _fail((*path, key), expected="a string", found=item)
+
+
+def _other(value: JSON, kind: str, path: Path) -> None:
+    if kind == "intorstr":
+        if not (isinstance(value, str) or _is_integer(value)):
+            _fail(path, expected="an integer or a string (IntOrString)", found=value)
+    elif kind == "quantity":
+        _quantity(value, path)
+    elif kind == "time" and not isinstance(value, str):
+        _fail(path, expected="a time as an RFC 3339 string", found=value)
+
+
+def _quantity(value: JSON, path: Path) -> None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        _fail(path, expected="a quantity (a string such as 100m or a number)", found=value)
+
+
+def _is_integer(value: JSON) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def _fail(path: Path, *, expected: str, found: JSON) -> NoReturn:
+    explain = ".".join(["pod", *(str(step) for step in path if isinstance(step, str))])
+    raise PodError(
+        f"expected {expected}, found {_describe(found)}",
+        location=errors.Location(pointer=pointer(path)),
+        hint=f"fix the pod's field as `kubectl explain {explain}` describes it",
+    )
+
+
+def _describe(value: JSON) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the string {shown!r}"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return "null" if value is None else f"a {type(value).__name__}"
+
+
+def pointer(path: Path) -> str:
+    """RFC 6901: `~` and `/` in keys are escaped (`sidecar.istio.io~1inject`)."""
+    return "".join("/" + str(step).replace("~", "~0").replace("/", "~1") for step in path)
+
+
+def _stringify(value: JSON, kind: str) -> JSON:
+    if value is None:
+        return value
+    if kind in ("string", "*string"):
+        return _go_string(value)
+    if kind.startswith(("struct:", "ptr:")) and isinstance(value, dict):
+        kinds = _BY_JSON.get(kind.split(":", 1)[1])
+        if kinds is not None:
+            for key, item in value.items():
+                if key in kinds:
+                    value[key] = _stringify(item, kinds[key])
+        return value
+    if kind.startswith("[]") and isinstance(value, list):
+        element = kind[2:]
+        if element == "string":
+            return ["" if item is None else _go_string(item) for item in value]
+        return [_stringify(item, f"struct:{element}") for item in value]
+    if kind.startswith("map:") and isinstance(value, dict):
+        return {_go_string(key): _go_string(item) for key, item in value.items()}
+    return value
+
+
+def _go_string(value: JSON) -> JSON:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
