@@ -252,7 +252,8 @@ def append_legacy(
         body[key] = [*(body.get(key) or []), *copy_json(added)]
     version = hashlib.sha256(template_text.encode()).hexdigest()
     status = InjectionStatus.of(spec, revision=None, version=version)
-    annotations = result.setdefault("metadata", {}).setdefault("annotations", {})
+    metadata = result["metadata"] = result.get("metadata") or {}
+    annotations = metadata["annotations"] = metadata.get("annotations") or {}
     annotations[STATUS_KEY] = status.to_json()
     annotations.update(injected_annotations or {})
     return Merged(pod=result, template={"spec": dict(spec)}, status=status)
