@@ -256,9 +256,10 @@ def problems(annotations: Mapping[str, str]) -> tuple[Problem, ...]:
         known = BY_NAME.get(name)
         if known is None or known.check is None:
             continue
-        reason = known.check(annotations[name])
+        value = annotations[name] or ""
+        reason = known.check(value)
         if reason is not None:
-            found.append(Problem(name, annotations[name], reason, known.rule))
+            found.append(Problem(name, value, reason, known.rule))
     return tuple(found)
 
 
