@@ -26,7 +26,7 @@ KIT = SHARED / "conformance" / "istio"
 SUITES: dict[str, workloads.Era] = {"legacy-1.0": "legacy", "modern": "modern"}
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.CSafeLoader):
     """The kit's comparison: timestamps stay strings."""
 
 

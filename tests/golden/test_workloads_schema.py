@@ -23,7 +23,7 @@ CURRENT = {"v1", "apps/v1", "batch/v1"}
 VERSION = "1.29.0"
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.CSafeLoader):
     """As the API server reads YAML: a timestamp is a string."""
 
 
