@@ -122,7 +122,10 @@ class _Joiner:
             self.out.append(word)
             return
         for ch in word:
-            self.out.append(self.connector if is_connector(ch) else runes.to_lower(ch))
+            if is_connector(ch):
+                self.out.append(self.connector)
+            else:
+                self.out.append(runes.to_lower(ch) if runes.is_upper(ch) else ch)
 
     def write_glued(self) -> Word:
         """Write a run of letters and numbers; the class of the word after it."""

@@ -24,6 +24,8 @@ class UnsupportedValue(values.GoError):
 
 
 def _encode_string(s: str, *, html: bool) -> str:
+    if s.isascii() and s.isprintable() and not (html and _HTML.intersection(s)):
+        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
     out = ['"']
     for ch in runes.go_runes(s):
         if ch in _SHORT_ESCAPES:

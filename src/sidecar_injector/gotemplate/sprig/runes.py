@@ -111,8 +111,12 @@ def _simple(ch: str, mapped: str) -> str:
 
 
 def to_upper(ch: str) -> str:
-    """Go's `unicode.ToUpper`."""
-    return _simple(ch, ch.upper())
+    """Go's `unicode.ToUpper`: the simple mapping, which for letters with a subscript iota
+    (`ᾔ`) is the title-case letter, where Python's full mapping expands (`ἜΙ`)."""
+    upper = ch.upper()
+    if len(upper) == 1:
+        return upper
+    return _simple(ch, ch.title()) if not is_title(ch) else ch
 
 
 def to_lower(ch: str) -> str:
