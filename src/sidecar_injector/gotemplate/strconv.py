@@ -253,8 +253,8 @@ def can_backquote(s: str) -> bool:
 
 def quote(s: str, *, ascii_only: bool = False) -> str:
     """`strconv.Quote` (or `QuoteToASCII`)."""
-    if s.isascii() and s.isprintable() and '"' not in s and "\\" not in s:
-        return f'"{s}"'
+    if s.isascii() and s.isprintable():
+        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
     runes = (escape_rune(ord(ch), quote='"', ascii_only=ascii_only) for ch in go_text(s))
     return '"' + "".join(runes) + '"'
 
