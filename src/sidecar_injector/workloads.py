@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
-from sidecar_injector import config, decision, errors, inject, templatedata
+from sidecar_injector import config, decision, errors, inject, podshape, templatedata
 
 JSON = Any
 
@@ -358,8 +358,10 @@ def _pod_template(resource: dict[str, JSON], *, where: errors.Location) -> PodTe
     meta = resource.get("metadata")
     meta = meta if isinstance(meta, dict) else {}
     metadata, spec = _pod_parts(resource, where=where)
+    pod = {"metadata": copy.deepcopy(metadata), "spec": copy.deepcopy(spec)}
+    podshape.yaml_scalars(pod)
     return PodTemplate(
-        pod={"metadata": copy.deepcopy(metadata), "spec": copy.deepcopy(spec)},
+        pod=pod,
         kind=kind,
         api_version=str(resource.get("apiVersion") or ""),
         name=str(meta.get("name") or ""),
