@@ -162,6 +162,13 @@ def check_command(
     revision: Annotated[str, typer.Option(help="Control plane revision.")] = "",
     kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig file.")] = None,
     context: Annotated[str | None, typer.Option(help="Kubeconfig context.")] = None,
+    proxy: Annotated[
+        bool,
+        typer.Option(
+            "--proxy",
+            help="Also list pods in labelled namespaces whose sidecar is missing or stale.",
+        ),
+    ] = False,
 ) -> None:
     """Diagnose the injector in a cluster; exit 1 when something is wrong."""
     from sidecar_injector import diagnosis, kube
@@ -171,7 +178,17 @@ def check_command(
     except kube.KubeError as err:
         raise _fail(err) from None
     names = manifests.Names(namespace, "" if revision == "default" else revision)
-    findings = asyncio.run(diagnosis.diagnose(client, names=names))
+
+    async def run() -> list[diagnosis.Finding]:
+        findings = await diagnosis.diagnose(client, names=names)
+        if proxy:
+            findings += await diagnosis.proxy_findings(client, names=names)
+        return findings
+
+    try:
+        findings = asyncio.run(run())
+    except Exception as err:  # lightkube decoding, TLS, anything unforeseen: one line, exit 1
+        raise _fail(Exception(f"check stopped: {type(err).__name__}: {err}")) from None
     for finding in findings:
         typer.echo(str(finding))
     problems = [f for f in findings if f.severity == "error"]

@@ -19,10 +19,10 @@ from cryptography.exceptions import InvalidSignature
 from lightkube import AsyncClient
 from lightkube.models.core_v1 import Container, PodSpec
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Endpoints, Pod, Secret
+from lightkube.resources.core_v1 import ConfigMap, Endpoints, Pod, Secret
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 
-from sidecar_injector import decision, explanation, kube, manifests
+from sidecar_injector import config, decision, errors, explanation, inject, kube, manifests, merge
 
 Severity = Literal["ok", "warning", "error"]
 EXPIRY_WARNING_DAYS = 30
@@ -301,3 +301,120 @@ async def _dry_run(client: AsyncClient, *, namespace: str) -> Finding:
         "came back without a sidecar",
         f"run `sidecar-injector explain` for a pod in {namespace}",
     )
+
+
+# --- check --proxy --------------------------------------------------------------------------
+
+PROXY = "istio-proxy"
+
+
+async def proxy_findings(client: AsyncClient, *, names: manifests.Names) -> list[Finding]:
+    """Pods in labelled namespaces whose sidecar is missing or not what the config injects now."""
+    try:
+        current = await _cluster_config(client, names=names)
+        labels = await kube.namespace_labels(client)
+    except (*kube.TransportErrors, errors.InjectorError) as err:
+        return [Finding("error", "proxies", f"cannot read the config or namespaces: {err}")]
+    findings: list[Finding] = []
+    for namespace in labelled_namespaces(labels, revision=names.revision):
+        pods = [p.to_dict() async for p in client.list(Pod, namespace=namespace)]
+        findings += sidecar_findings(pods, namespace=namespace, config=current)
+    if not findings:
+        findings.append(Finding("ok", "proxies", "every pod has the sidecar the config injects"))
+    return findings
+
+
+async def _cluster_config(client: AsyncClient, *, names: manifests.Names) -> config.Config:
+    texts: dict[str, str] = {}
+    for name in (names.injector_configmap, names.mesh_configmap):
+        found = await client.get(ConfigMap, name=name, namespace=names.namespace)
+        texts.update(found.data or {})
+    where = f"ConfigMap {names.namespace}/{names.injector_configmap}"
+    return config.load(
+        config=texts.get("config"),
+        values=texts.get("values"),
+        mesh=texts.get("mesh"),
+        sources=config.Sources(
+            f"{where} data.config",
+            f"{where} data.values",
+            f"ConfigMap {names.namespace}/{names.mesh_configmap} data.mesh",
+        ),
+        revision=names.revision,
+    )
+
+
+def sidecar_findings(
+    pods: list[dict[str, Any]], *, namespace: str, config: config.Config
+) -> list[Finding]:
+    """Per owner: pods the config would inject that have no sidecar, or a different one."""
+    missing: dict[str, int] = {}
+    stale: dict[str, set[str]] = {}
+    findings: list[Finding] = []
+    for pod in pods:
+        owner = owner_of(pod, namespace=namespace)
+        try:
+            expected = inject.inject_pod(pod, namespace=namespace, config=config)
+        except errors.InjectorError as err:
+            findings.append(Finding("warning", owner, f"the current config fails on it: {err}"))
+            continue
+        if not expected.decision.inject:
+            continue
+        if _proxy(pod) is None:
+            missing[owner] = missing.get(owner, 0) + 1
+            continue
+        differences = _differences(pod, expected.pod)
+        if differences:
+            stale.setdefault(owner, set()).update(differences)
+    for owner, count in sorted(missing.items()):
+        findings.append(
+            Finding(
+                "error",
+                owner,
+                f"{count} pod(s) without a sidecar (created while the webhook failed open?)",
+                "kubectl rollout restart it",
+            )
+        )
+    for owner, what in sorted(stale.items()):
+        findings.append(
+            Finding(
+                "warning",
+                owner,
+                f"stale sidecar, not what the config injects now: {', '.join(sorted(what))}",
+                "kubectl rollout restart it",
+            )
+        )
+    return findings
+
+
+def owner_of(pod: Mapping[str, Any], *, namespace: str) -> str:
+    """`Deployment ns/name` for a ReplicaSet's pod (by its pod-template-hash), else the owner."""
+    metadata = pod.get("metadata") or {}
+    owners = metadata.get("ownerReferences") or []
+    if not owners:
+        return f"Pod {namespace}/{metadata.get('name', '?')}"
+    kind, name = owners[0].get("kind", "?"), owners[0].get("name", "?")
+    suffix = f"-{(metadata.get('labels') or {}).get('pod-template-hash', '')}"
+    if kind == "ReplicaSet" and suffix != "-" and name.endswith(suffix):
+        kind, name = "Deployment", name.removesuffix(suffix)
+    return f"{kind} {namespace}/{name}"
+
+
+def _proxy(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    spec = pod.get("spec") or {}
+    for container in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+        if container.get("name") == PROXY:
+            found: Mapping[str, Any] = container
+            return found
+    return None
+
+
+def _differences(pod: Mapping[str, Any], expected: Mapping[str, Any]) -> set[str]:
+    found: set[str] = set()
+    have, want = _proxy(pod) or {}, _proxy(expected) or {}
+    if have.get("image") != want.get("image"):
+        found.add("image")
+    status_now = ((pod.get("metadata") or {}).get("annotations") or {}).get(merge.STATUS_KEY)
+    status_new = ((expected.get("metadata") or {}).get("annotations") or {}).get(merge.STATUS_KEY)
+    if status_now != status_new:
+        found.add("status annotation")
+    return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import datetime
 import json
 import threading
@@ -15,7 +16,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from sidecar_injector import certs, cli, diagnosis, manifests
+from sidecar_injector import certs, cli, config, decision, diagnosis, inject, manifests
+from tests.builders import pod
 
 HOSTS = ["sidecar-injector.istio-system.svc", "sidecar-injector.istio-system.svc.cluster.local"]
 
@@ -234,3 +236,68 @@ def test_certs_command_writes_files_and_prints_the_bundle(tmp_path: Path) -> Non
     )
     assert {f.severity for f in found} == {"ok"}
     assert (tmp_path / "tls.key").stat().st_mode & 0o077 == 0
+
+
+# --- check --proxy --------------------------------------------------------------------------
+
+
+def replica_pod(name: str, *, owner: str, **fields: Any) -> dict[str, Any]:
+    body = pod(name=name, **fields)
+    body["metadata"]["labels"] = {**body["metadata"].get("labels", {}), "pod-template-hash": "abc"}
+    reference = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "uid": "u1"}
+    body["metadata"]["ownerReferences"] = [{**reference, "name": f"{owner}-abc"}]
+    return body
+
+
+def test_sidecar_findings_per_owner() -> None:
+    current = config.load_default()
+    fresh = inject.inject_pod(replica_pod("w-1", owner="web"), namespace="apps", config=current)
+    old = copy.deepcopy(fresh.pod)
+    old["metadata"]["name"] = "o-1"
+    old["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "name": "old-abc"}]
+    proxy = next(c for c in old["spec"]["containers"] if c["name"] == "istio-proxy")
+    proxy["image"] = "docker.io/istio/proxyv2:1.0.0"
+    renamed = copy.deepcopy(old)
+    renamed["metadata"]["annotations"]["sidecar.istio.io/status"] = '{"containers":["envoy"]}'
+    pods = [
+        fresh.pod,
+        old,
+        renamed,
+        replica_pod("b-1", owner="bare"),
+        replica_pod("b-2", owner="bare"),
+        replica_pod("x-1", owner="optout", labels={decision.INJECT_KEY: "false"}),
+    ]
+    findings = diagnosis.sidecar_findings(pods, namespace="apps", config=current)
+    assert [str(f) for f in findings] == [
+        "[error] Deployment apps/bare: 2 pod(s) without a sidecar (created while the webhook "
+        "failed open?); kubectl rollout restart it",
+        "[warning] Deployment apps/old: stale sidecar, not what the config injects now: image, "
+        "status annotation; kubectl rollout restart it",
+    ]
+
+
+def test_owner_of_a_bare_pod_and_a_job() -> None:
+    assert diagnosis.owner_of(pod(name="p"), namespace="n") == "Pod n/p"
+    job = pod(name="j-x")
+    job["metadata"]["ownerReferences"] = [{"kind": "Job", "name": "j"}]
+    assert diagnosis.owner_of(job, namespace="n") == "Job n/j"
+
+
+def test_check_proxy_lists_pods_without_a_sidecar(
+    fake_cluster: tuple[str, dict[str, Any], list[str]],
+    tmp_path: Path,
+    ca: certs.KeyPair,
+    serving: certs.KeyPair,
+) -> None:
+    server, objects, _ = fake_cluster
+    objects.update(cluster_objects(ca, serving, bundle=certs.ca_bundle(ca)))
+    for item in manifests.configmaps(manifests.Settings()):
+        path = f"/api/v1/namespaces/istio-system/configmaps/{item['metadata']['name']}"
+        objects[path] = item
+    bare = {"apiVersion": "v1", "kind": "Pod", **replica_pod("web-abc-1", owner="web")}
+    pods = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": [bare]}
+    objects["/api/v1/namespaces/apps/pods"] = pods
+    args = ["check", "--proxy", "--kubeconfig", str(kubeconfig(tmp_path, server))]
+    result = CliRunner().invoke(cli.app, args)
+    assert "[error] Deployment apps/web: 1 pod(s) without a sidecar" in result.output
+    assert result.exit_code == 1
