@@ -50,7 +50,13 @@ Pod = dict[str, Any]
 
 STATUS_KEY = "sidecar.istio.io/status"
 LEGACY_SPEC_KEYS = ("initContainers", "containers", "volumes", "imagePullSecrets")
-PROMETHEUS_KEYS = ("prometheus.io/scrape", "prometheus.io/port", "prometheus.io/path")
+PROMETHEUS_SCRAPE = "prometheus.io/scrape"
+PROMETHEUS_PORT = "prometheus.io/port"
+PROMETHEUS_PATH = "prometheus.io/path"
+PROMETHEUS_KEYS = (PROMETHEUS_SCRAPE, PROMETHEUS_PORT, PROMETHEUS_PATH)
+AGENT_PATH = "/stats/prometheus"
+PROBERS_ENV = "ISTIO_KUBE_APP_PROBERS"
+PROMETHEUS_ENV = "ISTIO_PROMETHEUS_ANNOTATIONS"
 INJECTOR_LABELS = (
     "security.istio.io/tlsMode",
     "service.istio.io/canonical-name",
@@ -202,9 +208,9 @@ def merge_sidecar(
         injected_status=previous.by_kind() if previous is not None else None,
         tproxy=tproxy,
     )
-    metadata = merged.setdefault("metadata", {})
-    labels = metadata.setdefault("labels", {})
-    annotations = metadata.setdefault("annotations", {})
+    metadata = merged["metadata"] = dict(merged.get("metadata") or {})
+    labels = metadata["labels"] = dict(metadata.get("labels") or {})
+    annotations = metadata["annotations"] = dict(metadata.get("annotations") or {})
     if network:
         labels["topology.istio.io/network"] = network
     status = InjectionStatus.of(template.get("spec") or {}, revision=revision or "default")
@@ -269,14 +275,18 @@ def uninject(pod: Mapping[str, JSON]) -> Pod:
     """The pod as it was before injection, as far as the pod itself records it.
 
     Removes every container, init container, volume and pull secret the status lists, puts the
-    user's own versions of injected containers back (from `proxy.istio.io/overrides`), and drops
-    the injector's labels and annotations. A label or annotation the user had set to one of
-    those same keys cannot be told apart and is dropped too.
+    user's own versions of injected containers back (from `proxy.istio.io/overrides`), gives
+    probes pointed at the agent and Prometheus annotations merged into it back from what the
+    proxy's environment recorded, and drops the injector's labels and annotations. A label or
+    annotation the user had set to one of those same keys cannot be told apart and is dropped.
     """
     if status_of(pod) is None:
         return copy_object(pod)
     saved = parse_overrides(_annotations(pod))
+    proxy_env = _proxy_env(pod)
     result = _strip_everything(pod)
+    _restore_probes(result, proxy_env.get(PROBERS_ENV))
+    _restore_prometheus(result, proxy_env.get(PROMETHEUS_ENV))
     spec = result.setdefault("spec", {})
     for kind in ("containers", "initContainers"):
         for container in saved[kind]:
@@ -289,6 +299,97 @@ def uninject(pod: Mapping[str, JSON]) -> Pod:
     _drop_keys(metadata, "labels", INJECTOR_LABELS)
     _drop_keys(metadata, "annotations", INJECTOR_ANNOTATIONS)
     return result
+
+
+def _proxy_env(pod: Mapping[str, JSON]) -> dict[str, str]:
+    spec = pod.get("spec") or {}
+    for kind in ("containers", "initContainers"):
+        for container in spec.get(kind) or ():
+            if _name(container) == PROXY_NAME:
+                env = container.get("env") or ()
+                return {
+                    e["name"]: e["value"]
+                    for e in env
+                    if isinstance(e, Mapping) and isinstance(e.get("value"), str) and "name" in e
+                }
+    return {}
+
+
+def _restore_probes(pod: Pod, recorded: str | None) -> None:
+    """Undo probe rewriting: each probe pointed at the agent gets back what the agent was told
+    to call (a named port comes back as its number, the only form the agent keeps)."""
+    probers = _json_object(recorded)
+    if not probers:
+        return
+    spec = pod.get("spec") or {}
+    for kind in ("containers", "initContainers"):
+        for container in spec.get(kind) or ():
+            if not isinstance(container, dict):
+                continue
+            name = container.get("name")
+            for field, path in _probe_paths(name):
+                _restore_action(container, field, probers.get(path), path)
+            lifecycle = container.get("lifecycle")
+            if isinstance(lifecycle, dict):
+                for field, path in _hook_paths(name):
+                    _restore_action(lifecycle, field, probers.get(path), path)
+
+
+def _probe_paths(name: JSON) -> tuple[tuple[str, str], ...]:
+    return (
+        ("readinessProbe", f"/app-health/{name}/readyz"),
+        ("livenessProbe", f"/app-health/{name}/livez"),
+        ("startupProbe", f"/app-health/{name}/startupz"),
+    )
+
+
+def _hook_paths(name: JSON) -> tuple[tuple[str, str], ...]:
+    return (
+        ("preStop", f"/app-lifecycle/{name}/prestopz"),
+        ("postStart", f"/app-lifecycle/{name}/poststartz"),
+    )
+
+
+def _restore_action(owner: dict[str, JSON], field: str, prober: JSON, path: str) -> None:
+    probe = owner.get(field)
+    if not isinstance(probe, dict) or not isinstance(prober, Mapping):
+        return
+    http = probe.get("httpGet")
+    if not isinstance(http, Mapping) or http.get("path") != path:
+        return
+    restored = {k: v for k, v in probe.items() if k != "httpGet"}
+    for kind in ("httpGet", "tcpSocket", "grpc"):
+        if isinstance(prober.get(kind), Mapping):
+            restored[kind] = copy_json(prober[kind])
+            break
+    owner[field] = restored
+
+
+def _restore_prometheus(pod: Pod, recorded: str | None) -> None:
+    """Undo the Prometheus merge: the agent's scrape annotations go, the app's come back."""
+    annotations = (pod.get("metadata") or {}).get("annotations")
+    if not isinstance(annotations, dict) or annotations.get(PROMETHEUS_PATH) != AGENT_PATH:
+        return
+    for key in (PROMETHEUS_SCRAPE, PROMETHEUS_PORT, PROMETHEUS_PATH):
+        annotations.pop(key, None)
+    saved = _json_object(recorded) or {}
+    for field, key in (
+        ("scrape", PROMETHEUS_SCRAPE),
+        ("path", PROMETHEUS_PATH),
+        ("port", PROMETHEUS_PORT),
+    ):
+        if isinstance(saved.get(field), str) and saved[field]:
+            annotations[key] = saved[field]
+
+
+def _json_object(text: str | None) -> dict[str, JSON] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _strip_everything(pod: Mapping[str, JSON]) -> Pod:

@@ -375,3 +375,81 @@ def test_legacy_errors_point_into_the_rendered_spec() -> None:
     with pytest.raises(MergeError) as caught:
         append_legacy(pod(), {"volumes": "x"}, template_text="")
     assert caught.value.location is not None and caught.value.location.pointer == "/volumes"
+
+
+@pytest.fixture(scope="module")
+def default_config() -> Any:
+    from sidecar_injector import config
+
+    return config.load_default()
+
+
+def test_uninject_undoes_the_whole_pipeline_probes_and_prometheus_included(
+    default_config: Any,
+) -> None:
+    from sidecar_injector import inject
+
+    app = container(
+        "app",
+        ports=[{"containerPort": 8080, "name": "http"}],
+        readinessProbe={"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 3},
+        livenessProbe={"tcpSocket": {"port": 8080}, "timeoutSeconds": 2},
+        lifecycle={"preStop": {"httpGet": {"path": "/stop", "port": 8080}}},
+    )
+    original = pod(
+        containers=[app, "side"],
+        init_containers=["setup"],
+        volumes=[{"name": "data", "emptyDir": {}}],
+        labels={"app": "web"},
+        annotations={"prometheus.io/scrape": "true", "prometheus.io/port": "9090"},
+    )
+    injected = inject.inject_pod(original, namespace="default", config=default_config).pod
+    probe = injected["spec"]["containers"][0]["livenessProbe"]
+    assert probe["httpGet"]["path"] == "/app-health/app/livez"  # the pipeline rewrote it
+    assert injected["metadata"]["annotations"]["prometheus.io/port"] == "15020"
+    assert uninject(injected) == original
+
+
+def test_uninject_without_recorded_scrape_settings_drops_the_agents(default_config: Any) -> None:
+    from sidecar_injector import inject
+
+    original = pod(containers=["app"])
+    injected = inject.inject_pod(original, namespace="default", config=default_config).pod
+    assert injected["metadata"]["annotations"]["prometheus.io/path"] == "/stats/prometheus"
+    assert uninject(injected) == original
+
+
+def test_uninject_leaves_probes_it_did_not_rewrite() -> None:
+    recorded = json.dumps({"/app-health/app/readyz": {"httpGet": {"path": "/r", "port": 80}}})
+    proxy = container("istio-proxy", env=[{"name": "ISTIO_KUBE_APP_PROBERS", "value": recorded}])
+    own = {"httpGet": {"path": "/mine", "port": 15020}}
+    injected = pod(
+        containers=[container("app", readinessProbe=own, livenessProbe={"exec": {}}), proxy],
+        annotations={STATUS_KEY: InjectionStatus(containers=("istio-proxy",)).to_json()},
+    )
+    restored = uninject(injected)["spec"]["containers"][0]
+    assert restored["readinessProbe"] == own
+    assert restored["livenessProbe"] == {"exec": {}}
+
+
+@pytest.mark.parametrize("recorded", ["{bad", "[1]", ""])
+def test_uninject_ignores_unreadable_records(recorded: str) -> None:
+    proxy = container(
+        "istio-proxy",
+        env=[
+            {"name": "ISTIO_KUBE_APP_PROBERS", "value": recorded},
+            {"name": "ISTIO_PROMETHEUS_ANNOTATIONS", "value": recorded},
+        ],
+    )
+    rewritten = {"httpGet": {"path": "/app-health/app/readyz", "port": 15020}}
+    injected = pod(
+        containers=[container("app", readinessProbe=rewritten), proxy],
+        annotations={
+            STATUS_KEY: InjectionStatus(containers=("istio-proxy",)).to_json(),
+            "prometheus.io/path": "/stats/prometheus",
+            "prometheus.io/port": "15020",
+        },
+    )
+    restored = uninject(injected)
+    assert restored["spec"]["containers"] == [container("app", readinessProbe=rewritten)]
+    assert "annotations" not in restored["metadata"]
