@@ -13,13 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sidecar_injector import config, decision
+from sidecar_injector import config, decision, render
 
 Outcome = Literal["match", "no match", "pass", "inject", "skip", "not reached", "unknown"]
 
 REV_LABEL = "istio.io/rev"
 NS_INJECT_LABEL = "istio-injection"
-TEMPLATES_ANNOTATION = "inject.istio.io/templates"
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,17 +192,15 @@ def injector_rules(answer: decision.Decision) -> list[Rule]:
     return rules
 
 
-def templates_for(pod: Mapping[str, Any], *, injection: config.InjectionConfig) -> tuple[str, ...]:
-    """The templates to render: the pod's annotation, else the defaults, aliases expanded."""
-    if injection.format == "legacy":
-        return tuple(injection.templates)
+def templates_for(
+    pod: Mapping[str, Any], *, injection: config.InjectionConfig
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The templates the pipeline would render, and a warning if the pod names a missing one."""
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
-    names = annotations.get(TEMPLATES_ANNOTATION)
-    chosen = [n.strip() for n in names.split(",")] if names else list(injection.default_templates)
-    expanded: list[str] = []
-    for name in chosen:
-        expanded.extend(injection.aliases.get(name, (name,)))
-    return tuple(expanded)
+    try:
+        return render.select_templates(annotations, injection=injection), ()
+    except render.RenderError as err:
+        return (), (str(err),)
 
 
 def explain(
@@ -242,8 +239,9 @@ def explain(
         message = (
             "no webhook selects this namespace and pod, so the API server never calls the injector"
         )
-    templates = templates_for(pod, injection=settings.injection) if inject else ()
-    return Explanation(workload, tuple(rules), inject, reason, message, templates, answer.warnings)
+    templates, problems = templates_for(pod, injection=settings.injection) if inject else ((), ())
+    warnings = (*answer.warnings, *problems)
+    return Explanation(workload, tuple(rules), inject, reason, message, templates, warnings)
 
 
 def table(explanation: Explanation) -> str:

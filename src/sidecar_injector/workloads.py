@@ -212,6 +212,25 @@ def pipeline(settings: config.Config) -> Injector:
     return run
 
 
+def render_pods(
+    text: str, *, settings: config.Config, source: str = "-"
+) -> Iterator[tuple[PodTemplate, inject.Injected]]:
+    """Each pod of a stream with the pipeline's result, whose `rendered` holds the template output
+    (empty when the pod is not injected); for template authors, `sidecar-injector render`."""
+    local = kube_inject_settings(settings)
+    for template in iter_pod_templates(text, source=source):
+        try:
+            result = inject.inject_pod(
+                template.pod,
+                namespace=str(template.pod["metadata"].get("namespace") or ""),
+                config=local,
+                workload=_workload(template),
+            )
+        except errors.InjectorError as err:
+            raise _located(err, template, source=source) from err
+        yield template, result
+
+
 def _workload(template: PodTemplate) -> templatedata.WorkloadMeta | None:
     """kube-inject's DeploymentMeta and TypeMeta: the resource itself; a Pod's owner as usual."""
     if template.kind == "Pod":
@@ -331,16 +350,21 @@ def _inject_list(
 
 
 def _call(inject: Injector, template: PodTemplate, *, where: errors.Location) -> Injected:
-    """Injection errors gain the document and workload, so one line says where to look."""
     try:
         return inject(template)
-    except WorkloadError:
-        raise
     except errors.InjectorError as err:
-        raise WorkloadError(
-            f"{template.title}: {err}",
-            location=errors.Location(where.source, document=where.document),
-        ) from err
+        raise _located(err, template, source=where.source) from err
+
+
+def _located(
+    err: errors.InjectorError, template: PodTemplate, *, source: str | None
+) -> WorkloadError:
+    """Injection errors gain the document and workload, so one line says where to look."""
+    if isinstance(err, WorkloadError):
+        return err
+    return WorkloadError(
+        f"{template.title}: {err}", location=errors.Location(source, document=template.document)
+    )
 
 
 def skip_warning(template: PodTemplate, skipped: Skip) -> str:

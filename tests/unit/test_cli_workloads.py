@@ -176,3 +176,32 @@ class TestExplain:
         )
         assert result.exit_code == 1
         assert "'oops' is not key=value" in result.stderr
+
+
+class TestRender:
+    def test_prints_each_template_under_its_workload(self, runner: CliRunner) -> None:
+        result = runner.invoke(cli.app, ["render", "-f", "-"], input=DEPLOYMENT + "---\n" + SERVICE)
+        assert result.exit_code == 0, result.stderr
+        head, _, body = result.stdout.partition("\n")
+        assert head == '# template: sidecar (Deployment "shop/web")'
+        overlay = yaml.safe_load(body)
+        assert "istio-proxy" in str(overlay["spec"])
+
+    def test_a_skipped_pod_is_reported_on_stderr(self, runner: CliRunner) -> None:
+        result = runner.invoke(cli.app, ["render", "-f", "-"], input=HOST_NETWORK)
+        assert result.exit_code == 0
+        assert result.stdout == ""
+        assert result.stderr.startswith('Deployment "shop/web": not injected: ')
+
+    def test_a_bad_annotation_is_one_line_with_the_document(self, runner: CliRunner) -> None:
+        bad = DEPLOYMENT.replace(
+            "metadata: {labels: {app: web}}",
+            "metadata: {labels: {app: web}, annotations: "
+            "{traffic.sidecar.istio.io/includeOutboundIPRanges: '300.0.0.0/8'}}",
+        )
+        result = runner.invoke(cli.app, ["render", "-f", "-"], input=SERVICE + "---\n" + bad)
+        assert result.exit_code == 1 and result.stdout == ""
+        assert result.stderr.startswith(
+            'sidecar-injector: error: <stdin>, document 2: Deployment "shop/web": '
+        )
+        assert result.stderr.count("\n") == 1

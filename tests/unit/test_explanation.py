@@ -91,8 +91,15 @@ def test_policy_decides_and_default_templates_apply(settings: config.Config) -> 
 
 
 def test_templates_annotation_wins(settings: config.Config) -> None:
-    subject = pod(annotations={"inject.istio.io/templates": "sidecar, custom"})
-    assert explain(settings, subject).templates == ("sidecar", "custom")
+    subject = pod(annotations={"inject.istio.io/templates": "sidecar, sidecar"})
+    assert explain(settings, subject).templates == ("sidecar", "sidecar")
+
+
+def test_a_missing_template_is_a_warning(settings: config.Config) -> None:
+    subject = pod(annotations={"inject.istio.io/templates": "sidecar,nope"})
+    answer = explain(settings, subject)
+    assert answer.templates == ()
+    assert any('requested template "nope" not found' in text for text in answer.warnings)
 
 
 def test_ignored_namespace(settings: config.Config) -> None:
