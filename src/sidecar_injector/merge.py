@@ -294,11 +294,20 @@ def uninject(pod: Mapping[str, JSON]) -> Pod:
             restored.setdefault("image", AUTO_IMAGE)
             if restored.get("resources") == {}:
                 del restored["resources"]
-            spec.setdefault(kind, []).append(restored)
+            spec.setdefault(_home(restored, saved_as=kind), []).append(restored)
     metadata = result.setdefault("metadata", {})
     _drop_keys(metadata, "labels", INJECTOR_LABELS)
     _drop_keys(metadata, "annotations", INJECTOR_ANNOTATIONS)
     return result
+
+
+def _home(container: Mapping[str, JSON], *, saved_as: str) -> str:
+    """Where a saved override lived: a user's proxy saved among init containers (native
+    sidecars) came from `containers` unless it was itself a native sidecar."""
+    native = container.get("restartPolicy") == "Always"
+    if saved_as == "initContainers" and container.get("name") == PROXY_NAME and not native:
+        return "containers"
+    return saved_as
 
 
 def _proxy_env(pod: Mapping[str, JSON]) -> dict[str, str]:

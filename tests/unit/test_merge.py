@@ -107,6 +107,9 @@ def test_native_sidecar_order_and_user_proxy_moved_to_init_containers() -> None:
     assert proxy["restartPolicy"] == "Always"
     assert proxy["resources"]["limits"] == {"cpu": "3"}
     assert proxy["image"] == "docker.io/istio/proxyv2:1.24.0"
+    injected = merge_sidecar(original, [native_overlay()]).pod
+    assert uninject(injected) == original
+    assert merge_sidecar(injected, [native_overlay()]).pod == injected
 
 
 def test_user_proxy_fields_win_and_are_recorded() -> None:
@@ -453,3 +456,10 @@ def test_uninject_ignores_unreadable_records(recorded: str) -> None:
     restored = uninject(injected)
     assert restored["spec"]["containers"] == [container("app", readinessProbe=rewritten)]
     assert "annotations" not in restored["metadata"]
+
+
+def test_uninject_keeps_a_users_native_proxy_among_init_containers() -> None:
+    user_proxy = container("istio-proxy", image="auto", restartPolicy="Always")
+    original = pod(containers=["app"], init_containers=[user_proxy])
+    injected = merge_sidecar(original, [native_overlay()]).pod
+    assert uninject(injected) == original
