@@ -304,29 +304,54 @@ _CRONJOB_SUFFIX: Final = re.compile(r"^(.+)-\d{8,10}$")
 
 def workload_of(pod: Mapping[str, JSON], *, namespace: str) -> WorkloadMeta:
     """Istio's GetDeployMetaFromPod: the owning workload from ownerReferences and generateName."""
-    meta = pod.get("metadata") or {}
-    labels = meta.get("labels") or {}
-    name = meta.get("name") or ""
-    kind, api_version = "Pod", "v1"
+    meta = _mapping(pod.get("metadata"))
+    labels = _mapping(meta.get("labels"))
+    name = _text(meta.get("name"))
+    owners = meta.get("ownerReferences")
     controller = next(
-        (r for r in meta.get("ownerReferences") or () if r.get("controller") is True), None
+        (
+            r
+            for r in (owners if isinstance(owners, list) else ())
+            if isinstance(r, Mapping) and r.get("controller") is True
+        ),
+        None,
     )
-    if meta.get("generateName") and controller is not None:
-        kind = controller.get("kind") or ""
-        api_version = controller.get("apiVersion") or ""
-        name = controller.get("name") or ""
-        hash_label = labels.get("pod-template-hash")
-        rollout_hash = labels.get("rollouts-pod-template-hash")
-        job = _CRONJOB_SUFFIX.match(name)
-        if kind == "ReplicaSet" and hash_label and name.endswith("-" + hash_label):
-            name, kind = name[: -len(hash_label) - 1], "Deployment"
-        elif kind == "ReplicaSet" and rollout_hash and name.endswith("-" + rollout_hash):
-            name, kind, api_version = name[: -len(rollout_hash) - 1], "Rollout", "v1alpha1"
-        elif kind == "ReplicationController" and labels.get("deploymentconfig"):
-            name, kind = labels["deploymentconfig"], "DeploymentConfig"
-        elif kind == "Job" and job:
-            name, kind, api_version = job.group(1), "CronJob", "batch/v1"
+    if not meta.get("generateName") or controller is None:
+        return WorkloadMeta(name, namespace, "Pod", "v1")
+    return _owner(
+        _text(controller.get("name")),
+        kind=_text(controller.get("kind")),
+        api_version=_text(controller.get("apiVersion")),
+        labels=labels,
+        namespace=namespace,
+    )
+
+
+def _owner(
+    name: str, *, kind: str, api_version: str, labels: Mapping[str, JSON], namespace: str
+) -> WorkloadMeta:
+    """The workload behind a controller: a Deployment behind its ReplicaSet, and so on."""
+    hash_label = _text(labels.get("pod-template-hash"))
+    rollout_hash = _text(labels.get("rollouts-pod-template-hash"))
+    config_name = _text(labels.get("deploymentconfig"))
+    job = _CRONJOB_SUFFIX.match(name)
+    if kind == "ReplicaSet" and hash_label and name.endswith("-" + hash_label):
+        name, kind = name[: -len(hash_label) - 1], "Deployment"
+    elif kind == "ReplicaSet" and rollout_hash and name.endswith("-" + rollout_hash):
+        name, kind, api_version = name[: -len(rollout_hash) - 1], "Rollout", "v1alpha1"
+    elif kind == "ReplicationController" and config_name:
+        name, kind = config_name, "DeploymentConfig"
+    elif kind == "Job" and job:
+        name, kind, api_version = job.group(1), "CronJob", "batch/v1"
     return WorkloadMeta(name, namespace, kind, api_version)
+
+
+def _mapping(value: JSON) -> Mapping[str, JSON]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: JSON) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def effective_proxy_config(mesh: MeshConfig, annotations: Mapping[str, str]) -> ProxyConfig:
@@ -438,11 +463,11 @@ def build(
     `workload` overrides the owner found from the pod (kube-inject passes the top-level
     resource); `proxy_config` overrides the mesh default plus the pod's annotation.
     """
-    meta = pod.get("metadata")
-    meta = meta if isinstance(meta, Mapping) else {}
-    spec = pod.get("spec")
-    spec = spec if isinstance(spec, Mapping) else {}
-    annotations = meta.get("annotations") or {}
+    meta = _mapping(pod.get("metadata"))
+    spec = _mapping(pod.get("spec"))
+    annotations = {
+        str(k): v for k, v in _mapping(meta.get("annotations")).items() if isinstance(v, str)
+    }
     legacy = config.injection.format == "legacy"
     pc = proxy_config or (
         config.mesh.default_config if legacy else effective_proxy_config(config.mesh, annotations)
