@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NotRequired, TypedDict
 
 import jsonpatch
+import orjson
 
 JSON = Any
 
@@ -32,6 +33,8 @@ PatchOp = TypedDict(
 )
 """One RFC 6902 operation as it goes on the wire (functional form: `from` is a keyword)."""
 
+_CANONICAL = orjson.OPT_SORT_KEYS
+
 
 def make_patch(original: Mapping[str, JSON], injected: Mapping[str, JSON]) -> list[PatchOp]:
     """Operations that turn `original` into `injected`; applying them gives `injected` exactly."""
@@ -46,17 +49,33 @@ def apply_patch(document: Mapping[str, JSON], ops: list[PatchOp]) -> JSON:
 
 
 def same(a: JSON, b: JSON) -> bool:
-    """JSON equality: Python's `==` with the JSON types kept apart (`1 != 1.0 != true`)."""
+    """JSON equality: Python's `==` with the JSON types kept apart (`1 != 1.0 != true`).
+
+    Containers that compare equal are told apart by their canonical JSON text (C speed);
+    values orjson cannot write (non-string keys) are walked instead."""
     if a is b:
         return True
     kind = type(a)
     if kind is not type(b):
         return False
-    if kind is dict:
-        return len(a) == len(b) and all(k in b and same(v, b[k]) for k, v in a.items())
-    if kind is list:
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
+    if a != b:
+        return False
+    if kind is not dict and kind is not list:
+        return True
+    try:
+        return orjson.dumps(a, option=_CANONICAL) == orjson.dumps(b, option=_CANONICAL)
+    except TypeError:
+        return _same_types(a, b)
+
+
+def _same_types(a: JSON, b: JSON) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return all(_same_types(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return all(_same_types(x, y) for x, y in zip(a, b, strict=True))
+    return True
 
 
 def _escape(key: str) -> str:
