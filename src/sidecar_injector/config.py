@@ -91,7 +91,7 @@ class Config:
     values: Mapping[str, JSON]
     mesh: MeshConfig
     revision: str = ""
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
