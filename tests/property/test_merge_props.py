@@ -24,7 +24,18 @@ from sidecar_injector.merge import (
 from sidecar_injector.patch import apply_patch, make_patch
 from tests.builders import container, pod, sidecar_overlay
 
-OVERLAY = sidecar_overlay(proxy_env=[("ISTIO_META_MESH_ID", "cluster.local")])
+CLASSIC = sidecar_overlay(proxy_env=[("ISTIO_META_MESH_ID", "cluster.local")])
+
+
+def _native(overlay: dict[str, Any]) -> dict[str, Any]:
+    """The same sidecar as a native one: the proxy among init containers, restartPolicy Always."""
+    native: dict[str, Any] = json.loads(json.dumps(overlay))
+    proxy = native["spec"].pop("containers")[0]
+    native["spec"]["initContainers"].append({**proxy, "restartPolicy": "Always"})
+    return native
+
+
+NATIVE = _native(CLASSIC)
 SIDECAR_NAMES = {"istio-proxy", "istio-init", "workload-socket", "istio-envoy"}
 SETTINGS = settings(
     max_examples=200,
@@ -124,8 +135,8 @@ def pod_schema() -> jsonschema.Validator:
 SAMPLE = pod(containers=["app", container("istio-proxy", image="auto")], volumes=[{"name": "d"}])
 
 
-def inject(p: dict[str, Any]) -> dict[str, Any]:
-    return merge_sidecar(p, [OVERLAY]).pod
+def inject(p: dict[str, Any], overlay: dict[str, Any] = CLASSIC) -> dict[str, Any]:
+    return merge_sidecar(p, [overlay]).pod
 
 
 def has_user_proxy(p: dict[str, Any]) -> bool:
@@ -138,19 +149,19 @@ def same(a: Any, b: Any) -> bool:
 
 
 @SETTINGS
-@given(pods())
-def test_injection_properties(p: dict[str, Any]) -> None:
+@given(pods(), st.sampled_from([CLASSIC, NATIVE]))
+def test_injection_properties(p: dict[str, Any], overlay: dict[str, Any]) -> None:
     """One generated pod, every property: generating pods costs more than checking them."""
-    m = inject(p)
+    m = inject(p, overlay)
     # the admission patch, applied to the raw request pod, gives the injected pod
     assert same(apply_patch(p, make_patch(p, m)), m)
     # re-injection is idempotent (the status annotation says what to strip)
-    assert same(inject(m), m)
+    assert same(inject(m, overlay), m)
     if not has_user_proxy(p):
         # With a user istio-proxy, Istio's order of merging (template, then the user's
         # container) puts the user's own env entries first on a fresh merge but last when
         # merged onto the injected pod, so this form only holds without one.
-        assert same(inject(strip(m)), m)
+        assert same(inject(strip(m), overlay), m)
     # uninject restores the original
     assert same(uninject(m), p)
     # the injected pod is a valid Pod for Kubernetes 1.29
