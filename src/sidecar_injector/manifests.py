@@ -176,7 +176,8 @@ def _labels(n: Names) -> dict[str, str]:
 
 
 def rbac(settings: Settings) -> list[Manifest]:
-    """Least privilege: read its own ConfigMaps; in `self` mode its Secret and its webhooks' CA."""
+    """Least privilege: read its own ConfigMaps; in `self` mode create, read and renew its
+    Secret, and read and patch its two webhook configurations, each by name."""
     n = names(settings)
     rules: list[Manifest] = [
         {
@@ -192,7 +193,7 @@ def rbac(settings: Settings) -> list[Manifest]:
                 "apiGroups": [""],
                 "resources": ["secrets"],
                 "resourceNames": [n.tls_secret],
-                "verbs": ["get", "watch"],
+                "verbs": ["get", "update"],
             },
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
         ]
@@ -204,7 +205,7 @@ def rbac(settings: Settings) -> list[Manifest]:
                 "apiGroups": ["admissionregistration.k8s.io"],
                 "resources": [resource],
                 "resourceNames": [name],
-                "verbs": ["get", "list", "watch", "patch"],
+                "verbs": ["get", "patch"],
             }
             for resource, name in (
                 ("mutatingwebhookconfigurations", n.mutating),

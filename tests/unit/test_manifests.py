@@ -160,10 +160,11 @@ def test_rbac_is_least_privilege() -> None:
     objects = kinds(manifests.build(manifests.Settings()))
     (role,) = objects["Role"]
     secrets = [r for r in role["rules"] if r["resources"] == ["secrets"]]
-    assert {v for r in secrets for v in r["verbs"]} == {"get", "watch", "create"}
+    assert {v for r in secrets for v in r["verbs"]} == {"get", "update", "create"}
     assert all("resourceNames" in r for r in role["rules"] if r["verbs"] != ["create"])
     (cluster_role,) = objects["ClusterRole"]
     assert all(r["resourceNames"] for r in cluster_role["rules"])
+    assert {v for r in cluster_role["rules"] for v in r["verbs"]} == {"get", "patch"}
     assert not [r for r in cluster_role["rules"] if "*" in r["verbs"] or "delete" in r["verbs"]]
 
 
