@@ -3,7 +3,6 @@
 The webhook and `kube-inject` both call `inject_pod`; it is pure and does no I/O.
 """
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from sidecar_injector import (
     templatedata,
     typedpod,
 )
+from sidecar_injector.strategic import copy_object
 
 JSON = Any
 Pod = dict[str, Any]
@@ -91,7 +91,7 @@ def _inject_modern(
     params: Mapping[str, str] | None,
     workload: templatedata.WorkloadMeta | None,
 ) -> Injected:
-    pod = typedpod.normalize(copy.deepcopy(dict(pod)))
+    pod = typedpod.normalize(copy_object(pod))
     pod_annotations = _annotations(pod)
     proxy_config = templatedata.effective_proxy_config(config.mesh, pod_annotations)
     status_port = _int(config.mesh.default_config.data.get("statusPort"))
