@@ -9,6 +9,7 @@ starts first so init containers are inside the mesh.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -18,6 +19,9 @@ PROXY_NAME = "istio-proxy"
 INIT_NAME = "istio-init"
 VALIDATION_NAME = "istio-validation"
 CORE_DUMP_NAME = "enable-core-dump"
+NATIVE_MINIMUM_MINOR = 33
+"""Native sidecars graduated to stable in Kubernetes 1.33."""
+_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.\d+)*(?:[-+].*)?")
 
 
 def reorder(pod: Mapping[str, JSON], *, hold_application: bool = False) -> dict[str, JSON]:
@@ -61,3 +65,34 @@ def _move(containers: Sequence[JSON], name: str, where: Literal["first", "last"]
     moved = [c for c in containers if isinstance(c, Mapping) and c.get("name") == name]
     rest = [c for c in containers if not (isinstance(c, Mapping) and c.get("name") == name)]
     return [*moved, *rest] if where == "first" else [*rest, *moved]
+
+
+def native_sidecars(
+    mode: str, *, node_name: str = "", kubelet_versions: Mapping[str, str] | None
+) -> bool:
+    """Istio's `ENABLE_NATIVE_SIDECARS` (`true`, `false`, `auto`; `auto` when unset).
+
+    In `auto` mode the pod's own node decides when it is already scheduled and known;
+    otherwise every node's kubelet must be 1.33 or newer (and there must be a node).
+    `kubelet_versions` (node name to `status.nodeInfo.kubeletVersion`) is None without a
+    cluster to ask, which means no native sidecars, as for `istioctl kube-inject`.
+    """
+    choice = mode.strip().lower()
+    if choice in ("true", "false"):
+        return choice == "true"
+    if kubelet_versions is None:
+        return False
+    if node_name and node_name in kubelet_versions:
+        return _recent_enough(kubelet_versions[node_name])
+    return bool(kubelet_versions) and all(map(_recent_enough, kubelet_versions.values()))
+
+
+def kubelet_minor(version: str) -> int | None:
+    """The minor version of a kubelet version string (`v1.33.2-eks-1` gives 33)."""
+    match = _VERSION.fullmatch(version.strip())
+    return int(match.group(2)) if match else None
+
+
+def _recent_enough(version: str) -> bool:
+    minor = kubelet_minor(version)
+    return minor is not None and minor >= NATIVE_MINIMUM_MINOR

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sidecar_injector.sidecars import move_proxy_to_init, reorder
+from sidecar_injector.sidecars import kubelet_minor, move_proxy_to_init, native_sidecars, reorder
 from tests.builders import pod
 
 
@@ -60,3 +60,37 @@ def test_native_move_only_when_template_has_proxy_in_init_containers() -> None:
     assert move_proxy_to_init(user, template=classic) is user
     no_user_proxy = pod(containers=["app"])
     assert move_proxy_to_init(no_user_proxy, template=native) is no_user_proxy
+
+
+NODES = {"old": "v1.32.4", "new": "v1.33.1-eks-abc", "newer": "v1.34.0"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "node", "versions", "expected"),
+    [
+        ("true", "", None, True),
+        ("TRUE", "", {"old": "v1.20.0"}, True),
+        ("false", "new", {"new": "v1.34.0"}, False),
+        ("auto", "", None, False),
+        ("", "", None, False),
+        ("auto", "", {}, False),
+        ("auto", "", NODES, False),
+        ("auto", "", {"new": NODES["new"], "newer": NODES["newer"]}, True),
+        ("auto", "new", NODES, True),
+        ("auto", "old", NODES, False),
+        ("auto", "gone", {"new": "v1.33.0", "x": "garbage"}, False),
+        ("auto", "gone", {"new": "v1.33.0"}, True),
+    ],
+)
+def test_native_sidecar_mode(
+    mode: str, node: str, versions: dict[str, str] | None, expected: bool
+) -> None:
+    assert native_sidecars(mode, node_name=node, kubelet_versions=versions) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "minor"),
+    [("v1.33.2", 33), ("1.29", 29), ("v1.30.1+k3s1", 30), ("v1.28.3-gke.1286000", 28), ("x", None)],
+)
+def test_kubelet_minor(text: str, minor: int | None) -> None:
+    assert kubelet_minor(text) == minor
