@@ -9,6 +9,7 @@ never/always selectors and the policy. Every outcome carries a reason code, beca
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -99,8 +100,8 @@ def _explicit_choice(
     if value == "":
         return None, ()
     warning = (
-        f"Invalid value {value!r} for the pod {kind} {INJECT_KEY}: only 'true' and 'false' "
-        "are accepted; using the default"
+        f"Invalid value for {INJECT_KEY}: {json.dumps(value)}. Only 'true' and 'false' are "
+        f"accepted. Falling back to default injection policy (from the pod {kind})."
     )
     logger.warning("%s", warning)
     return None, (warning,)

@@ -177,8 +177,11 @@ def test_invalid_value_warns_and_falls_back_to_default(
     assert decision.inject is inject
     assert decision.reason == f"policy{policy.title()}"
     assert len(decision.warnings) == 1
-    assert repr(value) in decision.warnings[0]
-    assert "only 'true' and 'false'" in decision.warnings[0]
+    assert decision.warnings[0] == (
+        f"Invalid value for sidecar.istio.io/inject: \"{value}\". Only 'true' and 'false' are "
+        "accepted. Falling back to default injection policy "
+        f"(from the pod {where.removesuffix('s')})."
+    )
 
 
 def test_invalid_value_then_selector_keeps_warning() -> None:
