@@ -448,26 +448,32 @@ class SelfCertificates:
         return issued
 
     async def maintain(self, client: AsyncClient, *, renew_every: float = 3600.0) -> None:
-        """Keep `caBundle` patched, and re-read the Secret (renewing near expiry) every hour."""
-        issued = await self.issue(client)
-        bundle = certs.ca_bundle(issued.ca)
-        patcher = asyncio.create_task(keep_ca_bundle(client, targets=self.webhooks, bundle=bundle))
+        """Keep `caBundle` patched, and re-read the Secret (renewing near expiry) every hour.
+
+        Failures are logged and retried: this task must outlive API-server outages.
+        """
+        bundle = ""
+        patcher: asyncio.Task[None] | None = None
         try:
             while True:
-                await asyncio.sleep(renew_every)
                 try:
-                    renewed = await self.issue(client)
-                except KubeError as err:
-                    logger.warning("%s; keeping the current certificate", err)
-                    continue
-                if renewed.ca != issued.ca:
-                    issued, bundle = renewed, certs.ca_bundle(renewed.ca)
-                    patcher.cancel()
-                    patcher = asyncio.create_task(
-                        keep_ca_bundle(client, targets=self.webhooks, bundle=bundle)
-                    )
+                    issued = await self.issue(client)
+                except (KubeError, *TransportErrors) as err:
+                    logger.warning("certificate Secret %s: %s; retrying", self.secret, err)
+                else:
+                    if certs.ca_bundle(issued.ca) != bundle:
+                        bundle = certs.ca_bundle(issued.ca)
+                        if patcher is not None:
+                            patcher.cancel()
+                        patcher = asyncio.create_task(
+                            keep_ca_bundle(
+                                client, targets=self.webhooks, bundle=bundle, every=self.every
+                            )
+                        )
+                await asyncio.sleep(renew_every if bundle else self.every)
         finally:
-            patcher.cancel()
+            if patcher is not None:
+                patcher.cancel()
 
 
 def start_self_certificates(

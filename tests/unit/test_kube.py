@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -365,3 +366,35 @@ def test_self_certificates_issue_files_and_patch_the_webhooks(tmp_path: Path) ->
     wait_until(lambda: len(webhooks.patches) >= 2)
     assert webhooks.body["webhooks"][0]["clientConfig"]["caBundle"] == bundle
     background.stop()
+
+
+async def test_maintenance_outlives_an_api_outage(tmp_path: Path) -> None:
+    secrets = SecretStore()
+    webhooks = WebhookStore(generated_webhooks())
+    outage = [3]
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        if outage[0] > 0:
+            outage[0] -= 1
+            return status(503, "ServiceUnavailable")
+        if "/secrets" in request.url.path:
+            return secrets.handle(request)
+        return webhooks.handle(request)
+
+    plan = kube.SelfCertificates(
+        "ns/tls",
+        files=certs.StateFiles(tmp_path),
+        hosts=HOSTS,
+        webhooks=[("mutating", webhooks.body["metadata"]["name"])],
+        every=0,
+    )
+    task = asyncio.create_task(plan.maintain(client(handle)))
+    async with asyncio.timeout(10):
+        while not webhooks.patches:
+            await asyncio.sleep(0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert outage == [0]
+    assert secrets.creates == 1
+    assert plan.files.cert.exists()
