@@ -9,6 +9,7 @@ U+FFFD, as Go does when the text is printed or encoded as JSON.
 
 from __future__ import annotations
 
+import bisect
 import unicodedata
 from typing import Final
 
@@ -19,6 +20,89 @@ _SPACES: Final = frozenset(
     "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
     "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
+# Code points Unicode 14 assigned (Python 3.11's tables) that Go 1.19's Unicode 13 tables
+# do not know: to Go they are unassigned, with no case.
+_UNICODE_14_ADDITIONS: Final = (
+    (0x061D, 0x061D),
+    (0x0870, 0x088E),
+    (0x0890, 0x0891),
+    (0x0898, 0x089F),
+    (0x08B5, 0x08B5),
+    (0x08C8, 0x08D2),
+    (0x0C3C, 0x0C3C),
+    (0x0C5D, 0x0C5D),
+    (0x0CDD, 0x0CDD),
+    (0x170D, 0x170D),
+    (0x1715, 0x1715),
+    (0x171F, 0x171F),
+    (0x180F, 0x180F),
+    (0x1AC1, 0x1ACE),
+    (0x1B4C, 0x1B4C),
+    (0x1B7D, 0x1B7E),
+    (0x1DFA, 0x1DFA),
+    (0x20C0, 0x20C0),
+    (0x2C2F, 0x2C2F),
+    (0x2C5F, 0x2C5F),
+    (0x2E53, 0x2E5D),
+    (0x9FFD, 0x9FFF),
+    (0xA7C0, 0xA7C1),
+    (0xA7D0, 0xA7D1),
+    (0xA7D3, 0xA7D3),
+    (0xA7D5, 0xA7D9),
+    (0xA7F2, 0xA7F4),
+    (0xFBC2, 0xFBC2),
+    (0xFD40, 0xFD4F),
+    (0xFDCF, 0xFDCF),
+    (0xFDFE, 0xFDFF),
+    (0x10570, 0x1057A),
+    (0x1057C, 0x1058A),
+    (0x1058C, 0x10592),
+    (0x10594, 0x10595),
+    (0x10597, 0x105A1),
+    (0x105A3, 0x105B1),
+    (0x105B3, 0x105B9),
+    (0x105BB, 0x105BC),
+    (0x10780, 0x10785),
+    (0x10787, 0x107B0),
+    (0x107B2, 0x107BA),
+    (0x10F70, 0x10F89),
+    (0x11070, 0x11075),
+    (0x110C2, 0x110C2),
+    (0x116B9, 0x116B9),
+    (0x11740, 0x11746),
+    (0x11AB0, 0x11ABF),
+    (0x12F90, 0x12FF2),
+    (0x16A70, 0x16ABE),
+    (0x16AC0, 0x16AC9),
+    (0x1AFF0, 0x1AFF3),
+    (0x1AFF5, 0x1AFFB),
+    (0x1AFFD, 0x1AFFE),
+    (0x1B11F, 0x1B122),
+    (0x1CF00, 0x1CF2D),
+    (0x1CF30, 0x1CF46),
+    (0x1CF50, 0x1CFC3),
+    (0x1D1E9, 0x1D1EA),
+    (0x1DF00, 0x1DF1E),
+    (0x1E290, 0x1E2AE),
+    (0x1E7E0, 0x1E7E6),
+    (0x1E7E8, 0x1E7EB),
+    (0x1E7ED, 0x1E7EE),
+    (0x1E7F0, 0x1E7FE),
+    (0x1F6DD, 0x1F6DF),
+    (0x1F7F0, 0x1F7F0),
+    (0x1F979, 0x1F979),
+    (0x1F9CC, 0x1F9CC),
+    (0x1FA7B, 0x1FA7C),
+    (0x1FAA9, 0x1FAAC),
+    (0x1FAB7, 0x1FABA),
+    (0x1FAC3, 0x1FAC5),
+    (0x1FAD7, 0x1FAD9),
+    (0x1FAE0, 0x1FAE7),
+    (0x1FAF0, 0x1FAF6),
+    (0x2A6DE, 0x2A6DF),
+    (0x2B735, 0x2B738),
+)
+_ADDITION_STARTS: Final = tuple(start for start, _ in _UNICODE_14_ADDITIONS)
 # Simple (one-to-one) case mappings where Python's full mapping differs.
 _LOWER_EXCEPTIONS: Final = {"\u0130": "i"}
 
@@ -65,9 +149,15 @@ def is_space(ch: str) -> bool:
     return ch in _SPACES
 
 
+def is_unknown_to_go(ch: str) -> bool:
+    """Whether the rune is new in Unicode 14, so unassigned in Go 1.19's tables."""
+    i = bisect.bisect_right(_ADDITION_STARTS, ord(ch)) - 1
+    return i >= 0 and ord(ch) <= _UNICODE_14_ADDITIONS[i][1]
+
+
 def category(ch: str) -> str:
-    """The Unicode general category of a rune (`Lu`, `Ll`, `Nd`, ...)."""
-    return unicodedata.category(ch)
+    """The Unicode general category of a rune (`Lu`, `Ll`, `Nd`, ...) in Go's Unicode 13."""
+    return "Cn" if ch > "\u0600" and is_unknown_to_go(ch) else unicodedata.category(ch)
 
 
 def is_upper(ch: str) -> bool:
@@ -106,8 +196,11 @@ def is_punct(ch: str) -> bool:
 
 
 def _simple(ch: str, mapped: str) -> str:
-    """Go maps a rune to one rune: a mapping that would expand keeps the rune unchanged."""
-    return mapped if len(mapped) == 1 else ch
+    """Go maps a rune to one rune: a mapping that would expand keeps the rune unchanged, and
+    so does a rune Go's tables do not know."""
+    if len(mapped) != 1 or (ch > "\u0600" and is_unknown_to_go(ch)):
+        return ch
+    return mapped
 
 
 def to_upper(ch: str) -> str:
@@ -115,7 +208,7 @@ def to_upper(ch: str) -> str:
     (`ᾔ`) is the title-case letter, where Python's full mapping expands (`ἜΙ`)."""
     upper = ch.upper()
     if len(upper) == 1:
-        return upper
+        return _simple(ch, upper)
     return _simple(ch, ch.title()) if not is_title(ch) else ch
 
 
