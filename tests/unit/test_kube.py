@@ -225,6 +225,7 @@ class SecretStore:
     race: dict[str, Any] | None = None
     stored: dict[str, Any] | None = None
     creates: int = 0
+    replaced: int = 0
 
     def handle(self, request: httpx2.Request) -> httpx2.Response:
         assert request.url.path.startswith("/api/v1/namespaces/ns/secrets")
@@ -235,6 +236,13 @@ class SecretStore:
                 return status(409, "AlreadyExists")
             self.stored = {**json.loads(request.content), "kind": "Secret", "apiVersion": "v1"}
             return httpx2.Response(201, json=self.stored)
+        if request.method == "PUT":
+            self.replaced += 1
+            body = json.loads(request.content)
+            assert self.stored is not None
+            assert body["metadata"]["resourceVersion"] == self.stored["metadata"]["resourceVersion"]
+            self.stored = {**body, "kind": "Secret", "apiVersion": "v1"}
+            return httpx2.Response(200, json=self.stored)
         if self.stored is None:
             return status(404, "NotFound")
         return httpx2.Response(200, json=self.stored)
@@ -398,3 +406,16 @@ async def test_maintenance_outlives_an_api_outage(tmp_path: Path) -> None:
     assert outage == [0]
     assert secrets.creates == 1
     assert plan.files.cert.exists()
+
+
+async def test_a_serving_certificate_near_expiry_is_renewed_from_the_same_ca() -> None:
+    ca = certs.make_ca()
+    expiring = kube.Issued(ca, certs.make_serving(ca, hosts=HOSTS, days=10))
+    store = SecretStore(stored=secret_of(expiring))
+    got = await kube.ensure_certificate_secret(
+        client(store.handle), name="tls", namespace="ns", hosts=HOSTS
+    )
+    assert store.replaced == 1 and store.creates == 0
+    assert got.ca == ca
+    assert got.serving != expiring.serving
+    assert certs.problem(got.serving.cert_pem) is None
