@@ -113,7 +113,8 @@ def test_the_validating_webhook_rejects_a_broken_config(client: Client) -> None:
     with pytest.raises(ApiError) as refused:
         client.create(cast(ConfigMap, ConfigMap.from_dict(broken)), namespace=LABELLED)
     assert "denied the request" in str(refused.value)
-    good = {"metadata": {"name": "good", "labels": labels}, "data": {"config": "policy: enabled"}}
+    shipped = manifests.configmaps(manifests.Settings())[0]["data"]
+    good = {"metadata": {"name": "good", "labels": labels}, "data": shipped}
     client.create(cast(ConfigMap, ConfigMap.from_dict(good)), namespace=LABELLED)
 
 
