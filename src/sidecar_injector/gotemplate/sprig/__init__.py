@@ -2,6 +2,19 @@
 
 `FUNCS` maps each sprig name to its `values.Func` (with its Go signature). Functions that
 read the clock take it from `dates.clock`, which tests may replace.
+
+Where this differs from Go, knowingly:
+
+* `keys` and `values` list a map in insertion order; Go's order is random.
+* Key and certificate generation, AES, bcrypt/htpasswd and `getHostByName` raise an error
+  naming the function (`crypto.UNSUPPORTED`): the engine carries no crypto library and
+  does no network I/O.
+* Regular expressions run on Python's `re` (see `regex` for what is translated);
+  Unicode classes such as `\\pL` are an error.
+* A byte slice that cuts a UTF-8 sequence gives U+FFFD for each stray byte, as Go shows it
+  when printed; Go keeps the raw bytes, which matters only if the pieces are joined again.
+* `slice` stops at a list's length; Go may reach into spare capacity (a JSON-decoded
+  3-element list has capacity 4).
 """
 
 from __future__ import annotations
