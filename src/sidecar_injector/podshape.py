@@ -16,6 +16,7 @@ does not describe are only checked to be objects.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final, NoReturn
 
 from sidecar_injector import errors, podview
@@ -24,9 +25,21 @@ JSON = Any
 Path = tuple[str | int, ...]
 
 _ROOT: Final = {"metadata": "struct:ObjectMeta", "spec": "struct:PodSpec", "status": "any"}
+_LEGACY_ROOT: Final = {
+    key: f"[]{element}"
+    for key, element in (
+        ("initContainers", "Container"),
+        ("containers", "Container"),
+        ("volumes", "Volume"),
+        ("imagePullSecrets", "LocalObjectReference"),
+    )
+}
+_OVERLAY_ROOT: Final = {**_ROOT, **_LEGACY_ROOT}
 _BY_JSON: Final[dict[str, dict[str, str]]] = {
     name: {field.json: field.kind for field in fields} for name, fields in podview.TYPES.items()
 }
+_STRICT: Final = (str,)
+_LOOSE: Final = (str, int, float, bool)
 
 
 class PodError(errors.InjectorError):
@@ -37,7 +50,17 @@ def check(pod: JSON) -> None:
     """Raise `PodError` at the first field Go could not decode into `core/v1.Pod`."""
     if not isinstance(pod, Mapping):
         _fail((), expected="an object (v1.Pod)", found=pod)
-    _fields(pod, _ROOT, ())
+    _Walk(_STRICT).fields(pod, _ROOT, ())
+
+
+def check_overlay(overlay: Mapping[str, JSON]) -> None:
+    """Raise `PodError` for a rendered template's field that cannot merge into a Pod.
+
+    A modern template renders `metadata` and `spec`, a 1.0 template the lists it appends
+    (`containers`, `volumes`, ...). Scalars pass where Go has a string: templates write
+    `- 15000` in `args`, and the output is YAML read into Go types, as `kube-inject` reads it.
+    """
+    _Walk(_LOOSE).fields(overlay, _OVERLAY_ROOT, ())
 
 
 def yaml_scalars(pod: dict[str, JSON]) -> None:
@@ -53,74 +76,75 @@ def yaml_scalars(pod: dict[str, JSON]) -> None:
                 pod[key] = _stringify(pod[key], kind)
 
 
-def _fields(data: Mapping[str, JSON], kinds: Mapping[str, str], path: Path) -> None:
-    for key, value in data.items():
-        kind = kinds.get(key)
-        if kind is not None and value is not None:
-            _value(value, kind, (*path, key))
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    """One walk over JSON against `podview.TYPES`; `strings` are the types a Go string takes."""
 
+    strings: tuple[type, ...]
 
-def _value(value: JSON, kind: str, path: Path) -> None:
-    """`value` (not null) against a `podview.Field` kind."""
-    if kind == "string":
-        if not isinstance(value, str):
-            _fail(path, expected="a string", found=value)
-    elif kind == "bool":
-        if not isinstance(value, bool):
-            _fail(path, expected="a boolean (true or false)", found=value)
-    elif kind in ("int32", "int64"):
-        if not _is_integer(value):
-            _fail(path, expected=f"an integer ({kind})", found=value)
-    elif kind.startswith("*"):
-        _value(value, kind[1:], path)
-    elif kind.startswith(("struct:", "ptr:")):
-        _object(value, kind.split(":", 1)[1], path)
-    elif kind.startswith("[]"):
-        _list(value, kind[2:], path)
-    elif kind.startswith("map:") or kind == "quantities":
-        _map(value, kind, path)
-    else:
-        _other(value, kind, path)
+    def fields(self, data: Mapping[str, JSON], kinds: Mapping[str, str], path: Path) -> None:
+        for key, value in data.items():
+            kind = kinds.get(key)
+            if kind is not None and value is not None:
+                self.value(value, kind, (*path, key))
 
-
-def _object(value: JSON, type_name: str, path: Path) -> None:
-    if not isinstance(value, Mapping):
-        _fail(path, expected=f"an object ({podview.go_type(type_name)})", found=value)
-    kinds = _BY_JSON.get(type_name)
-    if kinds is not None:
-        _fields(value, kinds, path)
-
-
-def _list(value: JSON, element: str, path: Path) -> None:
-    if not isinstance(value, list):
-        _fail(path, expected=f"a list of {_element_name(element)}", found=value)
-    scalar = element in ("string", "int64")
-    for index, item in enumerate(value):
-        if item is None and scalar:
-            continue
-        if scalar:
-            _value(item, element, (*path, index))
+    def value(self, value: JSON, kind: str, path: Path) -> None:
+        """`value` (not null) against a `podview.Field` kind."""
+        if kind == "string":
+            if not isinstance(value, self.strings):
+                _fail(path, expected="a string", found=value)
+        elif kind == "bool":
+            if not isinstance(value, bool):
+                _fail(path, expected="a boolean (true or false)", found=value)
+        elif kind in ("int32", "int64"):
+            if not _is_integer(value):
+                _fail(path, expected=f"an integer ({kind})", found=value)
+        elif kind.startswith("*"):
+            self.value(value, kind[1:], path)
+        elif kind.startswith(("struct:", "ptr:")):
+            self.object(value, kind.split(":", 1)[1], path)
+        elif kind.startswith("[]"):
+            self.sequence(value, kind[2:], path)
+        elif kind.startswith("map:") or kind == "quantities":
+            self.mapping(value, kind, path)
         else:
-            _object(item, element, (*path, index))
+            _other(value, kind, path)
+
+    def object(self, value: JSON, type_name: str, path: Path) -> None:
+        if not isinstance(value, Mapping):
+            _fail(path, expected=f"an object ({podview.go_type(type_name)})", found=value)
+        kinds = _BY_JSON.get(type_name)
+        if kinds is not None:
+            self.fields(value, kinds, path)
+
+    def sequence(self, value: JSON, element: str, path: Path) -> None:
+        if not isinstance(value, list):
+            _fail(path, expected=f"a list of {_element_name(element)}", found=value)
+        scalar = element in ("string", "int64")
+        for index, item in enumerate(value):
+            if scalar:
+                if item is not None:
+                    self.value(item, element, (*path, index))
+            else:
+                self.object(item, element, (*path, index))
+
+    def mapping(self, value: JSON, kind: str, path: Path) -> None:
+        quantities = kind == "quantities"
+        if not isinstance(value, Mapping):
+            expected = "an object of quantities" if quantities else "an object of strings"
+            _fail(path, expected=expected, found=value)
+        for key, item in value.items():
+            if item is None:
+                continue
+            if quantities:
+                _quantity(item, (*path, key))
+            elif not isinstance(item, self.strings):
+                _fail((*path, key), expected="a string", found=item)
 
 
 def _element_name(element: str) -> str:
     scalars = {"string": "strings", "int64": "integers"}
     return scalars.get(element) or f"objects ({podview.go_type(element)})"
-
-
-def _map(value: JSON, kind: str, path: Path) -> None:
-    quantities = kind == "quantities"
-    if not isinstance(value, Mapping):
-        expected = "an object of quantities" if quantities else "an object of strings"
-        _fail(path, expected=expected, found=value)
-    for key, item in value.items():
-        if item is None:
-            continue
-        if quantities:
-            _quantity(item, (*path, key))
-        elif not isinstance(item, str):
-            _fail((*path, key), expected="a string", found=item)
 
 
 def _other(value: JSON, kind: str, path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from sidecar_injector import config, gotemplate
+from sidecar_injector import config, gotemplate, podshape
 from sidecar_injector.errors import InjectorError, Location
 
 JSON = Any
@@ -140,6 +140,15 @@ def _parse(text: str, *, name: str) -> Mapping[str, JSON]:
             location=Location(source=f"rendered template {name!r}", line=1),
             hint=RENDER_HINT,
         )
+    try:
+        podshape.check_overlay(overlay)
+    except podshape.PodError as err:
+        pointer = err.location.pointer if err.location else None
+        raise RenderError(
+            f'template "{name}" rendered a field of the wrong type: {err.message}',
+            location=Location(source=f"rendered template {name!r}", pointer=pointer),
+            hint=RENDER_HINT,
+        ) from err
     return overlay
 
 
