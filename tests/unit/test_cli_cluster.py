@@ -28,7 +28,10 @@ def api() -> Iterator[tuple[str, list[str]]]:
     """A Kubernetes API that knows two ConfigMaps; it records the paths asked for."""
     injector = configmap(
         "istio-sidecar-injector",
-        {"config": (DEFAULTS / "config.yaml").read_text(), "values": "{}"},
+        {
+            "config": (DEFAULTS / "config.yaml").read_text(),
+            "values": (DEFAULTS / "values.yaml").read_text(),
+        },
     )
     objects = {
         "/api/v1/namespaces/istio-system/configmaps/istio-sidecar-injector": injector,
