@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sidecar_injector import quantity
+from sidecar_injector import gojson, quantity
 from sidecar_injector.strategic import POD, merge_map
 
 JSON = Any
@@ -260,17 +260,9 @@ def overrides_json(applied: Mapping[str, Sequence[Mapping[str, JSON]]]) -> str:
     return go_json(document)
 
 
-_GO_ESCAPES = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-)
-
-
 def go_json(value: JSON) -> str:
-    """Compact JSON as Go's `json.Marshal` writes it: UTF-8 kept, `<`, `>`, `&` escaped.
-
-    Those characters can only occur inside strings, so escaping the text is safe.
-    """
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).translate(_GO_ESCAPES)
+    """Compact JSON as Go's `json.Marshal` writes it; mappings keep their (struct) order."""
+    return gojson.marshal(value, sort_keys=False)
 
 
 def go_ordered(value: JSON, type_name: str) -> JSON:
