@@ -79,6 +79,7 @@ TYPES: Final[dict[str, tuple[Field, ...]]] = {
         "finalizers::[]string",
         "managedFields::[]ManagedFieldsEntry",
     ),
+    "TypeMeta": _t("kind::string", "apiVersion:APIVersion:string"),
     "OwnerReference": _t(
         "apiVersion:APIVersion:string!",
         "kind::string!",
@@ -243,7 +244,7 @@ TYPES: Final[dict[str, tuple[Field, ...]]] = {
 """Kubernetes core/v1 types as far as templates read them (Go struct order)."""
 TYPES["EphemeralContainer"] = (*TYPES["Container"], _f("targetContainerName::string"))
 
-_GO_TYPES: Final = {"Time": "v1.Time"}
+_GO_TYPES: Final = {"Time": "v1.Time", "TypeMeta": "v1.TypeMeta"}
 
 
 def go_type(name: str) -> str:

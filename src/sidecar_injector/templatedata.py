@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Final
 import yaml
 
 from sidecar_injector import podview
-from sidecar_injector.config import Config, ConfigError, Format
+from sidecar_injector.config import LEGACY_DELIMS, Config, ConfigError, Format
 from sidecar_injector.errors import Location
 from sidecar_injector.gotemplate.printing import format_value
 from sidecar_injector.gotemplate.values import Int, Map, Slice, Struct
@@ -441,10 +441,47 @@ class LegacyTemplateData(Struct):
     """Istio 1.0's `*inject.SidecarTemplateData`: pointers to the pod's meta and spec."""
 
     go_type = "*inject.SidecarTemplateData"
-    go_fields = ("ObjectMeta", "Spec", "ProxyConfig", "MeshConfig")
+    go_fields: ClassVar[tuple[str, ...]] = ("ObjectMeta", "Spec", "ProxyConfig", "MeshConfig")
 
     def __init__(self, **fields: object) -> None:
         self.__dict__.update(fields)
+
+
+class SingleTemplateData(LegacyTemplateData):
+    """Istio 1.3-1.8 (one `{{ }}` template): 1.0's fields plus the workload and the values."""
+
+    go_fields = ("TypeMeta", "DeploymentMeta", "ObjectMeta", "Spec", "ProxyConfig", "MeshConfig",
+                 "Values")  # fmt: skip
+
+
+def _legacy_data(
+    meta: Mapping[str, JSON],
+    spec: Mapping[str, JSON],
+    *,
+    config: Config,
+    owner: WorkloadMeta,
+    proxy: ProtoView,
+    mesh: ProtoView,
+) -> Struct:
+    """1.0's four fields for a `[[ ]]` template; a `{{ }}` one (Istio 1.3-1.8) also gets
+    `.TypeMeta`, `.DeploymentMeta` (an ObjectMeta then) and `.Values`."""
+    fields: dict[str, object] = {
+        "ObjectMeta": podview.view("ObjectMeta", meta, pointer=True),
+        "Spec": podview.view("PodSpec", spec, pointer=True),
+        "ProxyConfig": proxy,
+        "MeshConfig": mesh,
+    }
+    if config.injection.delims == LEGACY_DELIMS:
+        return LegacyTemplateData(**fields)
+    workload = {"name": owner.name, "namespace": owner.namespace}
+    return SingleTemplateData(
+        TypeMeta=podview.view(
+            "TypeMeta", {"kind": owner.kind, "apiVersion": owner.api_version}, pointer=True
+        ),
+        DeploymentMeta=podview.view("ObjectMeta", workload, pointer=True),
+        Values=config.values,
+        **fields,
+    )
 
 
 def build(
@@ -474,14 +511,9 @@ def build(
     )
     proxy = proto_view("ProxyConfig", pc.data, form=config.injection.format)
     mesh = proto_view("MeshConfig", config.mesh.data, form=config.injection.format)
-    if legacy:
-        return LegacyTemplateData(
-            ObjectMeta=podview.view("ObjectMeta", meta, pointer=True),
-            Spec=podview.view("PodSpec", spec, pointer=True),
-            ProxyConfig=proxy,
-            MeshConfig=mesh,
-        )
     owner = workload or workload_of(pod, namespace=namespace)
+    if legacy:
+        return _legacy_data(meta, spec, config=config, owner=owner, proxy=proxy, mesh=mesh)
     inbound = config.mesh.data.get("inboundTrafficPolicy")
     localhost = isinstance(inbound, Mapping) and inbound.get("mode") == "LOCALHOST"
     return TemplateData(

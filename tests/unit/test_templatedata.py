@@ -518,3 +518,21 @@ def test_embedded_default_renders_istio_shaped_sidecar() -> None:
     assert [c["name"] for c in out["spec"]["initContainers"]] == ["istio-init", "istio-proxy"]
     assert out["spec"]["initContainers"][1]["restartPolicy"] == "Always"
     assert "containers" not in out["spec"]
+
+
+def test_single_curly_template_configs_see_the_1_3_to_1_8_field_set() -> None:
+    cfg = config.load(
+        config="template: 'x: {{ .Values.global.hub }}'", values='{"global": {"hub": "h"}}'
+    )
+    the_pod = owned("ReplicaSet", "web-5d4f", {"pod-template-hash": "5d4f"})
+    data = build(the_pod, config=cfg, namespace="ns")
+    assert data.go_fields == (
+        "TypeMeta", "DeploymentMeta", "ObjectMeta", "Spec", "ProxyConfig", "MeshConfig", "Values",
+    )  # fmt: skip
+    assert cfg.injection.templates["sidecar"].execute(data) == "x: h"
+    assert field(data, "DeploymentMeta", "Name") == "web"
+    assert go_type_of(field(data, "DeploymentMeta")) == "*v1.ObjectMeta"
+    assert field(data, "TypeMeta", "Kind") == "Deployment"
+    one_oh = config.load(config="template: 'x: [[ .Values ]]'")
+    with pytest.raises(gotemplate.ExecError, match="can't evaluate field Values"):
+        one_oh.injection.templates["sidecar"].execute(build(the_pod, config=one_oh, namespace="ns"))
