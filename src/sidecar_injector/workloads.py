@@ -618,7 +618,23 @@ _Dumper.add_representer(str, _represent_str)
 
 
 def dump(obj: JSON) -> str:
-    """One object as YAML, the way `kube-inject` prints re-marshalled objects."""
+    """One object as YAML, the way `kube-inject` prints re-marshalled objects.
+
+    The same text as PyYAML's block style with sorted keys, written directly: PyYAML's Python
+    representer costs more than the whole rest of the document handling. Scalars are still
+    quoted by PyYAML (and remembered); anything unusual goes through PyYAML entirely.
+    """
+    if not isinstance(obj, dict) or not obj:
+        return _pyyaml_dump(obj)
+    out: list[str] = []
+    try:
+        _emit_mapping(obj, 0, out)
+    except _Unusual:
+        return _pyyaml_dump(obj)
+    return "".join(out)
+
+
+def _pyyaml_dump(obj: JSON) -> str:
     return yaml.dump(
         obj,
         Dumper=_Dumper,
@@ -627,3 +643,95 @@ def dump(obj: JSON) -> str:
         allow_unicode=True,
         width=1 << 30,
     )
+
+
+class _Unusual(Exception):
+    """A key or value whose YAML form this writer does not reproduce; PyYAML writes it."""
+
+
+_SIMPLE_KEY_LIMIT = 128
+_SCALARS: dict[tuple[type, JSON], tuple[str, ...]] = {}
+_SCALARS_LIMIT = 50_000
+_OTHER_BREAKS = ("\x85", "\u2028", "\u2029")
+_KEY_BREAKS = ("\n", "\r", *_OTHER_BREAKS)
+
+
+def _scalar(value: JSON) -> tuple[str, ...]:
+    """A scalar's lines as PyYAML writes it as a sequence item at column 0 (after `- `)."""
+    key = (type(value), value)
+    found = _SCALARS.get(key)
+    if found is None:
+        text = _pyyaml_dump([value])
+        lines = text[2:].rstrip("\n").split("\n")
+        found = tuple(lines)
+        odd_break = any(mark in text for mark in _OTHER_BREAKS)
+        if odd_break or (len(lines) > 1 and lines[0] not in ("|", "|-")):
+            raise _Unusual(value)
+        if len(_SCALARS) >= _SCALARS_LIMIT:
+            _SCALARS.clear()
+        _SCALARS[key] = found
+    return found
+
+
+def _write_scalar(value: JSON, column: int, out: list[str]) -> None:
+    """The scalar after `key: ` or `- `; a literal block's lines indented below its owner."""
+    lines = _scalar(value)
+    out.append(lines[0])
+    out.append("\n")
+    pad = " " * column
+    for line in lines[1:]:
+        out.append(pad + line if line else line)
+        out.append("\n")
+
+
+def _key(key: JSON) -> str:
+    if (
+        not isinstance(key, str)
+        or len(key) >= _SIMPLE_KEY_LIMIT
+        or any(mark in key for mark in _KEY_BREAKS)
+    ):
+        raise _Unusual(key)
+    lines = _scalar(key)
+    if len(lines) != 1:
+        raise _Unusual(key)
+    return lines[0]
+
+
+def _emit_mapping(
+    mapping: dict[str, JSON], column: int, out: list[str], *, first: str = ""
+) -> None:
+    """Keys sorted; `first` is what stands before the first key (`- ` of a sequence item)."""
+    pad = " " * column
+    lead = first or pad
+    for key in sorted(mapping):
+        value = mapping[key]
+        out.append(lead + _key(key) + ":")
+        lead = pad
+        if isinstance(value, dict) and value:
+            out.append("\n")
+            _emit_mapping(value, column + 2, out)
+        elif isinstance(value, list) and value:
+            out.append("\n")
+            _emit_sequence(value, column, out)
+        elif isinstance(value, dict | list):
+            out.append(" {}\n" if isinstance(value, dict) else " []\n")
+        else:
+            out.append(" ")
+            _write_scalar(value, column, out)
+
+
+def _emit_sequence(items: list[JSON], column: int, out: list[str], *, first: str = "") -> None:
+    """Items start at the owner's column (PyYAML's indentless sequences in mappings)."""
+    pad = " " * column
+    lead = first or pad
+    for item in items:
+        if isinstance(item, dict) and item:
+            _emit_mapping(item, column + 2, out, first=lead + "- ")
+        elif isinstance(item, list) and item:
+            _emit_sequence(item, column + 2, out, first=lead + "- ")
+        elif isinstance(item, dict | list):
+            out.append(lead + ("- {}\n" if isinstance(item, dict) else "- []\n"))
+        else:
+            out.append(lead + "- ")
+            _write_scalar(item, column, out)
+        lead = pad
