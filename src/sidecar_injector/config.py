@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from sidecar_injector import gotemplate, istio_funcs
 from sidecar_injector.errors import InjectorError, Location
@@ -108,6 +108,15 @@ class _Requirement(BaseModel):
     key: str
     operator: Operator
     values: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _values_fit_operator(self) -> _Requirement:
+        """Kubernetes rejects these selectors; Istio would only log and skip them per pod."""
+        if self.operator in ("In", "NotIn") and not self.values:
+            raise ValueError(f"operator {self.operator} needs a non-empty `values` list")
+        if self.operator in ("Exists", "DoesNotExist") and self.values:
+            raise ValueError(f"operator {self.operator} takes no `values`")
+        return self
 
 
 class _Selector(BaseModel):
@@ -522,4 +531,6 @@ def _message(problem: Any) -> str:
         return f"{given!r} is not allowed; {problem['msg'].lower()}"
     if kind == "extra_forbidden":
         return "unknown key"
+    if kind == "value_error":
+        return str(problem.get("ctx", {}).get("error", problem["msg"]))
     return f"{problem['msg'].lower()} (got {given!r})"

@@ -160,6 +160,16 @@ def test_missing_policy_means_no_injection_by_policy_as_istio() -> None:
             "matchLabel: unknown",
         ),
         (
+            "templates: {sidecar: 'a'}\nalwaysInjectSelector: [{matchExpressions: "
+            "[{key: a, operator: In}]}]",
+            "alwaysInjectSelector.0.matchExpressions.0: operator In needs a non-empty `values`",
+        ),
+        (
+            "templates: {sidecar: 'a'}\nneverInjectSelector: [{matchExpressions: "
+            "[{key: a, operator: Exists, values: [x]}]}]",
+            "operator Exists takes no `values`",
+        ),
+        (
             "templates: {sidecar: 'a'}\ndefaultTemplates: [gateway]",
             "defaultTemplates[0]: template 'gateway'",
         ),
