@@ -201,7 +201,7 @@ def pipeline(settings: config.Config) -> Injector:
             workload=_workload(template),
         )
         answer: decision.Decision = result.decision
-        out = copy.deepcopy(dict(result.pod)) if answer.inject else template.pod
+        out = dict(result.pod) if answer.inject else template.pod
         _restore_inject_choice(out, hidden)
         warnings = tuple(dict.fromkeys((*answer.warnings, *result.warnings)))
         if answer.inject:
@@ -414,11 +414,12 @@ def _pod_parts(
 
 
 def _put_pod(resource: dict[str, JSON], pod: Mapping[str, JSON]) -> None:
+    """`pod` becomes part of `resource`: callers pass a copy (`drop_nulls` makes one)."""
     metadata, spec = _pod_parts(resource, where=errors.Location())
     metadata.clear()
-    metadata.update(copy.deepcopy(dict(pod.get("metadata") or {})))
+    metadata.update(pod.get("metadata") or {})
     spec.clear()
-    spec.update(copy.deepcopy(dict(pod.get("spec") or {})))
+    spec.update(pod.get("spec") or {})
 
 
 def _mapping(
