@@ -271,8 +271,8 @@ def has_suffix(suffix: str, s: str) -> bool:
 
 
 def go_quote(s: str) -> str:
-    """Go's `strconv.Quote` (`%q`)."""
-    return strconv.quote(runes.go_runes(s))
+    """Go's `strconv.Quote` (`%q`); it reads lone surrogates as U+FFFD itself."""
+    return strconv.quote(s)
 
 
 def _present(args: Iterable[object]) -> list[object]:
