@@ -198,6 +198,12 @@ def test_dict_merges_match_go(
             ("dict", tuple(pairs), "toJson"),
             ("pick", (dst, "a", "c"), "toJson"),
             ("omit", (src, "a", "c"), "toJson"),
+            ("pluck", ("a", dst, src, more), "toJson"),
+            ("hasKey", (dst, "b"), ""),
+            ("get", (src, "c"), "toJson"),
+            ("set", (more, "a", pairs), "toJson"),
+            ("unset", (dst, "a"), "toJson"),
+            ("dig", ("a", "b", "none", src), "toJson"),
         ],
     )
 
