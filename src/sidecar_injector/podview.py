@@ -14,6 +14,7 @@ JSON names.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
@@ -331,16 +332,17 @@ def view(name: str, data: Mapping[str, JSON] | None, *, pointer: bool = False) -
     return obj
 
 
-_INITIALISMS: Final = {"Id": "ID", "Ip": "IP", "Uid": "UID", "Url": "URL", "Api": "API"}
+_INITIALISMS: Final = frozenset(
+    {"api", "csi", "dns", "fs", "grpc", "http", "id", "ip", "os", "tcp", "tls", "uid", "url"}
+)
 
 
 def go_name(json_name: str) -> str:
-    """The Go field name k8s uses for a JSON name, by its conventions (`podIP` -> `PodIP`)."""
-    name = json_name[:1].upper() + json_name[1:]
-    for wrong, right in _INITIALISMS.items():
-        if name.endswith(wrong):
-            name = name[: -len(wrong)] + right
-    return name
+    """The Go field name k8s uses for a JSON name (`apiVersion` -> `APIVersion`, `os` -> `OS`)."""
+    match = re.match(r"[a-z]+", json_name)
+    if match and match.group() in _INITIALISMS:
+        return match.group().upper() + json_name[match.end() :]
+    return json_name[:1].upper() + json_name[1:]
 
 
 def generic(raw: JSON) -> object:
