@@ -290,10 +290,12 @@ def deployment(settings: Settings) -> Manifest:
     volumes: list[Manifest] = [
         {"name": "mesh", "configMap": {"name": n.mesh_configmap}},
         {"name": "state", "emptyDir": {}},
+        {"name": "tmp", "emptyDir": {}},
     ]
     mounts: list[Manifest] = [
         {"name": "mesh", "mountPath": MESH_DIR, "readOnly": True},
         {"name": "state", "mountPath": STATE_DIR},
+        {"name": "tmp", "mountPath": "/tmp"},
     ]
     if settings.cert_mode != "self":
         volumes.append({"name": "tls", "secret": {"secretName": n.tls_secret}})
