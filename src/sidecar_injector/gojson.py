@@ -17,6 +17,7 @@ from typing import Any
 JSON = Any
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_HTML_UNSAFE = frozenset("<>&")
 
 
 class UnsupportedValueError(ValueError):
@@ -66,6 +67,8 @@ def _write(value: JSON, out: list[str], *, sort_keys: bool) -> None:
 
 def quote(text: str) -> str:
     """A JSON string as Go writes it (HTML-safe)."""
+    if text.isascii() and text.isprintable() and not _HTML_UNSAFE.intersection(text):
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     out = ['"']
     for ch in text:
         code = ord(ch)
