@@ -9,7 +9,6 @@ how results print.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -32,11 +31,6 @@ CASES_FILE = Path(__file__).with_name("test_gotemplate_sprig_engine_cases.txt")
 TEMPLATES = [
     line for line in CASES_FILE.read_text(encoding="utf-8").splitlines() if line and line[0] != "#"
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _environment() -> None:
-    os.environ.setdefault("HOME", "/root")
 
 
 @pytest.mark.oracle
