@@ -229,3 +229,12 @@ def test_durations_print_back_as_go_writes_them(text: str) -> None:
     nanos = durations.parse_duration(text)
     assert durations.parse_duration(durations.format_duration(nanos)) == nanos
     assert durations.format_duration(nanos) == text
+
+
+@pytest.mark.parametrize("template", ['{{ htpasswd "user" "pw" }}', '{{ genPrivateKey "ecdsa" }}'])
+def test_key_generation_is_refused_by_name(template: str) -> None:
+    name = template.split()[1]
+    with pytest.raises(
+        gotemplate.ExecError, match=f"error calling {name}: {name} is not supported"
+    ):
+        render(template)

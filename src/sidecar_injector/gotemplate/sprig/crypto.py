@@ -171,17 +171,35 @@ def _unsupported(
     """A sprig function this engine does not provide: calling it is a template error."""
 
     def refuse(*_args: object) -> object:
-        raise values.GoError(f"{name} is not supported by this template engine")
+        raise _refuse(name)
 
     return values.Func(name, refuse, params, None, result, error)
+
+
+def _refuse(name: str) -> values.GoError:
+    return values.GoError(f"{name} is not supported by this template engine")
+
+
+@values.func("htpasswd", "string", "string", result="string")
+def htpasswd(user: str, password: str) -> str:
+    """An htpasswd line; sprig checks the user name before hashing (with bcrypt, refused)."""
+    if ":" in user:
+        return f"invalid username: {user}"
+    raise _refuse("htpasswd")
+
+
+@values.func("genPrivateKey", "string", result="string")
+def gen_private_key(kind: str) -> str:
+    """A PEM private key; unknown key types are answered, generating keys is refused."""
+    if kind not in ("", "rsa", "dsa", "ecdsa", "ed25519"):
+        return f"Unknown type {kind}"
+    raise _refuse("genPrivateKey")
 
 
 _S = "string"
 _L = values.SLICE_ANY
 UNSUPPORTED: Final[tuple[values.Func, ...]] = (
     _unsupported("bcrypt", _S),
-    _unsupported("htpasswd", _S, _S),
-    _unsupported("genPrivateKey", _S),
     _unsupported("buildCustomCert", _S, _S, result=_CERT, error=True),
     _unsupported("genCA", _S, "int", result=_CERT, error=True),
     _unsupported("genCAWithKey", _S, "int", _S, result=_CERT, error=True),
@@ -207,5 +225,7 @@ FUNCS: list[values.Func] = [
     rand_bytes,
     shuffle,
     uuidv4,
+    htpasswd,
+    gen_private_key,
     *UNSUPPORTED,
 ]
