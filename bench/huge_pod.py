@@ -7,9 +7,9 @@ Each pod is the typical sample's with its first container's env replaced by N ge
 variables (values and secret refs alternating), or with its containers repeated to N. One
 admission is the whole server path from request bytes to response bytes (decode, inject, patch,
 encode) with go-ref-injector's template (bench/reference.py). Time: the best CPU time of
-`--rounds` (the machine is shared). Memory: tracemalloc's peak of one admission, in a separate pass. The
-per-unit figures (µs per env var, per container) stay flat when the growth is linear; the last
-line is JSON.
+`--rounds` (the machine is shared). Memory: tracemalloc's peak of one admission, in a separate
+pass. The per-unit figures (µs per env var, per container) stay flat when the growth is linear;
+the last line is JSON.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""kube-inject's output passes the Kubernetes schema (kubernetes-validate, strict).
+"""kube-inject's output passes the Kubernetes schema (kubernetes-validate, strict), and
+re-injecting or uninjecting it gives what Istio's idempotent injection promises.
 
 The golden inputs go through the real command with the embedded default config; every
 resource of a built-in kind and current apiVersion that comes out, List items included, must
@@ -16,7 +17,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from sidecar_injector import cli
+from sidecar_injector import cli, config, merge, workloads
 
 DATA = Path(__file__).parent / "workloads"
 CURRENT = {"v1", "apps/v1", "batch/v1"}
@@ -64,3 +65,27 @@ def test_kube_inject_output_validates(name: str) -> None:
             kubernetes_validate.validate(resource, VERSION, strict=True)
             checked += 1
     assert checked or name == "deploymentconfig"
+
+
+@pytest.fixture(scope="module")
+def settings() -> config.Config:
+    return config.load_default()
+
+
+def _unchanged(template: workloads.PodTemplate) -> workloads.Injected:
+    return workloads.Injected(template.pod)
+
+
+def _uninject(template: workloads.PodTemplate) -> workloads.Injected:
+    return workloads.Injected(merge.uninject(template.pod))
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in DATA.glob("*.yaml")))
+def test_reinjection_is_idempotent_and_uninject_restores(
+    name: str, settings: config.Config
+) -> None:
+    text = (DATA / f"{name}.yaml").read_text()
+    once = workloads.kube_inject(text, settings=settings).text
+    assert workloads.kube_inject(once, settings=settings).text == once
+    plain = workloads.inject_stream(text, inject=_unchanged).text
+    assert workloads.inject_stream(once, inject=_uninject).text == plain
