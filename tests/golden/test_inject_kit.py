@@ -102,3 +102,69 @@ def test_kube_inject_and_webhook_give_istios_pod(
         webhook_pod = jsonpatch.apply_patch(pod, orjson.loads(admitted.patch))
     workloads.add_go_zero_values(webhook_pod, era="modern")
     assert webhook_pod == injected
+
+
+def _deployment_cases() -> list[dict[str, Any]]:
+    manifest = MODERN / "cases" / "manifest.json"
+    if not manifest.exists():
+        return []
+    return [
+        case
+        for case in json.loads(manifest.read_text())
+        if case.get("golden")
+        and case.get("settings_dir") is None
+        and not case.get("expect_error")
+        and _kind(MODERN / "cases" / case["input"]) == "Deployment"
+    ]
+
+
+DEPLOYMENTS = _deployment_cases()
+TEMPLATE_HASH = "5d4f8b9c7"
+
+
+def _replica_pod(deployment: dict[str, Any]) -> dict[str, Any]:
+    """The pod a ReplicaSet of `deployment` would create from its template."""
+    name = deployment["metadata"]["name"]
+    replica_set = f"{name}-{TEMPLATE_HASH}"
+    template = deployment["spec"]["template"]
+    metadata = dict(template.get("metadata") or {})
+    metadata.pop("creationTimestamp", None)
+    metadata["labels"] = {**(metadata.get("labels") or {}), "pod-template-hash": TEMPLATE_HASH}
+    metadata["generateName"] = f"{replica_set}-"
+    metadata["namespace"] = deployment["metadata"].get("namespace", "default")
+    metadata["ownerReferences"] = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "name": replica_set,
+            "uid": "00000000-0000-4000-8000-000000000001",
+            "controller": True,
+        }
+    ]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
+
+
+@pytest.mark.skipif(not DEPLOYMENTS, reason="the Istio kit is not in ../shared")
+@pytest.mark.parametrize("case", DEPLOYMENTS, ids=lambda c: c["name"])
+def test_webhook_gives_kube_injects_pod_for_deployments(
+    case: dict[str, Any], settings: dict[str, config.Config]
+) -> None:
+    current = settings[case["env"].get("ENABLE_NATIVE_SIDECARS", "")]
+    text = (MODERN / "cases" / case["input"]).read_text()
+    injected = _one(workloads.kube_inject(text, settings=current).text)["spec"]["template"]
+
+    pod = _replica_pod(_one(text))
+    namespace = pod["metadata"]["namespace"]
+    admitted = pipeline.InjectionPipeline(current).admit(pod, namespace=namespace, params={})
+    webhook_pod = pod
+    if admitted.patch is not None:
+        webhook_pod = jsonpatch.apply_patch(pod, orjson.loads(admitted.patch))
+    workloads.add_go_zero_values(webhook_pod, era="modern")
+    for key in ("generateName", "namespace", "ownerReferences"):
+        webhook_pod["metadata"].pop(key)
+    labels = webhook_pod["metadata"]["labels"]
+    assert labels.pop("pod-template-hash") == TEMPLATE_HASH
+    if not labels:
+        del webhook_pod["metadata"]["labels"]
+    assert webhook_pod["metadata"] == injected["metadata"]
+    assert webhook_pod["spec"] == injected["spec"]
