@@ -19,6 +19,24 @@ JSON = Any
 _ZERO_SCALARS = {"string": "", "bool": False, "int32": 0, "int64": 0}
 
 
+def _changes(spec: Field) -> bool:
+    """Whether the typed round trip can change this field (or something inside it)."""
+    kind = spec.kind
+    if kind in _ZERO_SCALARS:
+        return spec.omitempty
+    return (
+        kind == "quantities"
+        or kind.startswith(("struct:", "ptr:"))
+        or (kind.startswith("[]") and kind[2:] in TYPES)
+    )
+
+
+_BY_JSON = {
+    name: {spec.json: spec for spec in specs if _changes(spec)} for name, specs in TYPES.items()
+}
+"""Each type's fields that `_field` may change, by JSON name: a pod sets few of them."""
+
+
 def normalize(pod: dict[str, JSON]) -> dict[str, JSON]:
     """`pod` (changed in place and returned) with its metadata and spec in Go's typed form."""
     for key, type_name in (("metadata", "ObjectMeta"), ("spec", "PodSpec")):
@@ -29,12 +47,11 @@ def normalize(pod: dict[str, JSON]) -> dict[str, JSON]:
 
 
 def _struct(data: dict[str, JSON], type_name: str) -> None:
-    fields = TYPES.get(type_name)
+    fields = _BY_JSON.get(type_name)
     if fields is None:
         return
-    for spec in fields:
-        if spec.json in data:
-            _field(data, spec)
+    for key in [key for key in data if key in fields]:
+        _field(data, fields[key])
 
 
 def _field(data: dict[str, JSON], spec: Field) -> None:
