@@ -492,6 +492,16 @@ def serve(
         Literal["debug", "info", "warning", "error"],
         typer.Option(envvar="SIDECAR_INJECTOR_LOG_LEVEL"),
     ] = "info",
+    cache_entries: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            envvar="SIDECAR_INJECTOR_CACHE_ENTRIES",
+            help="Answers remembered per worker for identical pods (the replicas of a scale-up "
+            "render once); 0 turns it off. Dropped on every config reload; off for templates "
+            "that read the clock or randomness.",
+        ),
+    ] = 128,
 ) -> None:
     """Run the HTTPS admission webhook (POST /inject, /validate; GET /healthz /readyz /metrics)."""
     # Imported here: the server's dependencies (uvicorn, cryptography) slow every other command.
@@ -529,6 +539,7 @@ def serve(
             graceful_seconds=graceful_timeout,
             workers=workers,
             log_level=log_level,
+            cache_entries=cache_entries,
         )
         typer.echo(f"listening on https://{host}:{port} (POST /inject)")
         server.run(options)

@@ -82,6 +82,11 @@ class InjectionConfig:
     warnings: tuple[str, ...] = ()
     """Keys that load but have no effect (Istio ignores them silently; we say so)."""
 
+    @property
+    def deterministic(self) -> bool:
+        """Whether a pod always renders the same way: no template reads the clock or randomness."""
+        return all(template.deterministic for template in self.templates.values())
+
 
 @dataclass(frozen=True, slots=True)
 class Config:

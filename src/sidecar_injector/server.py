@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
 import hashlib
 import logging
 import os
@@ -140,6 +141,8 @@ class Options:
     workers: int = 1
     log_level: str = "info"
     pipeline: str = PIPELINE
+    """Import path of the pipeline class, called with the config and `cache_entries=`."""
+    cache_entries: int = 128
 
 
 class TLSWatch:
@@ -306,7 +309,9 @@ def build(
     recorder = metrics.create(
         registry or CollectorRegistry(), multiprocess_dir=os.environ.get(MULTIPROC_ENV)
     )
-    factory: PipelineFactory = pipeline or import_from_string(options.pipeline)
+    factory: PipelineFactory = pipeline or functools.partial(
+        import_from_string(options.pipeline), cache_entries=options.cache_entries
+    )
     source = config_source(options)
     digest, load = source.snapshot(revision=options.revision)
     work = factory(load())

@@ -36,8 +36,9 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 class RecordingPipeline:
     """Injects a label naming the values' `tag`, so a test sees which config served a request."""
 
-    def __init__(self, current: config.Config) -> None:
+    def __init__(self, current: config.Config, *, cache_entries: int = 0) -> None:
         self.config = current
+        self.cache_entries = cache_entries
         self.swaps: list[config.Config] = []
 
     def swap(self, current: config.Config) -> None:

@@ -6,39 +6,115 @@ a reload is one attribute assignment, which is atomic for every reader.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import orjson
 
-from sidecar_injector import config, inject, patch
+from sidecar_injector import inject, patch
 from sidecar_injector.admission import app, review
+from sidecar_injector.config import JSON, Config, ConfigError, Sources
+from sidecar_injector.config import load as load_config
 
 CONFIGMAP_KEYS = ("config", "values", "mesh")
+CACHE_ENTRIES = 128
+"""Answers remembered per config: a scale-up of a few workloads at once fits."""
+CACHE_MAX_POD_BYTES = 64 * 1024
+"""Bigger pods are not remembered, which bounds the cache at about 10 MB."""
+Key = tuple[str, tuple[tuple[str, str], ...], bytes]
+
+
+def _admit(
+    current: Config, pod: review.Object, *, namespace: str, params: Mapping[str, str]
+) -> app.Admitted:
+    result = inject.inject_pod(
+        pod, namespace=namespace, config=current, params=dict(params) or None
+    )
+    decision = result.decision
+    warnings = tuple(dict.fromkeys((*decision.warnings, *result.warnings)))
+    if not decision.inject:
+        return app.Admitted(False, decision.reason, decision.message, warnings)
+    ops = patch.make_patch(pod, result.pod)
+    return app.Admitted(True, decision.reason, decision.message, warnings, orjson.dumps(ops))
+
+
+class ReplicaCache:
+    """Answers for pods seen before under the same config, least recently used dropped first.
+
+    The replicas of a workload reach the webhook byte-identical: the API server names a pod
+    from its `generateName` after admission. A scale-up of 1,000 replicas renders once. The
+    answer depends on nothing but the pod, its namespace, the path parameters and the config
+    (the webhook never sees namespace labels), so it is exact as long as no template reads the
+    clock or randomness; a config whose templates do gets no cache.
+    """
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self._answers: OrderedDict[Key, app.Admitted] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_config(cls, current: Config, entries: int) -> ReplicaCache | None:
+        if entries <= 0 or not current.injection.deterministic:
+            return None
+        return cls(entries)
+
+    def key(self, pod: review.Object, *, namespace: str, params: Mapping[str, str]) -> Key | None:
+        """The pod's identity for the cache, or None for a pod too big to remember."""
+        body = orjson.dumps(pod)
+        if len(body) > CACHE_MAX_POD_BYTES:
+            return None
+        return namespace, tuple(sorted(params.items())), body
+
+    def get(self, key: Key) -> app.Admitted | None:
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is not None:
+                self._answers.move_to_end(key)
+            return answer
+
+    def put(self, key: Key, answer: app.Admitted) -> None:
+        with self._lock:
+            self._answers[key] = answer
+            if len(self._answers) > self.entries:
+                self._answers.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._answers)
 
 
 class InjectionPipeline:
     """`inject.inject_pod` then `patch.make_patch` against the raw request pod (SPEC §5)."""
 
-    def __init__(self, current: config.Config) -> None:
-        self.config = current
+    def __init__(self, current: Config, *, cache_entries: int = CACHE_ENTRIES) -> None:
+        self.cache_entries = cache_entries
+        self._current = (current, ReplicaCache.for_config(current, cache_entries))
 
-    def swap(self, current: config.Config) -> None:
-        self.config = current
+    @property
+    def config(self) -> Config:
+        return self._current[0]
+
+    def swap(self, current: Config) -> None:
+        """Serve `current` from now on; answers remembered for the previous config are dropped."""
+        self._current = (current, ReplicaCache.for_config(current, self.cache_entries))
 
     def admit(
         self, pod: review.Object, *, namespace: str, params: Mapping[str, str]
     ) -> app.Admitted:
-        result = inject.inject_pod(
-            pod, namespace=namespace, config=self.config, params=dict(params) or None
-        )
-        decision = result.decision
-        warnings = tuple(dict.fromkeys((*decision.warnings, *result.warnings)))
-        if not decision.inject:
-            return app.Admitted(False, decision.reason, decision.message, warnings)
-        ops = patch.make_patch(pod, result.pod)
-        return app.Admitted(True, decision.reason, decision.message, warnings, orjson.dumps(ops))
+        current, cache = self._current
+        if cache is None:
+            return _admit(current, pod, namespace=namespace, params=params)
+        key = cache.key(pod, namespace=namespace, params=params)
+        remembered = cache.get(key) if key is not None else None
+        if remembered is not None:
+            return remembered
+        admitted = _admit(current, pod, namespace=namespace, params=params)
+        if key is not None:
+            cache.put(key, admitted)
+        return admitted
 
-    def validate(self, data: Mapping[str, config.JSON]) -> None:
+    def validate(self, data: Mapping[str, JSON]) -> None:
         """Load the ConfigMap's keys as a reload would; a missing key takes the embedded default."""
         texts: dict[str, str] = {}
         for key in CONFIGMAP_KEYS:
@@ -46,12 +122,12 @@ class InjectionPipeline:
             if value is None:
                 continue
             if not isinstance(value, str):
-                raise config.ConfigError(f"ConfigMap data.{key} is not a string")
+                raise ConfigError(f"ConfigMap data.{key} is not a string")
             texts[key] = value
-        config.load(
+        load_config(
             config=texts.get("config"),
             values=texts.get("values"),
             mesh=texts.get("mesh"),
-            sources=config.Sources(*(f"ConfigMap data.{key}" for key in CONFIGMAP_KEYS)),
+            sources=Sources(*(f"ConfigMap data.{key}" for key in CONFIGMAP_KEYS)),
             revision=self.config.revision,
         )

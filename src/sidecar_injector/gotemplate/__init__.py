@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
 from . import exec as executor
+from . import nodes
 from .builtins import BUILTINS, as_func
 from .errors import ExecError, ParseError, TemplateError, go_quote
 from .parser import parse_trees
@@ -38,6 +39,19 @@ class Template:
     def template_names(self) -> frozenset[str]:
         """Names that `execute(name=...)` accepts."""
         return frozenset(self._program.trees)
+
+    @property
+    def functions(self) -> frozenset[str]:
+        """Names of the functions the template set calls, in any of its templates."""
+        trees = self._program.trees.values()
+        return frozenset(ident for tree in trees for ident in nodes.identifiers(tree))
+
+    @property
+    def deterministic(self) -> bool:
+        """Whether the same data always renders the same text: no sprig function that reads the
+        clock or randomness is called (`now`, `randAlpha`, `uuidv4`, ...)."""
+        module = importlib.import_module(f"{__name__}.sprig")
+        return not self.functions & module.NONDETERMINISTIC
 
     def execute(self, data: object, name: str | None = None) -> str:
         """Renders the main template (or the defined template `name`) over `data`."""

@@ -7,7 +7,8 @@ error messages quote (`at <.Values.x>`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 
 from .errors import go_quote
 
@@ -238,6 +239,18 @@ class ElseNode(Node):
 
     def __str__(self) -> str:
         return "{{else}}"
+
+
+def identifiers(node: Node) -> Iterator[str]:
+    """The names of the functions `node` and everything under it call."""
+    if isinstance(node, IdentifierNode):
+        yield node.ident
+        return
+    for spec in fields(node):
+        child = getattr(node, spec.name)
+        for item in child if isinstance(child, tuple) else (child,):
+            if isinstance(item, Node):
+                yield from identifiers(item)
 
 
 def is_empty_tree(node: Node | None) -> bool:

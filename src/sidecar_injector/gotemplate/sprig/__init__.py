@@ -53,3 +53,14 @@ _FAMILIES = (
 )
 
 FUNCS: dict[str, values.Func] = {f.name: f for family in _FAMILIES for f in family.FUNCS}
+
+NONDETERMINISTIC = frozenset(
+    {
+        *("now", "ago"),
+        *("randAlphaNum", "randAlpha", "randAscii", "randNumeric", "randBytes", "randInt"),
+        *("shuffle", "uuidv4", "htpasswd", "bcrypt", "encryptAES", "genPrivateKey"),
+        *("genCA", "genCAWithKey", "genSelfSignedCert", "genSelfSignedCertWithKey"),
+        *("genSignedCert", "genSignedCertWithKey"),
+    }
+)
+"""Functions whose answer changes from one call to the next: they read the clock or randomness."""
