@@ -42,8 +42,9 @@ def _admit(
 class ReplicaCache:
     """Answers for pods seen before under the same config, least recently used dropped first.
 
-    The replicas of a workload reach the webhook byte-identical: the API server names a pod
-    from its `generateName` after admission. A scale-up of 1,000 replicas renders once. The
+    The replicas of a workload reach the webhook byte-identical but for the second-granular
+    times in `managedFields`: the API server names a pod from its `generateName` after
+    admission. A scale-up renders once per workload and second. The
     answer depends on nothing but the pod, its namespace, the path parameters and the config
     (the webhook never sees namespace labels), so it is exact as long as no template reads the
     clock or randomness; a config whose templates do gets no cache.
