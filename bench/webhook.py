@@ -4,10 +4,13 @@
     .venv/bin/python bench/webhook.py --samples small typical large -c 8 --seconds 5
     .venv/bin/python bench/webhook.py --servers ours --workers 2
 
-Three servers, each started once and given every (sample, concurrency) row: `go`
+Four servers, each started once and given every (sample, concurrency) row: `go`
 (shared/tools/go-ref-injector), `ours` (`sidecar-injector serve` with the reference template as
-its config, bench/reference.py) and `allow` (ours with `policy: disabled`: decode, decide, answer
-allowed without a patch: the floor of HTTP + TLS + JSON cost). All three use one throwaway
+its config, bench/reference.py, and `--cache-entries 0`: every request injected from scratch, as
+Go does), `cached` (the same with the replica cache on, as `serve` runs by default: loadgen sends
+one body over and over, so this is the best case, a burst of identical replicas) and `allow`
+(ours with `policy: disabled`: decode, decide, answer allowed without a patch: the floor of
+HTTP + TLS + JSON cost). All use one throwaway
 certificate (RSA-2048, as the reference's bench.sh) and are driven by shared/tools/loadgen over
 loopback HTTP/1.1 keep-alive. Server CPU is utime+stime of the server's whole process tree over
 the measured window (after loadgen's warm-up); RSS is the tree's after the row. The figures are
@@ -121,6 +124,8 @@ def server_command(kind: str, *, port: int, certs: Path, workers: int) -> list[s
         str(workers),
         "--log-level",
         "warning",
+        "--cache-entries",
+        "128" if kind == "cached" else "0",
     ]
 
 
@@ -191,13 +196,13 @@ def drive(
 
 
 def ratios(rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    """ours/Go for each (sample, c) present for both, and ours over the allow-only floor."""
+    """ours (and cached) over Go for each (sample, c) present for both, and over the floor."""
     found = {(r["server"], r["sample"], r["c"]): r for r in rows}
     out: list[dict[str, object]] = []
     for (server, sample, c), ours in found.items():
-        if server != "ours":
+        if server not in ("ours", "cached"):
             continue
-        entry: dict[str, object] = {"sample": sample, "c": c}
+        entry: dict[str, object] = {"server": server, "sample": sample, "c": c}
         go = found.get(("go", sample, c))
         if go:
             for key in ("req_per_s", "p99_ms", "cpu_s_per_1000", "rss_mb"):
@@ -224,7 +229,7 @@ def print_table(rows: list[dict[str, object]], columns: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--servers", nargs="+", default=["go", "ours", "allow"])
+    parser.add_argument("--servers", nargs="+", default=["go", "ours", "cached", "allow"])
     parser.add_argument("--samples", nargs="+", default=["typical"])
     parser.add_argument("-c", "--concurrency", nargs="+", type=int, default=[1, 8, 64])
     parser.add_argument("--seconds", type=int, default=10)

@@ -7,6 +7,7 @@ Istio writes back after decoding a pod, need the same text.
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import ROUND_CEILING, Decimal
 from typing import Final
@@ -42,8 +43,9 @@ def parse(text: str) -> tuple[Decimal, str]:
     return number.scaleb(int(suffix[1:])), "DecimalExponent"
 
 
+@functools.lru_cache(maxsize=1024, typed=True)
 def canonical(text: str | int | float) -> str:
-    """`resource.MustParse(text).String()`."""
+    """`resource.MustParse(text).String()` (remembered: pods repeat a few amounts)."""
     if isinstance(text, bool):
         raise QuantityError("a quantity is a number or a string")
     value, form = parse(str(text) if not isinstance(text, float) else repr(text))

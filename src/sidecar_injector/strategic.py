@@ -12,6 +12,7 @@ callers that mutate a result must copy it first (`merge_overlay` does).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -254,6 +255,7 @@ def _merge_keyed(
 ) -> list[JSON]:
     assert rule.key is not None
     merged = list(original)
+    positions = _KeyIndex(merged, rule.key)
     for index, item in enumerate(items):
         where = _child(pointer, str(index))
         if not isinstance(item, Mapping):
@@ -266,9 +268,10 @@ def _merge_keyed(
             raise MergeError(
                 f"list item has no merge key {rule.key!r}", location=Location(pointer=where)
             )
-        position = _find(merged, rule.key, item[rule.key])
+        position = positions.find(item[rule.key])
         if position is None:
             merged.append(merge_map({}, item, schema=rule.item or ANY, pointer=where))
+            positions.add(item[rule.key], len(merged) - 1)
         else:
             merged[position] = merge_map(
                 merged[position], item, schema=rule.item or ANY, pointer=where
@@ -328,6 +331,32 @@ def _hashable(value: JSON) -> JSON:
     if isinstance(value, list):
         return tuple(_hashable(v) for v in value)
     return value
+
+
+class _KeyIndex:
+    """Where the first item with each merge key value is, so a long list merges in linear time.
+
+    Keys compare as Python's `==` does (as a scan would); an unhashable key value, which no
+    Pod field has, falls back to the scan.
+    """
+
+    def __init__(self, items: list[JSON], key: str) -> None:
+        self.items = items
+        self.key = key
+        self.at: dict[JSON, int] = {}
+        for position, item in enumerate(items):
+            if isinstance(item, Mapping):
+                self.add(item.get(key), position)
+
+    def add(self, value: JSON, position: int) -> None:
+        with contextlib.suppress(TypeError):
+            self.at.setdefault(value, position)
+
+    def find(self, value: JSON) -> int | None:
+        try:
+            return self.at.get(value)
+        except TypeError:
+            return _find(self.items, self.key, value)
 
 
 def _find(items: Sequence[JSON], key: str, value: JSON) -> int | None:
