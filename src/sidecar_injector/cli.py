@@ -540,12 +540,20 @@ def serve(
             workers=workers,
             log_level=log_level,
             cache_entries=cache_entries,
+            watch_nodes=_watches_nodes(config_map=config_map, cert_mode=cert_mode),
         )
         typer.echo(f"listening on https://{host}:{port} (POST /inject)")
         server.run(options)
     except (errors.InjectorError, OSError, ValueError) as err:
         typer.echo(f"sidecar-injector: error: {err}", err=True)
         raise typer.Exit(1) from None
+
+
+def _watches_nodes(*, config_map: str, cert_mode: str) -> bool:
+    """Istio's `ENABLE_NATIVE_SIDECARS=auto` (the default) asks the nodes' kubelets, which
+    `serve` can when it talks to a cluster: with `--config-map` or `--cert-mode self`."""
+    mode = os.environ.get("ENABLE_NATIVE_SIDECARS", "").strip().lower()
+    return mode in ("", "auto") and bool(config_map or cert_mode == "self")
 
 
 def _serving_files(

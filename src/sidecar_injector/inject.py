@@ -46,11 +46,14 @@ def inject_pod(
     config: config.Config,
     params: Mapping[str, str] | None = None,
     workload: templatedata.WorkloadMeta | None = None,
+    kubelet_versions: Mapping[str, str] | None = None,
 ) -> Injected:
     """Inject `pod` (a Pod as JSON) when the decision says so.
 
     `params` are proxy environment variables from the webhook path (`/inject/cluster/c1`
-    gives `ISTIO_META_CLUSTER_ID=c1`); `workload` is kube-inject's DeploymentMeta/TypeMeta.
+    gives `ISTIO_META_CLUSTER_ID=c1`); `workload` is kube-inject's DeploymentMeta/TypeMeta;
+    `kubelet_versions` are the cluster's nodes' kubelets by node name, when the caller
+    knows them (`ENABLE_NATIVE_SIDECARS=auto` reads them).
     Raises `errors.InjectorError` subclasses with what went wrong and where.
     """
     answer = decision.decide(pod, namespace=namespace, config=config.injection)
@@ -61,7 +64,13 @@ def inject_pod(
     if config.injection.format == "legacy":
         return _inject_legacy(pod, answer=answer, config=config, namespace=namespace)
     return _inject_modern(
-        pod, answer=answer, config=config, namespace=namespace, params=params, workload=workload
+        pod,
+        answer=answer,
+        config=config,
+        namespace=namespace,
+        params=params,
+        workload=workload,
+        kubelet_versions=kubelet_versions,
     )
 
 
@@ -90,6 +99,7 @@ def _inject_modern(
     namespace: str,
     params: Mapping[str, str] | None,
     workload: templatedata.WorkloadMeta | None,
+    kubelet_versions: Mapping[str, str] | None,
 ) -> Injected:
     pod = typedpod.normalize(copy_object(pod))
     pod_annotations = _annotations(pod)
@@ -97,7 +107,12 @@ def _inject_modern(
     status_port = _int(config.mesh.default_config.data.get("statusPort"))
     view = merge.template_view(pod, status_port=status_port)
     data = templatedata.build(
-        view, config=config, namespace=namespace, workload=workload, proxy_config=proxy_config
+        view,
+        config=config,
+        namespace=namespace,
+        workload=workload,
+        proxy_config=proxy_config,
+        kubelet_versions=kubelet_versions,
     )
     names = render.select_templates(pod_annotations, injection=config.injection)
     rendered = render.render(data, injection=config.injection, names=names)

@@ -29,7 +29,7 @@ from lightkube.resources.admissionregistration_v1 import (
     MutatingWebhookConfiguration,
     ValidatingWebhookConfiguration,
 )
-from lightkube.resources.core_v1 import ConfigMap, Namespace, Secret
+from lightkube.resources.core_v1 import ConfigMap, Namespace, Node, Secret
 from lightkube.types import PatchType
 
 from sidecar_injector import certs, config, errors
@@ -326,6 +326,16 @@ async def namespace_labels(client: AsyncClient) -> dict[str, dict[str, str]]:
     return found
 
 
+async def kubelet_versions(client: AsyncClient) -> dict[str, str]:
+    """Every node's kubelet version (`status.nodeInfo.kubeletVersion`), by node name."""
+    found: dict[str, str] = {}
+    async for node in client.list(Node):
+        if node.metadata is not None and node.metadata.name:
+            info = node.status.nodeInfo if node.status is not None else None
+            found[node.metadata.name] = info.kubeletVersion if info is not None else ""
+    return found
+
+
 # --- the webhook's background work ----------------------------------------------------------
 
 
@@ -491,3 +501,46 @@ def start_self_certificates(
         raise KubeError(f"no answer from the Kubernetes API for Secret {plan.secret}") from None
     background.submit(plan.maintain(client or AsyncClient()))
     return background
+
+
+class NodeWatch:
+    """`ENABLE_NATIVE_SIDECARS=auto` in a cluster: the nodes' kubelet versions, listed every
+    `every` seconds; `on_change` gets the first list and every one that differs from the last.
+
+    A list that fails (an outage, or RBAC without `nodes: list`) is logged and retried; the
+    webhook keeps what it last saw, and without any list injects no native sidecars.
+    """
+
+    def __init__(
+        self,
+        on_change: Callable[[Mapping[str, str]], None],
+        *,
+        client: AsyncClient | None = None,
+        every: float = 60.0,
+    ) -> None:
+        self._background = Background("node versions")
+        self._task = self._background.submit(self._follow(client, on_change, every))
+
+    async def _follow(
+        self,
+        client: AsyncClient | None,
+        on_change: Callable[[Mapping[str, str]], None],
+        every: float,
+    ) -> None:
+        client = client or AsyncClient()
+        seen: dict[str, str] | None = None
+        while True:
+            try:
+                versions = await kubelet_versions(client)
+            except (*TransportErrors, ValueError) as err:  # ValueError: a Node that won't decode
+                logger.warning("cannot list nodes for native sidecars: %s; retrying", err)
+            else:
+                if versions != seen:
+                    seen = versions
+                    on_change(versions)
+                    kinds = sorted(set(versions.values()))
+                    logger.info("nodes: %d, kubelets %s", len(versions), ", ".join(kinds))
+            await asyncio.sleep(every)
+
+    def close(self) -> None:
+        self._background.stop()

@@ -175,9 +175,14 @@ def _labels(n: Names) -> dict[str, str]:
     }
 
 
+NODES_RULE: Manifest = {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}
+"""The kubelet versions for `ENABLE_NATIVE_SIDECARS=auto`, as Istio reads them."""
+
+
 def rbac(settings: Settings) -> list[Manifest]:
-    """Least privilege: read its own ConfigMaps; in `self` mode create, read and renew its
-    Secret, and read and patch its two webhook configurations, each by name."""
+    """Least privilege: read its own ConfigMaps and list nodes (their kubelet versions); in
+    `self` mode create, read and renew its Secret, and read and patch its two webhook
+    configurations, each by name."""
     n = names(settings)
     rules: list[Manifest] = [
         {
@@ -199,8 +204,9 @@ def rbac(settings: Settings) -> list[Manifest]:
         ]
     subject = {"kind": "ServiceAccount", "name": n.app, "namespace": n.namespace}
     objects = _bound("Role", n.app, namespace=n.namespace, rules=rules, subject=subject, n=n)
+    cluster_rules: list[Manifest] = [NODES_RULE]
     if settings.cert_mode == "self":
-        webhook_rules: list[Manifest] = [
+        cluster_rules += [
             {
                 "apiGroups": ["admissionregistration.k8s.io"],
                 "resources": [resource],
@@ -212,10 +218,10 @@ def rbac(settings: Settings) -> list[Manifest]:
                 ("validatingwebhookconfigurations", n.validating),
             )
         ]
-        cluster_name = f"{n.app}-{n.namespace}"
-        objects += _bound(
-            "ClusterRole", cluster_name, namespace=None, rules=webhook_rules, subject=subject, n=n
-        )
+    cluster_name = f"{n.app}-{n.namespace}"
+    objects += _bound(
+        "ClusterRole", cluster_name, namespace=None, rules=cluster_rules, subject=subject, n=n
+    )
     return objects
 
 

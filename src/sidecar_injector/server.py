@@ -19,10 +19,10 @@ import os
 import signal
 import ssl
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 import uvicorn
@@ -34,11 +34,16 @@ from uvicorn.importer import import_from_string
 from sidecar_injector import certs, config, errors, metrics
 from sidecar_injector.admission import app
 
+if TYPE_CHECKING:
+    from sidecar_injector import kube
+
 logger = logging.getLogger(__name__)
 
 
 class SwappablePipeline(app.Pipeline, Protocol):
     def swap(self, current: config.Config) -> None: ...
+
+    def observe_nodes(self, kubelet_versions: Mapping[str, str]) -> None: ...
 
 
 Snapshot = tuple[str, Callable[[], config.Config]]
@@ -143,6 +148,8 @@ class Options:
     pipeline: str = PIPELINE
     """Import path of the pipeline class, called with the config and `cache_entries=`."""
     cache_entries: int = 128
+    watch_nodes: bool = False
+    """List the nodes' kubelet versions for `ENABLE_NATIVE_SIDECARS=auto` (in a cluster)."""
 
 
 class TLSWatch:
@@ -266,6 +273,7 @@ class Service:
         self.tls = tls
         self.watch = watch
         self.every = every
+        self.nodes: kube.NodeWatch | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: app.Scope, receive: app.Receive, send: app.Send) -> None:
@@ -322,7 +330,12 @@ def build(
     webhook = app.Webhook(
         work, metrics=recorder, settings=options.settings, checks=(tls.check, watch.check)
     )
-    return Service(webhook, tls=tls, watch=watch, every=options.reload_seconds)
+    service = Service(webhook, tls=tls, watch=watch, every=options.reload_seconds)
+    if options.watch_nodes:
+        from sidecar_injector import kube
+
+        service.nodes = kube.NodeWatch(work.observe_nodes)
+    return service
 
 
 def config_source(options: Options) -> ConfigSource:

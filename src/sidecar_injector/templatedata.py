@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Final
 
 import yaml
 
-from sidecar_injector import podview
+from sidecar_injector import podview, sidecars
 from sidecar_injector.config import LEGACY_DELIMS, Config, ConfigError, Format
 from sidecar_injector.errors import Location
 from sidecar_injector.gotemplate.printing import format_value
@@ -406,9 +406,13 @@ def proxy_image(
     return f"{hub if isinstance(hub, str) else ''}/{name or 'proxyv2'}:{tag_text}"
 
 
-def native_sidecars(env: Mapping[str, str]) -> bool:
-    """ENABLE_NATIVE_SIDECARS without a cluster to ask: only an explicit `true` turns it on."""
-    return env.get("ENABLE_NATIVE_SIDECARS", "").strip().lower() == "true"
+def native_sidecars(
+    env: Mapping[str, str], *, node_name: str = "", kubelet_versions: Mapping[str, str] | None
+) -> bool:
+    """Istio's DetectNativeSidecar: `ENABLE_NATIVE_SIDECARS`, and in `auto` mode (or unset) the
+    kubelets of the cluster; without a cluster to ask only an explicit `true` turns it on."""
+    mode = env.get("ENABLE_NATIVE_SIDECARS", "")
+    return sidecars.native_sidecars(mode, node_name=node_name, kubelet_versions=kubelet_versions)
 
 
 class TemplateData(Struct):
@@ -491,14 +495,16 @@ def build(
     namespace: str,
     workload: WorkloadMeta | None = None,
     proxy_config: ProxyConfig | None = None,
-    native: bool | None = None,
+    kubelet_versions: Mapping[str, str] | None = None,
     proxy_uid: int = DEFAULT_UID,
     proxy_gid: int = DEFAULT_UID,
 ) -> Struct:
     """The template data for `pod` (already stripped of an earlier injection).
 
     `workload` overrides the owner found from the pod (kube-inject passes the top-level
-    resource); `proxy_config` overrides the mesh default plus the pod's annotation.
+    resource); `proxy_config` overrides the mesh default plus the pod's annotation;
+    `kubelet_versions` (node name to kubelet version) is what the cluster's nodes run, when
+    known, for `ENABLE_NATIVE_SIDECARS=auto`.
     """
     meta = _mapping(pod.get("metadata"))
     spec = _mapping(pod.get("spec"))
@@ -525,7 +531,9 @@ def build(
         MeshConfig=mesh,
         Values=config.values,
         Revision=config.revision,
-        NativeSidecars=native_sidecars(config.env) if native is None else native,
+        NativeSidecars=native_sidecars(
+            config.env, node_name=_text(spec.get("nodeName")), kubelet_versions=kubelet_versions
+        ),
         ProxyImage=proxy_image(config.values, pc, annotations),
         ProxyInitImage=proxy_image(config.values, pc, annotations, image_key="proxy_init"),
         ProxyUID=Int(proxy_uid, "int64"),

@@ -110,3 +110,27 @@ def test_no_cluster_is_one_clear_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1
     assert "pass --injectConfigFile" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("mode", "config_map", "cert_mode", "watches"),
+    [
+        (None, "istio-system/istio-sidecar-injector", "provided", True),
+        ("auto", "", "self", True),
+        (None, "", "provided", False),
+        ("true", "istio-system/istio-sidecar-injector", "self", False),
+        ("false", "istio-system/istio-sidecar-injector", "self", False),
+    ],
+)
+def test_serve_lists_nodes_for_auto_native_sidecars_when_it_talks_to_a_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str | None,
+    config_map: str,
+    cert_mode: str,
+    watches: bool,
+) -> None:
+    if mode is None:
+        monkeypatch.delenv("ENABLE_NATIVE_SIDECARS", raising=False)
+    else:
+        monkeypatch.setenv("ENABLE_NATIVE_SIDECARS", mode)
+    assert cli._watches_nodes(config_map=config_map, cert_mode=cert_mode) is watches

@@ -419,3 +419,50 @@ async def test_a_serving_certificate_near_expiry_is_renewed_from_the_same_ca() -
     assert got.ca == ca
     assert got.serving != expiring.serving
     assert certs.problem(got.serving.cert_pem) is None
+
+
+NODE_INFO = [
+    *("architecture", "bootID", "containerRuntimeVersion", "kernelVersion", "kubeProxyVersion"),
+    *("machineID", "operatingSystem", "osImage", "systemUUID"),
+]
+
+
+def node(name: str, kubelet: str | None) -> dict[str, Any]:
+    """A Node as the API server lists it; `None`: one whose status has no nodeInfo yet."""
+    if kubelet is None:
+        return {"metadata": {"name": name}, "status": {}}
+    info = {**dict.fromkeys(NODE_INFO, "x"), "kubeletVersion": kubelet}
+    return {"metadata": {"name": name}, "status": {"nodeInfo": info}}
+
+
+class NodeList:
+    """GET /api/v1/nodes answers the scripted lists in turn (the last one from then on)."""
+
+    def __init__(self, *answers: list[dict[str, Any]] | int) -> None:
+        self.answers = list(answers)
+        self.calls = 0
+
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
+        assert request.url.path == "/api/v1/nodes"
+        answer = self.answers[min(self.calls, len(self.answers) - 1)]
+        self.calls += 1
+        if isinstance(answer, int):
+            return status(answer, "Forbidden")
+        body = {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": answer}
+        return httpx2.Response(200, json=body)
+
+
+async def test_kubelet_versions_by_node() -> None:
+    nodes = NodeList([node("a", "v1.33.2-eks-1"), node("b", None)])
+    assert await kube.kubelet_versions(client(nodes.handle)) == {"a": "v1.33.2-eks-1", "b": ""}
+
+
+def test_node_watch_reports_each_change_once_and_outlives_refusals_and_bad_nodes() -> None:
+    old, new = [node("a", "v1.32.0")], [node("a", "v1.33.0"), node("b", "v1.33.1")]
+    broken = [{"metadata": {"name": "c"}, "status": {"nodeInfo": {"kubeletVersion": "v1"}}}]
+    nodes = NodeList(old, old, 403, broken, new)
+    seen: list[dict[str, str]] = []
+    watch = kube.NodeWatch(lambda v: seen.append(dict(v)), client=client(nodes.handle), every=0.01)
+    wait_until(lambda: nodes.calls >= 7)
+    watch.close()
+    assert seen == [{"a": "v1.32.0"}, {"a": "v1.33.0", "b": "v1.33.1"}]

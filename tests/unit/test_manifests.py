@@ -118,7 +118,8 @@ def test_provided_mode_puts_the_ca_in_every_webhook() -> None:
     assert bundles == [bundle] * 5
     spec = kinds(objects)["Deployment"][0]["spec"]["template"]["spec"]
     assert {"name": "tls", "secret": {"secretName": "sidecar-injector-tls"}} in spec["volumes"]
-    assert "ClusterRole" not in kinds(objects)
+    (role,) = kinds(objects)["ClusterRole"]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]
 
 
 def test_cert_manager_mode_annotates_the_webhooks() -> None:
@@ -163,8 +164,11 @@ def test_rbac_is_least_privilege() -> None:
     assert {v for r in secrets for v in r["verbs"]} == {"get", "update", "create"}
     assert all("resourceNames" in r for r in role["rules"] if r["verbs"] != ["create"])
     (cluster_role,) = objects["ClusterRole"]
-    assert all(r["resourceNames"] for r in cluster_role["rules"])
-    assert {v for r in cluster_role["rules"] for v in r["verbs"]} == {"get", "patch"}
+    webhooks = [r for r in cluster_role["rules"] if r["resources"] != ["nodes"]]
+    assert all(r["resourceNames"] for r in webhooks)
+    assert {v for r in webhooks for v in r["verbs"]} == {"get", "patch"}
+    assert manifests.NODES_RULE in cluster_role["rules"]
+    assert manifests.NODES_RULE["verbs"] == ["list"]
     assert not [r for r in cluster_role["rules"] if "*" in r["verbs"] or "delete" in r["verbs"]]
 
 

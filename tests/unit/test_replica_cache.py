@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonpatch
+import orjson
 import pytest
 
 from sidecar_injector import config, gotemplate
@@ -130,3 +132,28 @@ def test_a_template_names_the_functions_it_calls(text: str, functions: set[str])
     template = gotemplate.parse(text)
     assert template.functions == functions
     assert template.deterministic == (not functions & {"randAlpha", "now"})
+
+
+def proxy_place(answer: Any) -> str:
+    """Where the patch puts istio-proxy: `containers` or `initContainers` (native)."""
+    pod = jsonpatch.apply_patch(replica(), orjson.loads(answer.patch))
+    if any(c["name"] == "istio-proxy" for c in pod["spec"].get("initContainers", [])):
+        return "initContainers"
+    assert any(c["name"] == "istio-proxy" for c in pod["spec"]["containers"])
+    return "containers"
+
+
+def test_native_sidecars_follow_the_nodes_kubelets_and_forget_older_answers() -> None:
+    auto = config.load(env={"ENABLE_NATIVE_SIDECARS": "auto"})
+    work = pipeline.InjectionPipeline(auto)
+    assert proxy_place(admit(work, replica())) == "containers"
+    work.observe_nodes({"a": "v1.33.0", "b": "v1.34.1"})
+    assert proxy_place(admit(work, replica())) == "initContainers"
+    work.observe_nodes({"a": "v1.33.0", "b": "v1.31.9"})
+    assert proxy_place(admit(work, replica())) == "containers"
+    work.swap(config.load(env={"ENABLE_NATIVE_SIDECARS": "auto"}))
+    work.observe_nodes({"a": "v1.33.0"})
+    assert proxy_place(admit(work, replica())) == "initContainers"
+    pinned = pipeline.InjectionPipeline(config.load(env={"ENABLE_NATIVE_SIDECARS": "false"}))
+    pinned.observe_nodes({"a": "v1.33.0"})
+    assert proxy_place(admit(pinned, replica())) == "containers"

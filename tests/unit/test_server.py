@@ -45,6 +45,9 @@ class RecordingPipeline:
         self.swaps.append(current)
         self.config = current
 
+    def observe_nodes(self, kubelet_versions: Mapping[str, str]) -> None:
+        self.kubelet_versions = dict(kubelet_versions)
+
     def admit(
         self, pod: review.Object, *, namespace: str, params: Mapping[str, str]
     ) -> app.Admitted:

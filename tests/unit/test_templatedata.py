@@ -258,7 +258,17 @@ def test_switches_from_env_and_mesh() -> None:
     assert field(data, "Revision") == "canary"
     auto = config.load(env={"ENABLE_NATIVE_SIDECARS": "auto"})
     assert field(build(pod(), config=auto, namespace="ns"), "NativeSidecars") is False
-    assert field(build(pod(), config=auto, namespace="ns", native=True), "NativeSidecars") is True
+    new, old = {"n1": "v1.33.1", "n2": "v1.34.0"}, {"n1": "v1.33.1", "n2": "v1.32.5"}
+    assert field(build(pod(), config=auto, namespace="ns", kubelet_versions=new), "NativeSidecars")
+    assert not field(
+        build(pod(), config=auto, namespace="ns", kubelet_versions=old), "NativeSidecars"
+    )
+    on_n1 = pod(nodeName="n1")
+    assert field(build(on_n1, config=auto, namespace="ns", kubelet_versions=old), "NativeSidecars")
+    off = config.load(env={"ENABLE_NATIVE_SIDECARS": "false"})
+    assert not field(
+        build(pod(), config=off, namespace="ns", kubelet_versions=new), "NativeSidecars"
+    )
 
 
 def test_legacy_configs_see_the_1_0_field_set() -> None:

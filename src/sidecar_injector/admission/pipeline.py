@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import orjson
 
@@ -26,10 +27,19 @@ Key = tuple[str, tuple[tuple[str, str], ...], bytes]
 
 
 def _admit(
-    current: Config, pod: review.Object, *, namespace: str, params: Mapping[str, str]
+    current: Config,
+    pod: review.Object,
+    *,
+    namespace: str,
+    params: Mapping[str, str],
+    kubelet_versions: Mapping[str, str] | None,
 ) -> app.Admitted:
     result = inject.inject_pod(
-        pod, namespace=namespace, config=current, params=dict(params) or None
+        pod,
+        namespace=namespace,
+        config=current,
+        params=dict(params) or None,
+        kubelet_versions=kubelet_versions,
     )
     decision = result.decision
     warnings = tuple(dict.fromkeys((*decision.warnings, *result.warnings)))
@@ -85,33 +95,56 @@ class ReplicaCache:
         return len(self._answers)
 
 
+@dataclass(frozen=True, slots=True)
+class _Serving:
+    """What one admission reads, replaced as a whole: the config, what the cluster's nodes run
+    (None when not watched), and the answers remembered for exactly these two."""
+
+    config: Config
+    kubelet_versions: Mapping[str, str] | None
+    cache: ReplicaCache | None
+
+
 class InjectionPipeline:
     """`inject.inject_pod` then `patch.make_patch` against the raw request pod (SPEC §5)."""
 
     def __init__(self, current: Config, *, cache_entries: int = CACHE_ENTRIES) -> None:
         self.cache_entries = cache_entries
-        self._current = (current, ReplicaCache.for_config(current, cache_entries))
+        self._serving = self._serve(current, None)
 
     @property
     def config(self) -> Config:
-        return self._current[0]
+        return self._serving.config
 
     def swap(self, current: Config) -> None:
         """Serve `current` from now on; answers remembered for the previous config are dropped."""
-        self._current = (current, ReplicaCache.for_config(current, self.cache_entries))
+        self._serving = self._serve(current, self._serving.kubelet_versions)
+
+    def observe_nodes(self, kubelet_versions: Mapping[str, str]) -> None:
+        """The kubelet version of every node, by name (`ENABLE_NATIVE_SIDECARS=auto` reads it)."""
+        self._serving = self._serve(self._serving.config, dict(kubelet_versions))
+
+    def _serve(self, current: Config, kubelet_versions: Mapping[str, str] | None) -> _Serving:
+        cache = ReplicaCache.for_config(current, self.cache_entries)
+        return _Serving(current, kubelet_versions, cache)
 
     def admit(
         self, pod: review.Object, *, namespace: str, params: Mapping[str, str]
     ) -> app.Admitted:
-        current, cache = self._current
-        if cache is None:
-            return _admit(current, pod, namespace=namespace, params=params)
-        key = cache.key(pod, namespace=namespace, params=params)
-        remembered = cache.get(key) if key is not None else None
+        serving = self._serving
+        cache = serving.cache
+        key = cache.key(pod, namespace=namespace, params=params) if cache is not None else None
+        remembered = cache.get(key) if cache is not None and key is not None else None
         if remembered is not None:
             return remembered
-        admitted = _admit(current, pod, namespace=namespace, params=params)
-        if key is not None:
+        admitted = _admit(
+            serving.config,
+            pod,
+            namespace=namespace,
+            params=params,
+            kubelet_versions=serving.kubelet_versions,
+        )
+        if cache is not None and key is not None:
             cache.put(key, admitted)
         return admitted
 
