@@ -502,6 +502,16 @@ def serve(
             "that read the clock or randomness.",
         ),
     ] = 128,
+    events: Annotated[
+        bool,
+        typer.Option(
+            "--events/--no-events",
+            envvar="SIDECAR_INJECTOR_EVENTS",
+            help="Write Kubernetes Events (Injected, InjectionSkipped, InjectionFailed) on each "
+            "pod's owner, one per owner and reason a minute, from a background queue that never "
+            "delays an admission; needs `events: create`.",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTPS admission webhook (POST /inject, /validate; GET /healthz /readyz /metrics)."""
     # Imported here: the server's dependencies (uvicorn, cryptography) slow every other command.
@@ -541,6 +551,7 @@ def serve(
             log_level=log_level,
             cache_entries=cache_entries,
             watch_nodes=_watches_nodes(config_map=config_map, cert_mode=cert_mode),
+            events=events,
         )
         typer.echo(f"listening on https://{host}:{port} (POST /inject)")
         server.run(options)

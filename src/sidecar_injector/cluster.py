@@ -77,6 +77,14 @@ def manifests_command(
             help="Skip calls for hostNetwork pods and system namespaces (Kubernetes >= 1.30).",
         ),
     ] = False,
+    events: Annotated[
+        bool,
+        typer.Option(
+            "--events",
+            help="Run the injector with --events (Kubernetes Events on the pods' owners) and "
+            "grant it `events: create`.",
+        ),
+    ] = False,
     inject_config: Annotated[
         Path | None,
         typer.Option("--injectConfigFile", help="The `config` key to ship (default: embedded)."),
@@ -110,6 +118,7 @@ def manifests_command(
             webhook_style=webhook_style,
             create_namespace=create_namespace,
             match_conditions=match_conditions,
+            events=events,
             ca_bundle=base64.b64encode(ca.encode()).decode() if ca else "",
             injection_config=_read(inject_config),
             values=_read(values),

@@ -339,6 +339,17 @@ async def kubelet_versions(client: AsyncClient) -> dict[str, str]:
 # --- the webhook's background work ----------------------------------------------------------
 
 
+def client_or_log(client: AsyncClient | None, *, purpose: str) -> AsyncClient | None:
+    """`client`, or one from the service account or kubeconfig; None (logged) without either."""
+    if client is not None:
+        return client
+    try:
+        return AsyncClient()
+    except Exception as err:  # lightkube's ConfigError, or a kubeconfig it cannot read
+        logger.error("%s is off: no Kubernetes API to talk to: %s", purpose, err)
+        return None
+
+
 class Background:
     """An event loop in a daemon thread, so `serve`'s sync reload checks can use async watches."""
 
@@ -527,7 +538,9 @@ class NodeWatch:
         on_change: Callable[[Mapping[str, str]], None],
         every: float,
     ) -> None:
-        client = client or AsyncClient()
+        client = client_or_log(client, purpose="native sidecar detection")
+        if client is None:
+            return
         seen: dict[str, str] | None = None
         while True:
             try:

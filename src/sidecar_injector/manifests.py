@@ -53,6 +53,7 @@ class Settings:
     webhook_style: WebhookStyle = "istio"
     create_namespace: bool = False
     match_conditions: bool = False
+    events: bool = False
     ca_bundle: str = field(default="", repr=False)
     injection_config: str | None = field(default=None, repr=False)
     values: str | None = field(default=None, repr=False)
@@ -177,6 +178,8 @@ def _labels(n: Names) -> dict[str, str]:
 
 NODES_RULE: Manifest = {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}
 """The kubelet versions for `ENABLE_NATIVE_SIDECARS=auto`, as Istio reads them."""
+EVENTS_RULE: Manifest = {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}
+"""`--events`: Events on the pods' owners, in every namespace the webhook serves."""
 
 
 def rbac(settings: Settings) -> list[Manifest]:
@@ -204,7 +207,7 @@ def rbac(settings: Settings) -> list[Manifest]:
         ]
     subject = {"kind": "ServiceAccount", "name": n.app, "namespace": n.namespace}
     objects = _bound("Role", n.app, namespace=n.namespace, rules=rules, subject=subject, n=n)
-    cluster_rules: list[Manifest] = [NODES_RULE]
+    cluster_rules: list[Manifest] = [NODES_RULE, *([EVENTS_RULE] if settings.events else [])]
     if settings.cert_mode == "self":
         cluster_rules += [
             {
@@ -364,6 +367,8 @@ def serve_args(settings: Settings) -> list[str]:
     ]
     if settings.revision:
         args.append(f"--revision={settings.revision}")
+    if settings.events:
+        args.append("--events")
     if settings.cert_mode == "self":
         args += [
             "--cert-mode=self",

@@ -51,6 +51,7 @@ class Metrics:
     config_reloads: Counter
     config_ok: Gauge
     certificate_reloads: Counter
+    events: Counter
     multiprocess_dir: str | None = None
 
     def exposition(self) -> bytes:
@@ -127,6 +128,13 @@ def create(registry: CollectorRegistry, *, multiprocess_dir: str | None = None) 
         certificate_reloads=Counter(
             "sidecar_injector_certificate_reloads",
             "Serving certificate reloads, by result (ok or error).",
+            ["result"],
+            registry=registry,
+        ),
+        events=Counter(
+            "sidecar_injector_events",
+            "Kubernetes Events of admissions (--events), by result: sent, repeat (one per owner "
+            "and reason a minute), dropped (queue full) or failed.",
             ["result"],
             registry=registry,
         ),

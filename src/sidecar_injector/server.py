@@ -35,7 +35,7 @@ from sidecar_injector import certs, config, errors, metrics
 from sidecar_injector.admission import app
 
 if TYPE_CHECKING:
-    from sidecar_injector import kube
+    from sidecar_injector import events, kube
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +149,8 @@ class Options:
     """Import path of the pipeline class, called with the config and `cache_entries=`."""
     cache_entries: int = 128
     watch_nodes: bool = False
+    events: bool = False
+    """Kubernetes Events about admissions on the pods' owners (`--events`)."""
     """List the nodes' kubelet versions for `ENABLE_NATIVE_SIDECARS=auto` (in a cluster)."""
 
 
@@ -274,6 +276,7 @@ class Service:
         self.watch = watch
         self.every = every
         self.nodes: kube.NodeWatch | None = None
+        self.events: events.EventSender | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: app.Scope, receive: app.Receive, send: app.Send) -> None:
@@ -327,15 +330,27 @@ def build(
     watch = ConfigWatch(
         source, pipeline=work, metrics=recorder, digest=digest, revision=options.revision
     )
+    sender = _event_sender(recorder) if options.events else None
     webhook = app.Webhook(
-        work, metrics=recorder, settings=options.settings, checks=(tls.check, watch.check)
+        work,
+        metrics=recorder,
+        settings=options.settings,
+        checks=(tls.check, watch.check),
+        notify=sender.submit if sender is not None else None,
     )
     service = Service(webhook, tls=tls, watch=watch, every=options.reload_seconds)
+    service.events = sender
     if options.watch_nodes:
         from sidecar_injector import kube
 
         service.nodes = kube.NodeWatch(work.observe_nodes)
     return service
+
+
+def _event_sender(recorder: metrics.Metrics) -> events.EventSender:
+    from sidecar_injector import events as sending
+
+    return sending.EventSender(counter=recorder.events)
 
 
 def config_source(options: Options) -> ConfigSource:

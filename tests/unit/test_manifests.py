@@ -384,3 +384,13 @@ def test_dockerfile_is_multi_stage_and_runs_unprivileged() -> None:
     assert int(user.split(":")[0]) == manifests.RUN_AS
     assert f"EXPOSE {manifests.CONTAINER_PORT}" in final
     assert '"sidecar-injector"' in final
+
+
+def test_events_are_asked_for_and_granted_together() -> None:
+    for wanted in (False, True):
+        objects = kinds(manifests.build(manifests.Settings(events=wanted)))
+        (role,) = objects["ClusterRole"]
+        (deployment,) = objects["Deployment"]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert ("--events" in container["args"]) is wanted
+        assert (manifests.EVENTS_RULE in role["rules"]) is wanted

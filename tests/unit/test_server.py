@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import re
 import signal
@@ -96,7 +97,12 @@ def client_for(*cas: certs.KeyPair, keepalive: bool = True) -> httpx.Client:
 
 @contextmanager
 def serving(
-    tmp_path: Path, ca: certs.KeyPair, *, files: server.ConfigFiles | None = None
+    tmp_path: Path,
+    ca: certs.KeyPair,
+    *,
+    files: server.ConfigFiles | None = None,
+    events: bool = False,
+    watch_nodes: bool = False,
 ) -> Iterator[Running]:
     secret = tmp_path / "secret"
     mounted(secret, issue(ca))
@@ -107,6 +113,8 @@ def serving(
         files=files or server.ConfigFiles(),
         reload_seconds=0.05,
         graceful_seconds=5,
+        events=events,
+        watch_nodes=watch_nodes,
     )
     pipelines: list[RecordingPipeline] = []
 
@@ -460,3 +468,23 @@ def test_a_failing_reload_check_does_not_stop_reloading(
     with serving(tmp_path, ca) as running:
         monkeypatch.setattr(running.service.watch, "refresh", flaky)
         eventually(lambda: len(calls) >= 3)
+
+
+def test_events_and_node_watch_without_a_cluster_only_log_that_they_are_off(
+    tmp_path: Path,
+    ca: certs.KeyPair,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with (
+        caplog.at_level(logging.ERROR),
+        serving(tmp_path, ca, events=True, watch_nodes=True) as running,
+        client_for(ca) as client,
+    ):
+        for uid in ("u-1", "u-2"):
+            body = orjson.dumps(admission_review(a_pod(name="p"), uid=uid))
+            assert inject(client, running.url, body).json()["response"]["allowed"] is True
+        eventually(lambda: len([r for r in caplog.records if "is off" in r.getMessage()]) == 2)
+    assert running.service.events is not None and running.service.nodes is not None

@@ -96,8 +96,52 @@ class Answer:
     warnings: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """An answered admission, for what reports on admissions (`serve --events`)."""
+
+    namespace: str
+    name: str
+    generate_name: str
+    controller: Mapping[str, object] | None
+    outcome: Outcome
+    reason: str
+    message: str
+
+    @classmethod
+    def of(cls, request: review.Request, answer: Answer) -> Notice:
+        metadata = request.object.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
+        owners = metadata.get("ownerReferences")
+        controller = next(
+            (
+                owner
+                for owner in (owners if isinstance(owners, list) else ())
+                if isinstance(owner, dict) and owner.get("controller") is True
+            ),
+            None,
+        )
+        return cls(
+            namespace=request.namespace,
+            name=_string(metadata.get("name")),
+            generate_name=_string(metadata.get("generateName")),
+            controller=controller,
+            outcome=answer.outcome,
+            reason=answer.reason,
+            message=answer.message,
+        )
+
+
+def _string(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
 class Webhook:
-    """The ASGI callable: POST `/inject[/k/v...]`, `/validate`; GET `/healthz /readyz /metrics`."""
+    """The ASGI callable: POST `/inject[/k/v...]`, `/validate`; GET `/healthz /readyz /metrics`.
+
+    `notify`, when given, hears of every answered pod admission; it must return at once and
+    never raise (an exception is logged and ignored).
+    """
 
     def __init__(
         self,
@@ -106,11 +150,13 @@ class Webhook:
         metrics: metrics.Metrics,
         settings: Settings = Settings(),
         checks: Sequence[Callable[[], Check]] = (),
+        notify: Callable[[Notice], None] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.metrics = metrics
         self.settings = settings
         self.checks = tuple(checks)
+        self.notify = notify
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -140,6 +186,15 @@ class Webhook:
             answer = self._answer_error(err, request=request, route="inject")
         await _send(send, answer)
         self._record(answer, request=request, seconds=time.perf_counter() - started)
+        if self.notify is not None and request is not None:
+            self._tell(self.notify, request, answer)
+
+    @staticmethod
+    def _tell(notify: Callable[[Notice], None], request: review.Request, answer: Answer) -> None:
+        try:
+            notify(Notice.of(request, answer))
+        except Exception:
+            logger.exception("reporting the admission of %s failed", request.uid)
 
     def _admit(
         self, request: review.Request, *, params: Mapping[str, str], warnings: tuple[str, ...]
