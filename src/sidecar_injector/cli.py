@@ -9,11 +9,14 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
+import yaml
 from lightkube import Client, KubeConfig
-from lightkube.resources.core_v1 import ConfigMap
+from lightkube.resources.apps_v1 import DaemonSet, Deployment, ReplicaSet, StatefulSet
+from lightkube.resources.batch_v1 import CronJob, Job
+from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod, ReplicationController
 
 from sidecar_injector import __version__, cluster, config, errors, explanation, merge, workloads
 
@@ -62,6 +65,23 @@ ValuesOption = Annotated[
 ]
 RevisionOption = Annotated[
     str, typer.Option("-r", "--revision", help="Control plane revision (`default` means none).")
+]
+
+
+InjectConfigMapOption = Annotated[
+    str, typer.Option("--injectConfigMapName", help="Cluster mode: the injection ConfigMap.")
+]
+MeshConfigMapOption = Annotated[
+    str, typer.Option("--meshConfigMapName", help="Cluster mode: the mesh ConfigMap.")
+]
+IstioNamespaceOption = Annotated[
+    str, typer.Option("-i", "--istioNamespace", help="Cluster mode: where the ConfigMaps are.")
+]
+KubeconfigOption = Annotated[
+    Path | None, typer.Option("--kubeconfig", help="Cluster mode: kubeconfig file.")
+]
+ContextOption = Annotated[
+    str | None, typer.Option("--context", help="Cluster mode: kubeconfig context.")
 ]
 
 
@@ -148,16 +168,7 @@ def _cluster_settings(
     """
     revision = "" if revision == "default" else revision
     suffix = f"-{revision}" if revision else ""
-    try:
-        kubeconfig = (
-            KubeConfig.from_file(source.kubeconfig) if source.kubeconfig else KubeConfig.from_env()
-        )
-        client = Client(kubeconfig.get(context_name=source.context))
-    except Exception as err:  # lightkube's ConfigError, a missing or unreadable file
-        raise config.ConfigError(
-            f"cannot use the kubeconfig: {err}",
-            hint="check --kubeconfig/--context, or pass --injectConfigFile",
-        ) from None
+    client = _client(source.kubeconfig, source.context)
     injector = _configmap(client, f"{source.inject_name}{suffix}", source.namespace)
     mesh = (
         None if mesh_config else _configmap(client, f"{source.mesh_name}{suffix}", source.namespace)
@@ -181,6 +192,17 @@ def _cluster_settings(
     )
 
 
+def _client(kubeconfig: Path | None, context: str | None) -> Client:
+    try:
+        found = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+        return Client(found.get(context_name=context))
+    except Exception as err:  # lightkube's ConfigError, a missing or unreadable file
+        raise config.ConfigError(
+            f"cannot use the kubeconfig: {err}",
+            hint="check --kubeconfig/--context, or pass --injectConfigFile",
+        ) from None
+
+
 def _configmap(client: Client, name: str, namespace: str) -> Mapping[str, str]:
     try:
         found = client.get(ConfigMap, name, namespace=namespace)
@@ -200,21 +222,11 @@ def kube_inject(
     mesh_config_file: MeshConfigOption = None,
     values_file: ValuesOption = None,
     revision: RevisionOption = "",
-    inject_config_map_name: Annotated[
-        str, typer.Option("--injectConfigMapName", help="Cluster mode: the injection ConfigMap.")
-    ] = "istio-sidecar-injector",
-    mesh_config_map_name: Annotated[
-        str, typer.Option("--meshConfigMapName", help="Cluster mode: the mesh ConfigMap.")
-    ] = "istio",
-    istio_namespace: Annotated[
-        str, typer.Option("-i", "--istioNamespace", help="Cluster mode: where the ConfigMaps are.")
-    ] = "istio-system",
-    kubeconfig: Annotated[
-        Path | None, typer.Option("--kubeconfig", help="Cluster mode: kubeconfig file.")
-    ] = None,
-    context: Annotated[
-        str | None, typer.Option("--context", help="Cluster mode: kubeconfig context.")
-    ] = None,
+    inject_config_map_name: InjectConfigMapOption = "istio-sidecar-injector",
+    mesh_config_map_name: MeshConfigMapOption = "istio",
+    istio_namespace: IstioNamespaceOption = "istio-system",
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
 ) -> None:
     """Add sidecars to the workloads of a manifest, as `istioctl kube-inject` does.
 
@@ -290,15 +302,43 @@ def _parse_labels(text: str | None) -> Mapping[str, str] | None:
     return labels
 
 
+_KIND_NAMES: tuple[tuple[tuple[str, ...], Any], ...] = (
+    (("pod", "pods", "po"), Pod),
+    (("deployment", "deployments", "deploy"), Deployment),
+    (("daemonset", "daemonsets", "ds"), DaemonSet),
+    (("statefulset", "statefulsets", "sts"), StatefulSet),
+    (("replicaset", "replicasets", "rs"), ReplicaSet),
+    (("job", "jobs"), Job),
+    (("cronjob", "cronjobs", "cj"), CronJob),
+    (("replicationcontroller", "replicationcontrollers", "rc"), ReplicationController),
+)
+CLUSTER_KINDS: Mapping[str, Any] = {name: model for names, model in _KIND_NAMES for name in names}
+"""`explain KIND/NAME`: kubectl's names and short names of the kinds with a pod template."""
+
+
 @app.command()
 def explain(
-    filename: FilenameOption,
+    resource: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[KIND/NAME]",
+            help="Explain this object of the cluster (pod/NAME, deployment/NAME, ds, sts, rs, "
+            "job, cronjob, rc) with its namespace's labels and, without --injectConfigFile, the "
+            "cluster's injector ConfigMaps.",
+            show_default=False,
+        ),
+    ] = None,
+    filename: Annotated[
+        str | None,
+        typer.Option("-f", "--filename", help="The manifest to read: a file, or - for stdin."),
+    ] = None,
     namespace_labels: Annotated[
         str | None,
         typer.Option(
             "--namespace-labels",
             help="The namespace's labels, k=v,k2=v2 (empty: none), to evaluate the webhook "
-            "selectors; left out, the webhook is assumed to be called.",
+            "selectors; left out, the webhook is assumed to be called (with KIND/NAME: the "
+            "namespace's own labels).",
         ),
     ] = None,
     namespace: Annotated[
@@ -312,25 +352,57 @@ def explain(
     output: Annotated[
         Literal["table", "json"], typer.Option("-o", "--output", help="table or json.")
     ] = "table",
+    inject_config_map_name: InjectConfigMapOption = "istio-sidecar-injector",
+    mesh_config_map_name: MeshConfigMapOption = "istio",
+    istio_namespace: IstioNamespaceOption = "istio-system",
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
 ) -> None:
     """Say, rule by rule, why each pod of a manifest would or would not get a sidecar.
 
     The webhook's namespace and object selectors (with --namespace-labels), then the injector's
     own precedence: hostNetwork, ignored namespaces, the sidecar.istio.io/inject label or
     annotation, neverInjectSelector, alwaysInjectSelector, policy. When injecting, the templates
-    that would apply. Without --injectConfigFile the embedded default config is used.
+    that would apply. With -f and without --injectConfigFile the embedded default config is used.
 
-    Example: `sidecar-injector explain -f app.yaml --namespace-labels istio-injection=enabled`
+    Examples: `sidecar-injector explain -f app.yaml --namespace-labels istio-injection=enabled`;
+    against the cluster: `sidecar-injector explain deployment/reviews -n bookinfo`.
     """
     try:
-        text, source = _read_input(filename)
+        if (resource is None) == (filename is None):
+            raise config.ConfigError(
+                "explain needs either -f FILE or KIND/NAME (e.g. deployment/reviews), not both",
+                hint="`explain -f app.yaml` for a manifest, `explain pod/NAME -n NS` for a cluster",
+            )
         labels = _parse_labels(namespace_labels)
-        settings = _local_settings(
-            inject_config=inject_config_file,
-            mesh_config=mesh_config_file,
-            values=values_file,
-            revision=revision,
-        )
+        if resource is not None:
+            client = _client(kubeconfig, context)
+            namespace = namespace or _context_namespace(kubeconfig, context)
+            text, source, found = _cluster_object(client, resource, namespace=namespace)
+            labels = found if labels is None else labels
+        else:
+            assert filename is not None
+            text, source = _read_input(filename)
+        if inject_config_file is None and resource is not None:
+            settings = _cluster_settings(
+                ClusterSource(
+                    kubeconfig=kubeconfig,
+                    context=context,
+                    namespace=istio_namespace,
+                    inject_name=inject_config_map_name,
+                    mesh_name=mesh_config_map_name,
+                ),
+                mesh_config=mesh_config_file,
+                values=values_file,
+                revision=revision,
+            )
+        else:
+            settings = _local_settings(
+                inject_config=inject_config_file,
+                mesh_config=mesh_config_file,
+                values=values_file,
+                revision=revision,
+            )
         answers = [
             explanation.explain(
                 template.pod,
@@ -347,6 +419,39 @@ def explain(
         typer.echo(json.dumps([answer.as_json() for answer in answers], indent=2))
     else:
         typer.echo("\n".join(explanation.table(answer) for answer in answers), nl=False)
+
+
+def _context_namespace(kubeconfig: Path | None, context: str | None) -> str:
+    """The kubeconfig context's namespace, as kubectl takes it when -n is not given."""
+    found = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+    chosen = found.get(context_name=context)
+    return (chosen.namespace if chosen is not None else None) or "default"
+
+
+def _cluster_object(
+    client: Client, resource: str, *, namespace: str
+) -> tuple[str, str, dict[str, str]]:
+    """The object as YAML, where it came from, and its namespace's labels."""
+    kind, _, name = resource.partition("/")
+    model = CLUSTER_KINDS.get(kind.lower())
+    if model is None or not name:
+        raise config.ConfigError(
+            f"cannot explain {resource!r}: want KIND/NAME with KIND one of "
+            "pod, deployment, daemonset, statefulset, replicaset, job, cronjob, "
+            "replicationcontroller",
+            hint="e.g. `explain deployment/reviews -n bookinfo`",
+        )
+    where = f"{model.__name__} {namespace}/{name}"
+    try:
+        found = client.get(model, name, namespace=namespace)
+        space = client.get(Namespace, namespace)
+    except Exception as err:  # lightkube: ApiError (404, 403), HTTP and connection errors
+        raise config.ConfigError(
+            f"cannot read {where} from the cluster: {err}",
+            hint="check the name, -n and --kubeconfig/--context",
+        ) from None
+    labels = dict(space.metadata.labels or {}) if space.metadata is not None else {}
+    return yaml.safe_dump(found.to_dict(), sort_keys=False), where, labels
 
 
 def _default_state_dir() -> Path:

@@ -18,6 +18,35 @@ DEFAULTS = Path(cli.__file__).parent / "defaults"
 POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: b}]}\n"
 
 
+NAMESPACE = {
+    "apiVersion": "v1",
+    "kind": "Namespace",
+    "metadata": {"name": "shop", "labels": {"istio-injection": "enabled"}},
+}
+DEPLOYMENT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "reviews", "namespace": "shop"},
+    "spec": {
+        "selector": {"matchLabels": {"app": "reviews"}},
+        "template": {
+            "metadata": {"labels": {"app": "reviews"}},
+            "spec": {"containers": [{"name": "reviews", "image": "reviews:1"}]},
+        },
+    },
+}
+DEBUG_POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {
+        "name": "debug",
+        "namespace": "shop",
+        "annotations": {"sidecar.istio.io/inject": "false"},
+    },
+    "spec": {"containers": [{"name": "shell", "image": "busybox"}]},
+}
+
+
 def configmap(name: str, data: dict[str, str]) -> dict[str, object]:
     meta = {"name": name, "namespace": "istio-system"}
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
@@ -36,6 +65,11 @@ def api() -> Iterator[tuple[str, list[str]]]:
     objects = {
         "/api/v1/namespaces/istio-system/configmaps/istio-sidecar-injector": injector,
         "/api/v1/namespaces/istio-system/configmaps/istio": configmap("istio", {"mesh": "{}"}),
+        "/api/v1/namespaces/shop": NAMESPACE,
+        "/api/v1/namespaces/plain": {**NAMESPACE, "metadata": {"name": "plain"}},
+        "/apis/apps/v1/namespaces/shop/deployments/reviews": DEPLOYMENT,
+        "/apis/apps/v1/namespaces/plain/deployments/reviews": DEPLOYMENT,
+        "/api/v1/namespaces/shop/pods/debug": DEBUG_POD,
     }
     seen: list[str] = []
 
@@ -134,3 +168,63 @@ def test_serve_lists_nodes_for_auto_native_sidecars_when_it_talks_to_a_cluster(
     else:
         monkeypatch.setenv("ENABLE_NATIVE_SIDECARS", mode)
     assert cli._watches_nodes(config_map=config_map, cert_mode=cert_mode) is watches
+
+
+def explain(api: tuple[str, list[str]], tmp_path: Path, *args: str) -> tuple[int, str]:
+    config_file = kubeconfig(tmp_path, api[0])
+    result = CliRunner().invoke(
+        cli.app, ["explain", *args, "--kubeconfig", str(config_file), "-o", "json"]
+    )
+    return result.exit_code, result.output
+
+
+def test_explain_a_deployment_of_the_cluster_with_its_namespace_labels(
+    api: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    code, output = explain(api, tmp_path, "deployment/reviews", "-n", "shop")
+    assert code == 0, output
+    (answer,) = json.loads(output)
+    assert answer["workload"] == 'Deployment "shop/reviews"'
+    assert (answer["inject"], answer["reason"], answer["templates"]) == (
+        True,
+        "policyEnabled",
+        ["sidecar"],
+    )
+    matched = [r["rule"] for r in answer["rules"] if r["outcome"] == "match"]
+    assert matched == ["namespace.sidecar-injector.istio.io"]
+    assert "/api/v1/namespaces/istio-system/configmaps/istio-sidecar-injector" in api[1]
+
+
+def test_explain_says_the_webhook_is_not_called_in_an_unlabelled_namespace(
+    api: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    code, output = explain(api, tmp_path, "deploy/reviews", "-n", "plain")
+    assert code == 0, output
+    (answer,) = json.loads(output)
+    assert answer["inject"] is False
+    assert not [r for r in answer["rules"] if r["outcome"] == "match"]
+
+
+def test_explain_a_pod_that_opts_out(api: tuple[str, list[str]], tmp_path: Path) -> None:
+    code, output = explain(api, tmp_path, "pod/debug", "-n", "shop")
+    assert code == 0, output
+    (answer,) = json.loads(output)
+    assert (answer["inject"], answer["reason"]) == (False, "podAnnotationFalse")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["pod/missing", "-n", "shop"], "cannot read Pod shop/missing from the cluster"),
+        (["secret/x"], "want KIND/NAME with KIND one of pod, deployment"),
+        (["deployment/reviews", "-f", "app.yaml"], "either -f FILE or KIND/NAME"),
+        ([], "either -f FILE or KIND/NAME"),
+    ],
+)
+def test_explain_from_the_cluster_fails_in_one_line(
+    api: tuple[str, list[str]], tmp_path: Path, args: list[str], says: str
+) -> None:
+    code, output = explain(api, tmp_path, *args)
+    assert code == 1
+    assert says in output
+    assert "Traceback" not in output
