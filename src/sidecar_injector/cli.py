@@ -521,6 +521,16 @@ def serve(
             "Kubernetes API instead of files, polled every --reload-interval.",
         ),
     ] = "",
+    mesh_config_map: Annotated[
+        str,
+        typer.Option(
+            "--mesh-config-map",
+            envvar="SIDECAR_INJECTOR_MESH_CONFIG_MAP",
+            metavar="NAMESPACE/NAME",
+            help="With --config-map: the mesh config from this ConfigMap's `mesh` key (Istio's "
+            "istio-system/istio), followed the same way; --mesh-config wins over it.",
+        ),
+    ] = "",
     config_map_mode: Annotated[
         Literal["poll", "watch"],
         typer.Option(
@@ -647,6 +657,7 @@ def serve(
             port=port,
             files=server.ConfigFiles(injection=inject_config, values=values, mesh=mesh_config),
             config_map=config_map,
+            mesh_config_map=mesh_config_map,
             config_map_mode=config_map_mode,
             settings=webhook.Settings(on_error=on_error, max_body_bytes=max_body_bytes),
             revision=revision,

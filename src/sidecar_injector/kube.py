@@ -377,6 +377,71 @@ class Background:
         self.loop.close()
 
 
+def configmap_reference(reference: str, *, flag: str) -> tuple[str, str]:
+    """`NAMESPACE/NAME` split, or a ConfigError naming the flag."""
+    namespace, _, name = reference.partition("/")
+    if not namespace or not name:
+        raise config.ConfigError(f"{flag} {reference!r} is not NAMESPACE/NAME")
+    return namespace, name
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigMaps:
+    """Where `serve` reads its config in a cluster: the injector ConfigMap (`config`, `values`,
+    `mesh`), and optionally the mesh from the `mesh` key of another ConfigMap (Istio's `istio`)
+    or from a file; the file wins over the mesh ConfigMap, which wins over the injector's key."""
+
+    injector: tuple[str, str]
+    mesh_map: tuple[str, str] | None = None
+    mesh_file: Path | None = None
+
+    @classmethod
+    def parse(
+        cls, injector: str, *, mesh_map: str = "", mesh_file: Path | None = None
+    ) -> ConfigMaps:
+        return cls(
+            configmap_reference(injector, flag="--config-map"),
+            configmap_reference(mesh_map, flag="--mesh-config-map") if mesh_map else None,
+            mesh_file,
+        )
+
+    def describe(self) -> str:
+        names = [f"ConfigMap {namespace}/{name}" for namespace, name in self.references()]
+        return " and ".join(names)
+
+    def references(self) -> list[tuple[str, str]]:
+        """(namespace, name) of each ConfigMap read, the injector's first."""
+        return [self.injector, *([self.mesh_map] if self.mesh_map else [])]
+
+    def snapshot(
+        self, injector: Mapping[str, str], mesh: Mapping[str, str] | None, *, revision: str
+    ) -> tuple[str, Callable[[], config.Config]]:
+        """The digest and loader of the config these ConfigMaps' data make."""
+        data = dict(injector)
+        where = "ConfigMap {}/{}".format(*self.injector)
+        mesh_where = f"{where} data.mesh"
+        if self.mesh_file is not None:
+            data["mesh"], mesh_where = (
+                self.mesh_file.read_text(encoding="utf-8"),
+                str(self.mesh_file),
+            )
+        elif self.mesh_map is not None:
+            data.pop("mesh", None)
+            if mesh is not None and "mesh" in mesh:
+                data["mesh"] = mesh["mesh"]
+            mesh_where = "ConfigMap {}/{} data.mesh".format(*self.mesh_map)
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        sources = config.Sources(f"{where} data.config", f"{where} data.values", mesh_where)
+        return digest, lambda: config.load(
+            config=data.get("config"),
+            values=data.get("values"),
+            mesh=data.get("mesh"),
+            sources=sources,
+            revision=revision,
+            env=dict(os.environ),
+        )
+
+
 class ConfigMapWatch:
     """A `serve` config source fed by `watch_configmap` instead of a GET per reload interval.
 
@@ -386,58 +451,47 @@ class ConfigMapWatch:
 
     def __init__(
         self,
-        reference: str,
+        maps: ConfigMaps,
         *,
-        mesh: Path | None = None,
         client: AsyncClient | None = None,
         first_wait: float = 10.0,
     ) -> None:
-        namespace, _, name = reference.partition("/")
-        if not namespace or not name:
-            raise config.ConfigError(f"--config-map {reference!r} is not NAMESPACE/NAME")
-        self.namespace, self.name, self.mesh = namespace, name, mesh
-        self._latest: ConfigMapEvent | None = None
-        self._seen = threading.Event()
-        self._background = Background(f"watch {reference}")
-        self._task = self._background.submit(self._follow(client))
+        self.maps = maps
+        self._latest: dict[tuple[str, str], ConfigMapEvent] = {}
+        self._seen = {reference: threading.Event() for reference in maps.references()}
+        self._background = Background(f"watch {maps.describe()}")
+        for reference in maps.references():
+            self._background.submit(self._follow(client, reference))
         self._first_wait = first_wait
 
-    async def _follow(self, client: AsyncClient | None) -> None:
+    async def _follow(self, client: AsyncClient | None, reference: tuple[str, str]) -> None:
         client = client or AsyncClient()
-        async for item in watch_configmap(client, name=self.name, namespace=self.namespace):
-            self._latest = item
-            self._seen.set()
+        namespace, name = reference
+        async for item in watch_configmap(client, name=name, namespace=namespace):
+            self._latest[reference] = item
+            self._seen[reference].set()
 
     def close(self) -> None:
         self._background.stop()
 
     def describe(self) -> str:
-        return f"ConfigMap {self.namespace}/{self.name} (watched)"
+        return f"{self.maps.describe()} (watched)"
 
     def snapshot(self, *, revision: str) -> tuple[str, Callable[[], config.Config]]:
-        if not self._seen.wait(self._first_wait):
-            raise config.ConfigError(f"{self.describe()} has not been read yet")
-        latest = self._latest
-        if latest is None or latest.data is None:
-            raise config.ConfigError(f"{self.describe()} does not exist")
-        data = dict(latest.data)
-        if self.mesh is not None:
-            data["mesh"] = self.mesh.read_text(encoding="utf-8")
-        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-        where = f"ConfigMap {self.namespace}/{self.name}"
-        sources = config.Sources(
-            f"{where} data.config",
-            f"{where} data.values",
-            str(self.mesh) if self.mesh else f"{where} data.mesh",
-        )
-        return digest, lambda: config.load(
-            config=data.get("config"),
-            values=data.get("values"),
-            mesh=data.get("mesh"),
-            sources=sources,
-            revision=revision,
-            env=dict(os.environ),
-        )
+        for reference, seen in self._seen.items():
+            if not seen.wait(self._first_wait):
+                raise config.ConfigError("ConfigMap {}/{} has not been read yet".format(*reference))
+        injector = self._latest[self.maps.injector]
+        if injector.data is None:
+            raise config.ConfigError("ConfigMap {}/{} does not exist".format(*self.maps.injector))
+        mesh: Mapping[str, str] | None = None
+        if self.maps.mesh_map is not None:
+            mesh = self._latest[self.maps.mesh_map].data
+            if mesh is None:
+                raise config.ConfigError(
+                    "ConfigMap {}/{} does not exist".format(*self.maps.mesh_map)
+                )
+        return self.maps.snapshot(injector.data, mesh, revision=revision)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import datetime
 import functools
-import hashlib
 import logging
 import os
 import signal
@@ -84,44 +83,30 @@ class ConfigFiles:
 
 
 class ConfigMapSource:
-    """The injector ConfigMap (`config`, `values`, and `mesh` unless a mesh file is given).
+    """The injector ConfigMap, and the mesh ConfigMap when given, through the Kubernetes API.
 
-    Polled with a GET per reload interval: one small request, and nothing to resume when a
+    Polled with a GET each per reload interval: small requests, and nothing to resume when a
     watch breaks.
     """
 
-    def __init__(self, reference: str, *, client: Client, mesh: Path | None = None) -> None:
-        namespace, _, name = reference.partition("/")
-        if not namespace or not name:
-            raise config.ConfigError(f"--config-map {reference!r} is not NAMESPACE/NAME")
-        self.namespace, self.name, self.client, self.mesh = namespace, name, client, mesh
+    def __init__(self, maps: kube.ConfigMaps, *, client: Client) -> None:
+        self.maps, self.client = maps, client
 
     def describe(self) -> str:
-        return f"ConfigMap {self.namespace}/{self.name}"
+        return self.maps.describe()
 
     def snapshot(self, *, revision: str) -> Snapshot:
+        injector = self._data(self.maps.injector)
+        mesh = self._data(self.maps.mesh_map) if self.maps.mesh_map else None
+        return self.maps.snapshot(injector, mesh, revision=revision)
+
+    def _data(self, reference: tuple[str, str]) -> dict[str, str]:
+        namespace, name = reference
         try:
-            found = self.client.get(ConfigMap, name=self.name, namespace=self.namespace)
+            found = self.client.get(ConfigMap, name=name, namespace=namespace)
         except Exception as err:  # lightkube's ApiError, its HTTP client's errors, TLS errors
-            raise config.ConfigError(f"cannot read {self.describe()}: {err}") from None
-        data = dict(found.data or {})
-        if self.mesh is not None:
-            data["mesh"] = self.mesh.read_text(encoding="utf-8")
-        digest = hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        where = self.describe()
-        sources = config.Sources(
-            f"{where} data.config",
-            f"{where} data.values",
-            str(self.mesh) if self.mesh else f"{where} data.mesh",
-        )
-        return digest, lambda: config.load(
-            config=data.get("config"),
-            values=data.get("values"),
-            mesh=data.get("mesh"),
-            sources=sources,
-            revision=revision,
-            env=dict(os.environ),
-        )
+            raise config.ConfigError(f"cannot read ConfigMap {namespace}/{name}: {err}") from None
+        return dict(found.data or {})
 
 
 PIPELINE = "sidecar_injector.admission.pipeline:InjectionPipeline"
@@ -138,6 +123,7 @@ class Options:
     port: int = 9443
     files: ConfigFiles = field(default_factory=ConfigFiles)
     config_map: str = ""
+    mesh_config_map: str = ""
     config_map_mode: str = "poll"
     settings: app.Settings = field(default_factory=app.Settings)
     revision: str = ""
@@ -356,10 +342,13 @@ def _event_sender(recorder: metrics.Metrics) -> events.EventSender:
 def config_source(options: Options) -> ConfigSource:
     if not options.config_map:
         return options.files
-    if options.config_map_mode == "watch":
-        from sidecar_injector import kube
+    from sidecar_injector import kube
 
-        return kube.ConfigMapWatch(options.config_map, mesh=options.files.mesh)
+    maps = kube.ConfigMaps.parse(
+        options.config_map, mesh_map=options.mesh_config_map, mesh_file=options.files.mesh
+    )
+    if options.config_map_mode == "watch":
+        return kube.ConfigMapWatch(maps)
     try:
         client = Client()
     except Exception as err:  # lightkube's ConfigError, an unreadable kubeconfig
@@ -367,7 +356,7 @@ def config_source(options: Options) -> ConfigSource:
             f"cannot reach the Kubernetes API for --config-map: {err}",
             hint="run in a cluster, or set KUBECONFIG",
         ) from None
-    return ConfigMapSource(options.config_map, client=client, mesh=options.files.mesh)
+    return ConfigMapSource(maps, client=client)
 
 
 def make_server(service: Service, options: Options) -> uvicorn.Server:

@@ -75,11 +75,12 @@ class ScriptedWatch:
     lists: list[tuple[dict[str, str] | None, str]]
     streams: list[Stream]
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    name: str = "inj"
 
     def handle(self, request: httpx2.Request) -> httpx2.Response:
         params = dict(request.url.params)
         assert request.url.path == "/api/v1/namespaces/ns/configmaps"
-        assert params["fieldSelector"] == "metadata.name=inj"
+        assert params["fieldSelector"] == f"metadata.name={self.name}"
         if params.get("watch") == "true":
             self.requests.append(("watch", params))
             stream = self.streams.pop(0)
@@ -325,7 +326,7 @@ def test_configmap_watch_source_serves_the_latest_data_and_bad_updates_fail_to_l
         lists=[({"config": good}, "1")],
         streams=[[gate, event("MODIFIED", configmap({"config": "policy: [nonsense"}, "2"))]],
     )
-    source = kube.ConfigMapWatch("ns/inj", client=client(watch.handle))
+    source = kube.ConfigMapWatch(kube.ConfigMaps.parse("ns/inj"), client=client(watch.handle))
     first, load = source.snapshot(revision="")
     assert load().injection.policy == "enabled"
     gate.set()
@@ -339,12 +340,44 @@ def test_configmap_watch_source_serves_the_latest_data_and_bad_updates_fail_to_l
 
 def test_configmap_watch_source_without_the_configmap() -> None:
     watch = ScriptedWatch(lists=[(None, "1")], streams=[[]])
-    source = kube.ConfigMapWatch("ns/inj", client=client(watch.handle))
+    source = kube.ConfigMapWatch(kube.ConfigMaps.parse("ns/inj"), client=client(watch.handle))
     with pytest.raises(config.ConfigError, match="does not exist"):
         source.snapshot(revision="")
     source.close()
-    with pytest.raises(config.ConfigError, match="NAMESPACE/NAME"):
-        kube.ConfigMapWatch("inj")
+    with pytest.raises(config.ConfigError, match="--config-map 'inj' is not NAMESPACE/NAME"):
+        kube.ConfigMaps.parse("inj")
+    with pytest.raises(config.ConfigError, match="--mesh-config-map 'x' is not NAMESPACE/NAME"):
+        kube.ConfigMaps.parse("ns/inj", mesh_map="x")
+
+
+def test_configmap_watch_follows_the_mesh_configmap_too() -> None:
+    gate = threading.Event()
+    injector = ScriptedWatch(
+        lists=[({"config": "policy: enabled\ntemplates: {sidecar: '{}'}\n", "mesh": "{}"}, "1")],
+        streams=[[]],
+    )
+    mesh = ScriptedWatch(
+        lists=[({"mesh": "defaultConfig: {concurrency: 3}"}, "1")],
+        streams=[
+            [gate, event("MODIFIED", configmap({"mesh": "defaultConfig: {concurrency: 5}"}, "2"))]
+        ],
+        name="istio",
+    )
+
+    def route(request: httpx2.Request) -> httpx2.Response:
+        wanted = request.url.params["fieldSelector"]
+        return (mesh if wanted == "metadata.name=istio" else injector).handle(request)
+
+    maps = kube.ConfigMaps.parse("ns/inj", mesh_map="ns/istio")
+    source = kube.ConfigMapWatch(maps, client=client(route))
+    first, load = source.snapshot(revision="")
+    assert load().mesh.default_config.data["concurrency"] == 3
+    assert source.describe() == "ConfigMap ns/inj and ConfigMap ns/istio (watched)"
+    gate.set()
+    wait_until(lambda: source.snapshot(revision="")[0] != first)
+    _, load = source.snapshot(revision="")
+    assert load().mesh.default_config.data["concurrency"] == 5
+    source.close()
 
 
 def test_self_certificates_issue_files_and_patch_the_webhooks(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ import pytest
 from lightkube import Client, KubeConfig
 from prometheus_client import CollectorRegistry
 
-from sidecar_injector import certs, config, metrics, server
+from sidecar_injector import certs, config, kube, metrics, server
 from sidecar_injector.admission import app, review
 from tests.conftest import REPO
 from tests.unit.test_review import a_pod, admission_review
@@ -394,10 +394,17 @@ class FakeAPIServer:
 
     def __init__(self, data: dict[str, str]) -> None:
         self.data: dict[str, str] | None = data
+        self.others: dict[str, dict[str, str]] = {}
         self.paths: list[str] = []
 
     def handle(self, request: httpx2.Request) -> httpx2.Response:
         self.paths.append(request.url.path)
+        if request.url.path in self.others:
+            body = {"apiVersion": "v1", "kind": "ConfigMap", "data": self.others[request.url.path]}
+            return httpx2.Response(200, json={**body, "metadata": {"name": "other"}})
+        if request.url.path.endswith("/istio"):
+            status = {"kind": "Status", "status": "Failure", "code": 404, "message": "not found"}
+            return httpx2.Response(404, json=status)
         if self.data is None:
             status = {"kind": "Status", "status": "Failure", "code": 503, "message": "etcd down"}
             return httpx2.Response(503, json=status)
@@ -416,7 +423,7 @@ class FakeAPIServer:
 
 def test_configmap_source_reloads_and_keeps_the_last_good(tmp_path: Path) -> None:
     api = FakeAPIServer({"values": "tag: first\n"})
-    source = server.ConfigMapSource("istio-system/inj", client=api.client())
+    source = server.ConfigMapSource(kube.ConfigMaps.parse("istio-system/inj"), client=api.client())
     digest, load = source.snapshot(revision="")
     pipeline = RecordingPipeline(load())
     registry = metrics_for_test()
@@ -445,9 +452,25 @@ def test_configmap_source_reloads_and_keeps_the_last_good(tmp_path: Path) -> Non
     assert [c.values["tag"] for c in pipeline.swaps] == ["second", "third"]
 
 
-def test_configmap_reference_must_name_a_namespace() -> None:
-    with pytest.raises(config.ConfigError, match="is not NAMESPACE/NAME"):
-        server.ConfigMapSource("inj", client=FakeAPIServer({}).client())
+def test_configmap_source_reads_the_mesh_from_the_mesh_configmap(tmp_path: Path) -> None:
+    api = FakeAPIServer({"mesh": "defaultConfig: {concurrency: 1}"})
+    api.others["/api/v1/namespaces/istio-system/configmaps/istio"] = {
+        "mesh": "defaultConfig: {concurrency: 4}"
+    }
+    maps = kube.ConfigMaps.parse("istio-system/inj", mesh_map="istio-system/istio")
+    _, load = server.ConfigMapSource(maps, client=api.client()).snapshot(revision="")
+    assert load().mesh.default_config.data["concurrency"] == 4
+    mesh_file = tmp_path / "mesh"
+    mesh_file.write_text("defaultConfig: {concurrency: 7}")
+    maps = kube.ConfigMaps.parse(
+        "istio-system/inj", mesh_map="istio-system/istio", mesh_file=mesh_file
+    )
+    _, load = server.ConfigMapSource(maps, client=api.client()).snapshot(revision="")
+    assert load().mesh.default_config.data["concurrency"] == 7
+    del api.others["/api/v1/namespaces/istio-system/configmaps/istio"]
+    maps = kube.ConfigMaps.parse("istio-system/inj", mesh_map="istio-system/istio")
+    with pytest.raises(config.ConfigError, match="cannot read ConfigMap istio-system/istio"):
+        server.ConfigMapSource(maps, client=api.client()).snapshot(revision="")
 
 
 def metrics_for_test() -> metrics.Metrics:
