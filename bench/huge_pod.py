@@ -8,8 +8,9 @@ variables (values and secret refs alternating), or with its containers repeated 
 admission is the whole server path from request bytes to response bytes (decode, inject, patch,
 encode) with go-ref-injector's template (bench/reference.py). Time: the best CPU time of
 `--rounds` (the machine is shared). Memory: tracemalloc's peak of one admission, in a separate
-pass. The per-unit figures (µs per env var, per container) stay flat when the growth is linear;
-the last line is JSON.
+pass. The per-unit figures (µs per env var, per container) stay flat when the growth is linear.
+Then the same bodies over HTTPS to go-ref-injector and to our `serve` (uncached), `--requests`
+each: server CPU ms per admission and RSS, and the ratio ours/Go. The last line is JSON.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import subprocess
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -25,6 +28,7 @@ from typing import Any
 import engine
 import orjson
 import reference
+import webhook
 
 from sidecar_injector import config, inject, patch
 from sidecar_injector.admission import review
@@ -90,21 +94,63 @@ def measure(
     }
 
 
+def served(rows: list[dict[str, object]], bodies: list[bytes], *, requests: int) -> None:
+    """Add each server's CPU per admission of each body, over HTTPS as in bench/webhook.py:
+    go-ref-injector and ours (`--cache-entries 0`), one after the other, `requests` each."""
+    with tempfile.TemporaryDirectory() as work:
+        certs = Path(work)
+        subprocess.run(
+            ["bash", str(reference.TOOLS / "go-ref-injector/gen-cert.sh"), work],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        files = []
+        for index, body in enumerate(bodies):
+            files.append(certs / f"body-{index}.json")
+            files[-1].write_bytes(body)
+        for kind in ("go", "ours"):
+            with webhook.running(kind, certs=certs, workers=1) as (pid, port):
+                for row, body_file in zip(rows, files, strict=True):
+                    row[f"{kind}_server_ms"] = server_ms(pid, port, certs, body_file, requests)
+                    row[f"{kind}_rss_mb"] = webhook.rss_mb(pid)
+    for row in rows:
+        row["server_ours_over_go"] = webhook.ratio_of(row["ours_server_ms"], row["go_server_ms"])
+
+
+def server_ms(pid: int, port: int, certs: Path, body: Path, requests: int) -> float:
+    """Server CPU ms per admission over `requests` sequential requests, after one warm-up."""
+    command = [
+        str(reference.go_tool("loadgen")),
+        *("-url", f"https://127.0.0.1:{port}/inject", "-body", str(body)),
+        *("-cacert", str(certs / "ca.crt"), "-c", "1", "-timeout", "60s"),
+    ]
+    subprocess.run([*command, "-n", "1"], check=True, capture_output=True)
+    before = webhook.cpu_seconds(pid)
+    out = subprocess.run([*command, "-n", str(requests)], check=True, capture_output=True)
+    spent = webhook.cpu_seconds(pid) - before
+    result = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    if result["errors"]:
+        raise SystemExit(f"{result['errors']} errors from the server on {body.name}")
+    return round(spent / int(result["requests"]) * 1000, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", nargs="+", type=int, default=[1000, 5000, 20000])
     parser.add_argument("--containers", nargs="+", type=int, default=[10, 100])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--requests", type=int, default=30, help="per body and server; 0: in-process only"
+    )
     args = parser.parse_args()
     settings = engine.load_settings()
+    bodies = [("env", n, review_with_env(n)) for n in args.env]
+    bodies += [("containers", n, review_with_containers(n)) for n in args.containers]
     rows = [
-        measure("env", n, review_with_env(n), rounds=args.rounds, settings=settings)
-        for n in args.env
+        measure(kind, n, body, rounds=args.rounds, settings=settings) for kind, n, body in bodies
     ]
-    rows += [
-        measure("containers", n, review_with_containers(n), rounds=args.rounds, settings=settings)
-        for n in args.containers
-    ]
+    if args.requests:
+        served(rows, [body for _, _, body in bodies], requests=args.requests)
     columns = list(rows[0])
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))

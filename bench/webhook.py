@@ -206,15 +206,17 @@ def ratios(rows: list[dict[str, object]]) -> list[dict[str, object]]:
         go = found.get(("go", sample, c))
         if go:
             for key in ("req_per_s", "p99_ms", "cpu_s_per_1000", "rss_mb"):
-                entry[f"{key}_ours_over_go"] = _ratio(ours[key], go[key])
+                entry[f"{key}_ours_over_go"] = ratio_of(ours[key], go[key])
         floor = found.get(("allow", sample, c))
         if floor:
-            entry["cpu_over_allow_floor"] = _ratio(ours["cpu_s_per_1000"], floor["cpu_s_per_1000"])
+            entry["cpu_over_allow_floor"] = ratio_of(
+                ours["cpu_s_per_1000"], floor["cpu_s_per_1000"]
+            )
         out.append(entry)
     return out
 
 
-def _ratio(a: object, b: object) -> float | None:
+def ratio_of(a: object, b: object) -> float | None:
     if isinstance(a, int | float) and isinstance(b, int | float) and b:
         return round(a / b, 2)
     return None
