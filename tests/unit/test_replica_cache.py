@@ -157,3 +157,38 @@ def test_native_sidecars_follow_the_nodes_kubelets_and_forget_older_answers() ->
     pinned = pipeline.InjectionPipeline(config.load(env={"ENABLE_NATIVE_SIDECARS": "false"}))
     pinned.observe_nodes({"a": "v1.33.0"})
     assert proxy_place(admit(pinned, replica())) == "containers"
+
+
+def managed(pod: dict[str, Any], time: str) -> dict[str, Any]:
+    """`pod` as the API server sends it: with the controller's managedFields entry at `time`."""
+    entry = {
+        "manager": "kube-controller-manager",
+        "operation": "Update",
+        "apiVersion": "v1",
+        "time": time,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:metadata": {"f:generateName": {}}},
+    }
+    return {**pod, "metadata": {**pod["metadata"], "managedFields": [entry]}}
+
+
+def test_replicas_created_in_different_seconds_share_one_answer(
+    default_config: config.Config,
+) -> None:
+    work = pipeline.InjectionPipeline(default_config)
+    first = admit(work, managed(replica(), "2026-12-05T19:00:01Z"))
+    assert admit(work, managed(replica(), "2026-12-05T19:07:42Z")) is first
+
+
+def test_managed_fields_are_left_alone_and_unseen_as_in_istio() -> None:
+    reads = config.load(
+        config="policy: enabled\ntemplates:\n  sidecar: |\n    metadata:\n      annotations:\n"
+        "        seen: {{ len .ObjectMeta.ManagedFields | quote }}\n"
+    )
+    pod = managed(replica(), "2026-12-05T19:00:01Z")
+    answer = admit(pipeline.InjectionPipeline(reads, cache_entries=0), pod)
+    ops = orjson.loads(answer.patch)
+    assert not [op for op in ops if op["path"].startswith("/metadata/managedFields")]
+    patched = jsonpatch.apply_patch(pod, ops)
+    assert patched["metadata"]["managedFields"] == pod["metadata"]["managedFields"]
+    assert patched["metadata"]["annotations"]["seen"] == "0"

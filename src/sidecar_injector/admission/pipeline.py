@@ -49,12 +49,22 @@ def _admit(
     return app.Admitted(True, decision.reason, decision.message, warnings, orjson.dumps(ops))
 
 
+def without_managed_fields(pod: review.Object) -> review.Object:
+    """The pod as Istio's webhook injects it: `metadata.managedFields` cleared first, so no
+    template reads it and the patch never touches it."""
+    metadata = pod.get("metadata")
+    if not isinstance(metadata, dict) or "managedFields" not in metadata:
+        return pod
+    trimmed = {key: value for key, value in metadata.items() if key != "managedFields"}
+    return {**pod, "metadata": trimmed}
+
+
 class ReplicaCache:
     """Answers for pods seen before under the same config, least recently used dropped first.
 
-    The replicas of a workload reach the webhook byte-identical but for the second-granular
-    times in `managedFields`: the API server names a pod from its `generateName` after
-    admission. A scale-up renders once per workload and second. The
+    The replicas of a workload reach the webhook byte-identical once `managedFields` (whose
+    entries carry the time) is cleared, as Istio clears it: the API server names a pod from its
+    `generateName` and stamps `creationTimestamp` after admission. A scale-up renders once. The
     answer depends on nothing but the pod, its namespace, the path parameters and the config
     (the webhook never sees namespace labels), so it is exact as long as no template reads the
     clock or randomness; a config whose templates do gets no cache.
@@ -131,6 +141,7 @@ class InjectionPipeline:
     def admit(
         self, pod: review.Object, *, namespace: str, params: Mapping[str, str]
     ) -> app.Admitted:
+        pod = without_managed_fields(pod)
         serving = self._serving
         cache = serving.cache
         key = cache.key(pod, namespace=namespace, params=params) if cache is not None else None
