@@ -464,12 +464,18 @@ class ConfigMapWatch:
             self._background.submit(self._follow(client, reference))
         self._first_wait = first_wait
 
-    async def _follow(self, client: AsyncClient | None, reference: tuple[str, str]) -> None:
-        client = client or AsyncClient()
+    async def _follow(self, given: AsyncClient | None, reference: tuple[str, str]) -> None:
         namespace, name = reference
-        async for item in watch_configmap(client, name=name, namespace=namespace):
-            self._latest[reference] = item
-            self._seen[reference].set()
+        client = client_or_log(given, purpose=f"the watch of ConfigMap {namespace}/{name}")
+        if client is None:
+            return
+        try:
+            async for item in watch_configmap(client, name=name, namespace=namespace):
+                self._latest[reference] = item
+                self._seen[reference].set()
+        except Exception:  # the watch retries what it knows; anything else ends it, loudly
+            logger.exception("the watch of ConfigMap %s/%s stopped; the config stays", *reference)
+            raise
 
     def close(self) -> None:
         self._background.stop()

@@ -138,6 +138,13 @@ def _check(settings: Settings) -> None:
         raise ManifestError(
             f"--timeout-seconds {settings.timeout_seconds} is outside Kubernetes' 1..30"
         )
+    if settings.cert_mode == "provided" and not settings.ca_bundle:
+        raise ManifestError(
+            "--cert-mode provided needs --ca-file: without it the webhooks get no caBundle "
+            "and the API server cannot call the injector",
+            hint="pass the CA that signed the serving certificate (`sidecar-injector certs` "
+            "prints one), or use --cert-mode self",
+        )
     if settings.ca_bundle and settings.cert_mode != "provided":
         raise ManifestError(
             f"a caBundle was given with --cert-mode {settings.cert_mode}",

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -499,3 +500,13 @@ def test_node_watch_reports_each_change_once_and_outlives_refusals_and_bad_nodes
     wait_until(lambda: nodes.calls >= 7)
     watch.close()
     assert seen == [{"a": "v1.32.0"}, {"a": "v1.33.0", "b": "v1.33.1"}]
+
+
+def test_a_watch_that_dies_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, content=b"{not json")
+
+    with caplog.at_level(logging.ERROR):
+        source = kube.ConfigMapWatch(kube.ConfigMaps.parse("ns/inj"), client=client(broken))
+        wait_until(lambda: any("stopped" in r.getMessage() for r in caplog.records))
+        source.close()

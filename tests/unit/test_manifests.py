@@ -394,3 +394,11 @@ def test_events_are_asked_for_and_granted_together() -> None:
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert ("--events" in container["args"]) is wanted
         assert (manifests.EVENTS_RULE in role["rules"]) is wanted
+
+
+def test_provided_mode_without_a_ca_is_refused() -> None:
+    with pytest.raises(manifests.ManifestError, match="--cert-mode provided needs --ca-file"):
+        manifests.build(manifests.Settings(cert_mode="provided"))
+    result = CliRunner().invoke(cli.app, ["manifests", "--cert-mode", "provided"])
+    assert result.exit_code == 1
+    assert "needs --ca-file" in result.output

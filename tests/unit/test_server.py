@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import logging
 import os
 import re
@@ -511,3 +512,11 @@ def test_events_and_node_watch_without_a_cluster_only_log_that_they_are_off(
             assert inject(client, running.url, body).json()["response"]["allowed"] is True
         eventually(lambda: len([r for r in caplog.records if "is off" in r.getMessage()]) == 2)
     assert running.service.events is not None and running.service.nodes is not None
+
+
+def test_logs_go_to_the_stderr_of_the_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    server.configure_logging("info")
+    later = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", later)
+    logging.getLogger("sidecar_injector.test").info("after the swap")
+    assert '"msg":"after the swap"' in later.getvalue()
