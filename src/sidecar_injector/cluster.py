@@ -77,6 +77,15 @@ def manifests_command(
             help="Skip calls for hostNetwork pods and system namespaces (Kubernetes >= 1.30).",
         ),
     ] = False,
+    kubernetes_version: Annotated[
+        str,
+        typer.Option(
+            "--kubernetes-version",
+            metavar="1.MINOR",
+            help="The oldest API server to deploy to, e.g. 1.19 (PodDisruptionBudget "
+            "policy/v1beta1 before 1.21); default: a current one.",
+        ),
+    ] = "",
     events: Annotated[
         bool,
         typer.Option(
@@ -119,6 +128,7 @@ def manifests_command(
             create_namespace=create_namespace,
             match_conditions=match_conditions,
             events=events,
+            kubernetes_version=kubernetes_version,
             ca_bundle=base64.b64encode(ca.encode()).decode() if ca else "",
             injection_config=_read(inject_config),
             values=_read(values),

@@ -54,6 +54,8 @@ class Settings:
     create_namespace: bool = False
     match_conditions: bool = False
     events: bool = False
+    kubernetes_version: str = ""
+    """The oldest API server the objects must work on (`1.19`); empty: a current one."""
     ca_bundle: str = field(default="", repr=False)
     injection_config: str | None = field(default=None, repr=False)
     values: str | None = field(default=None, repr=False)
@@ -128,7 +130,39 @@ def dump(objects: list[Manifest]) -> str:
     return yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False, width=100)
 
 
+POLICY_V1_MINOR = 21
+"""PodDisruptionBudget is served as policy/v1 from Kubernetes 1.21 (policy/v1beta1 before)."""
+MATCH_CONDITIONS_MINOR = 30
+OLDEST_MINOR = 16
+"""admissionregistration.k8s.io/v1, which every webhook configuration here uses."""
+
+
+def _minor(settings: Settings) -> int:
+    """The minor version of `--kubernetes-version` (a large number for a current cluster)."""
+    if not settings.kubernetes_version:
+        return 1_000
+    major, _, minor = settings.kubernetes_version.removeprefix("v").partition(".")
+    if major != "1" or not minor.split(".")[0].isdigit():
+        raise ManifestError(
+            f"--kubernetes-version {settings.kubernetes_version!r} is not 1.MINOR",
+            hint="e.g. --kubernetes-version 1.19",
+        )
+    return int(minor.split(".")[0])
+
+
 def _check(settings: Settings) -> None:
+    minor = _minor(settings)
+    if minor < OLDEST_MINOR:
+        raise ManifestError(
+            f"--kubernetes-version {settings.kubernetes_version}: the webhook configurations "
+            f"need admissionregistration.k8s.io/v1, served from 1.{OLDEST_MINOR}"
+        )
+    if settings.match_conditions and minor < MATCH_CONDITIONS_MINOR:
+        raise ManifestError(
+            f"--match-conditions needs Kubernetes 1.{MATCH_CONDITIONS_MINOR}, not "
+            f"{settings.kubernetes_version}",
+            hint="leave --match-conditions out on older clusters",
+        )
     if settings.replicas < 2:
         raise ManifestError(
             f"--replicas {settings.replicas}: the injector needs at least 2 replicas",
@@ -422,7 +456,8 @@ def _container(settings: Settings, *, mounts: list[Manifest]) -> Manifest:
 
 def disruption_budget(settings: Settings) -> Manifest:
     n = names(settings)
-    body = _object("policy/v1", "PodDisruptionBudget", n.app, namespace=n.namespace)
+    version = "policy/v1beta1" if _minor(settings) < POLICY_V1_MINOR else "policy/v1"
+    body = _object(version, "PodDisruptionBudget", n.app, namespace=n.namespace)
     body["metadata"]["labels"] = _labels(n)
     body["spec"] = {"minAvailable": 1, "selector": {"matchLabels": _selector_labels(n)}}
     return body

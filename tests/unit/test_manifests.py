@@ -402,3 +402,37 @@ def test_provided_mode_without_a_ca_is_refused() -> None:
     result = CliRunner().invoke(cli.app, ["manifests", "--cert-mode", "provided"])
     assert result.exit_code == 1
     assert "needs --ca-file" in result.output
+
+
+@pytest.mark.parametrize(
+    ("version", "policy"),
+    [
+        ("", "policy/v1"),
+        ("1.19", "policy/v1beta1"),
+        ("v1.20.15", "policy/v1beta1"),
+        ("1.21", "policy/v1"),
+    ],
+)
+def test_the_disruption_budget_follows_the_oldest_api_server(version: str, policy: str) -> None:
+    old = manifests.build(manifests.Settings(kubernetes_version=version))
+    current = manifests.build(manifests.Settings())
+    (budget,) = kinds(old)["PodDisruptionBudget"]
+    assert budget["apiVersion"] == policy
+    others = [o for o in old if o["kind"] != "PodDisruptionBudget"]
+    assert others == [o for o in current if o["kind"] != "PodDisruptionBudget"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        (manifests.Settings(kubernetes_version="2.0"), "is not 1.MINOR"),
+        (manifests.Settings(kubernetes_version="1.15"), "served from 1.16"),
+        (
+            manifests.Settings(kubernetes_version="1.19", match_conditions=True),
+            "--match-conditions needs Kubernetes 1.30",
+        ),
+    ],
+)
+def test_versions_that_cannot_work_are_refused(settings: manifests.Settings, says: str) -> None:
+    with pytest.raises(manifests.ManifestError, match=says):
+        manifests.build(settings)
