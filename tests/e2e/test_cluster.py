@@ -79,7 +79,12 @@ def create_pod(
                     "labels": labels or {},
                     "annotations": annotations or {},
                 },
-                "spec": {"containers": [{"name": "app", "image": "example.com/app:1"}]},
+                "spec": {
+                    "containers": [{"name": "app", "image": "example.com/app:1"}],
+                    # no token to mount: before 1.21 the ServiceAccount admission plugin waits
+                    # for a token Secret that only a controller-manager (absent here) creates
+                    "automountServiceAccountToken": False,
+                },
             }
         ),
     )
