@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from sidecar_injector.errors import InjectorError, Location
+from sidecar_injector.errors import InjectorError, Location, yaml_problem
 
 Check = Callable[[str], "str | None"]
 """Returns why the value is wrong (Istio's wording), or None when it is fine."""
@@ -167,7 +167,7 @@ def _proxy_config(value: str) -> str | None:
     try:
         parsed = yaml.safe_load(value)
     except yaml.YAMLError as err:
-        return f"failed to convert to apply proxy config: {err}"
+        return f"failed to convert to apply proxy config: {yaml_problem(err)}"
     if parsed is not None and not isinstance(parsed, dict):
         return "failed to convert to apply proxy config: not a mapping"
     return None

@@ -64,3 +64,12 @@ class InjectorError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
+
+
+def yaml_problem(err: Exception) -> str:
+    """PyYAML's several-line message as one: the problem, and its line and column in the text."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    if mark is None:
+        return str(problem)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"

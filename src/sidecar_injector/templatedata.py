@@ -20,7 +20,7 @@ import yaml
 
 from sidecar_injector import podview, sidecars
 from sidecar_injector.config import LEGACY_DELIMS, Config, ConfigError, Format
-from sidecar_injector.errors import Location
+from sidecar_injector.errors import Location, yaml_problem
 from sidecar_injector.gotemplate.printing import format_value
 from sidecar_injector.gotemplate.values import Int, Map, Slice, Struct
 from sidecar_injector.meshconfig import MeshConfig, ProxyConfig, apply_proxy
@@ -368,8 +368,9 @@ def effective_proxy_config(mesh: MeshConfig, annotations: Mapping[str, str]) -> 
             raise FieldError(PROXY_CONFIG_ANNOTATION, "must be a YAML mapping (a ProxyConfig)")
         return apply_proxy(given, base, path=PROXY_CONFIG_ANNOTATION)
     except (yaml.YAMLError, FieldError) as err:
+        why = yaml_problem(err) if isinstance(err, yaml.YAMLError) else str(err)
         raise ConfigError(
-            f"annotation {PROXY_CONFIG_ANNOTATION} is not a valid ProxyConfig: {err}",
+            f"annotation {PROXY_CONFIG_ANNOTATION} is not a valid ProxyConfig: {why}",
             location=Location(pointer="/metadata/annotations/proxy.istio.io~1config"),
             hint="fix or remove the annotation",
         ) from err

@@ -193,11 +193,19 @@ class TestRender:
         assert result.stdout == ""
         assert result.stderr.startswith('Deployment "shop/web": not injected: ')
 
-    def test_a_bad_annotation_is_one_line_with_the_document(self, runner: CliRunner) -> None:
+    @pytest.mark.parametrize(
+        "annotation",
+        [
+            "traffic.sidecar.istio.io/includeOutboundIPRanges: '300.0.0.0/8'",
+            "proxy.istio.io/config: 'a: [1'",
+        ],
+    )
+    def test_a_bad_annotation_is_one_line_with_the_document(
+        self, runner: CliRunner, annotation: str
+    ) -> None:
         bad = DEPLOYMENT.replace(
             "metadata: {labels: {app: web}}",
-            "metadata: {labels: {app: web}, annotations: "
-            "{traffic.sidecar.istio.io/includeOutboundIPRanges: '300.0.0.0/8'}}",
+            "metadata: {labels: {app: web}, annotations: {" + annotation + "}}",
         )
         result = runner.invoke(cli.app, ["render", "-f", "-"], input=SERVICE + "---\n" + bad)
         assert result.exit_code == 1 and result.stdout == ""
