@@ -359,6 +359,8 @@ class _Printer(Formatter):
             self.fmt_int(value, verb, unsigned=go_type in _UNSIGNED)
         elif isinstance(value, float):
             self.fmt_float_verb(value, verb)
+        elif isinstance(value, complex):
+            self.fmt_complex(value, verb)
         elif isinstance(value, str):
             self.fmt_string(value, verb)
         elif isinstance(value, Nil):
@@ -567,6 +569,19 @@ class _Printer(Formatter):
             self.fmt_float(value, "f", 6)
         else:
             self.bad_verb(verb, value)
+
+    def fmt_complex(self, value: complex, verb: str) -> None:
+        """Go's `fmtComplex`: `(real+imagi)`, each part as a float, the imaginary one signed."""
+        if verb not in "vbgGxXfFeE":
+            self.bad_verb(verb, value)
+            return
+        plus = self.flags.plus
+        self.write("(")
+        self.fmt_float_verb(value.real, verb)
+        self.flags.plus = True
+        self.fmt_float_verb(value.imag, verb)
+        self.write("i)")
+        self.flags.plus = plus
 
     def fmt_string(self, value: str, verb: str) -> None:
         if verb == "v":

@@ -199,6 +199,8 @@ def go_type_of(value: object) -> str:
         return "int"
     if isinstance(value, float):
         return "float64"
+    if isinstance(value, complex):
+        return "complex128"
     if isinstance(value, str):
         return "string"
     if isinstance(value, (Map, Slice, Nil, Struct)):
