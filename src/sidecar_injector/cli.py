@@ -730,7 +730,9 @@ def template_render(
 ) -> None:
     """Render a template as Go's text/template (with sprig) does; Go's error text on failure.
 
-    JSON numbers become float64 as Go's `encoding/json` makes them (`1e+06`, not `1000000`).
+    The data is read as Helm and Istio read values: YAML becomes JSON first (dates stay
+    strings, keys become strings), and JSON numbers become float64 as Go's `encoding/json`
+    makes them (`1e+06`, not `1000000`).
     """
     import yaml
 
@@ -746,10 +748,8 @@ def template_render(
         dot: object = None
         if data is not None:
             raw = data.read_text()
-            if data.suffix == ".json":
-                dot = values.from_json(json.loads(raw))
-            else:
-                dot = yaml.safe_load(raw)
+            loaded = json.loads(raw) if data.suffix == ".json" else _yaml_as_json(raw)
+            dot = values.from_json(loaded)
         template = gotemplate.parse(
             text, template_file.name, delims=(left, right), sprig=not no_sprig
         )
@@ -758,10 +758,27 @@ def template_render(
         sys.stdout.write(err.partial)
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from None
-    except (gotemplate.TemplateError, OSError, ValueError, yaml.YAMLError) as err:
+    except gotemplate.TemplateError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from None
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        typer.echo(f"sidecar-injector: error: {err}", err=True)
+        raise typer.Exit(1) from None
     sys.stdout.write(output)
+
+
+def _yaml_as_json(text: str) -> object:
+    """YAML as `sigs.k8s.io/yaml` hands it to Go: through JSON (timestamps as their text)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor(
+        "tag:yaml.org,2002:timestamp",
+        lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
+    )
+    return json.loads(json.dumps(yaml.load(text, Loader=Loader), default=str))
 
 
 @app.command()
