@@ -144,12 +144,32 @@ def _parse(text: str, *, name: str) -> Mapping[str, JSON]:
         podshape.check_overlay(overlay)
     except podshape.PodError as err:
         pointer = err.location.pointer if err.location else None
+        line = _line_of(text, pointer)
         raise RenderError(
-            f'template "{name}" rendered a field of the wrong type: {err.message}',
-            location=Location(source=f"rendered template {name!r}", pointer=pointer),
+            f'template "{name}" rendered a field of the wrong type: {err.message}'
+            f"{_quote_line(text, line)}",
+            location=Location(source=f"rendered template {name!r}", line=line, pointer=pointer),
             hint=RENDER_HINT,
         ) from err
     return overlay
+
+
+def _line_of(text: str, pointer: str | None) -> int | None:
+    """The line (1-based) of the rendered text where the value at `pointer` starts."""
+    if not pointer:
+        return None
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    for token in pointer.split("/")[1:]:
+        key = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and key.isdigit() and int(key) < len(node.value):
+            node = node.value[int(key)]
+        else:
+            node = None
+        if node is None:
+            return None
+    return node.start_mark.line + 1 if node is not None else None
 
 
 def _quote_line(text: str, line: int | None) -> str:
