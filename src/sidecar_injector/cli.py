@@ -25,6 +25,7 @@ app = typer.Typer(
     help="Kubernetes sidecar injection: the admission webhook and manual injection.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",
 )
 
 
@@ -321,7 +322,7 @@ def explain(
     resource: Annotated[
         str | None,
         typer.Argument(
-            metavar="[KIND/NAME]",
+            metavar="KIND/NAME",
             help="Explain this object of the cluster (pod/NAME, deployment/NAME, ds, sts, rs, "
             "job, cronjob, rc) with its namespace's labels and, without --injectConfigFile, the "
             "cluster's injector ConfigMaps.",
@@ -717,7 +718,9 @@ app.add_typer(template_app, name="template")
 
 @template_app.command("render")
 def template_render(
-    template_file: Annotated[Path, typer.Argument(help="The Go text/template to render.")],
+    template_file: Annotated[
+        Path, typer.Argument(metavar="TEMPLATE_FILE", help="The Go text/template to render.")
+    ],
     data: Annotated[
         Path | None, typer.Option("--data", help="The dot: a JSON or YAML file.")
     ] = None,
