@@ -89,7 +89,15 @@ async def _webhook_configuration(
             )
         )
     elif len(bundles) > 1:
-        findings.append(Finding("warning", subject, "webhooks carry different caBundles"))
+        findings.append(
+            Finding(
+                "warning",
+                subject,
+                "webhooks carry different caBundles",
+                "one of them cannot verify the injector: re-apply the manifests (self mode "
+                "repairs them within seconds)",
+            )
+        )
     return _Webhooks(hooks, sorted(bundles)[-1] if bundles else "")
 
 
@@ -122,7 +130,12 @@ def policy_findings(hooks: list[dict[str, Any]], *, ready: int) -> list[Finding]
             )
         if hook.get("sideEffects") not in ("None", "NoneOnDryRun"):
             findings.append(
-                Finding("warning", subject, "sideEffects is not None: dry-run requests fail")
+                Finding(
+                    "warning",
+                    subject,
+                    "sideEffects is not None: dry-run requests fail",
+                    "set sideEffects: None (as `sidecar-injector manifests` does)",
+                )
             )
     return findings
 
@@ -179,7 +192,14 @@ async def _certificate(
         secret = await client.get(Secret, name=names.tls_secret, namespace=names.namespace)
         serving = base64.b64decode((secret.data or {})["tls.crt"])
     except (*kube.TransportErrors, KeyError, ValueError) as err:
-        return [Finding("warning", subject, f"cannot read the serving certificate: {err}")]
+        return [
+            Finding(
+                "warning",
+                subject,
+                f"cannot read the serving certificate: {err}",
+                "check that the Secret exists and that you may read it (`kubectl get secret`)",
+            )
+        ]
     return certificate_findings(serving, bundle=bundle, hosts=manifests.service_hosts(names))
 
 
@@ -196,7 +216,14 @@ def certificate_findings(
         cert = x509.load_pem_x509_certificate(serving_pem)
         cas = x509.load_pem_x509_certificates(base64.b64decode(bundle)) if bundle else []
     except ValueError as err:
-        return [Finding("error", "certificate", f"cannot parse: {err}")]
+        return [
+            Finding(
+                "error",
+                "certificate",
+                f"cannot parse: {err}",
+                "replace the Secret's tls.crt or the caBundle with PEM (`sidecar-injector certs`)",
+            )
+        ]
     findings = [_verified(cert, cas)]
     findings += _names(cert, hosts)
     for label, item in [("serving certificate", cert), *(("CA", ca) for ca in cas)]:
@@ -204,8 +231,21 @@ def certificate_findings(
         severity: Severity = (
             "error" if days < 0 else "warning" if days < EXPIRY_WARNING_DAYS else "ok"
         )
-        findings.append(Finding(severity, label, f"expires in {days} day(s)"))
+        hint = "" if severity == "ok" else _renewal_hint(label)
+        findings.append(Finding(severity, label, f"expires in {days} day(s)", hint))
     return findings
+
+
+def _renewal_hint(label: str) -> str:
+    if label == "CA":
+        return (
+            "make a new CA: with --cert-mode self delete the certificate Secret and restart the "
+            "injector; otherwise `sidecar-injector certs` and re-apply with --ca-file"
+        )
+    return (
+        "with --cert-mode self the injector renews it by itself (is it running?); otherwise "
+        "issue a new one (`sidecar-injector certs`) and update the Secret"
+    )
 
 
 def _verified(cert: x509.Certificate, cas: list[x509.Certificate]) -> Finding:
@@ -248,7 +288,14 @@ async def _namespaces(
     try:
         labels = await kube.namespace_labels(client)
     except kube.TransportErrors as err:
-        findings.append(Finding("warning", "namespaces", f"cannot list: {err}"))
+        findings.append(
+            Finding(
+                "warning",
+                "namespaces",
+                f"cannot list: {err}",
+                "`check` needs to list namespaces: use a context that may",
+            )
+        )
         return []
     labelled = labelled_namespaces(labels, revision=names.revision)
     if labelled:
@@ -314,7 +361,14 @@ async def proxy_findings(client: AsyncClient, *, names: manifests.Names) -> list
         current = await _cluster_config(client, names=names)
         labels = await kube.namespace_labels(client)
     except (*kube.TransportErrors, errors.InjectorError) as err:
-        return [Finding("error", "proxies", f"cannot read the config or namespaces: {err}")]
+        return [
+            Finding(
+                "error",
+                "proxies",
+                f"cannot read the config or namespaces: {err}",
+                "fix the injector ConfigMap, or use a context that may read it and list namespaces",
+            )
+        ]
     findings: list[Finding] = []
     for namespace in labelled_namespaces(labels, revision=names.revision):
         pods = [p.to_dict() async for p in client.list(Pod, namespace=namespace)]
@@ -355,7 +409,14 @@ def sidecar_findings(
         try:
             expected = inject.inject_pod(pod, namespace=namespace, config=config)
         except errors.InjectorError as err:
-            findings.append(Finding("warning", owner, f"the current config fails on it: {err}"))
+            findings.append(
+                Finding(
+                    "warning",
+                    owner,
+                    f"the current config fails on it: {err}",
+                    "its next pod will be refused: fix the config or the pod's annotations",
+                )
+            )
             continue
         if not expected.decision.inject:
             continue

@@ -60,6 +60,19 @@ def test_wrong_names_and_near_expiry(ca: certs.KeyPair, serving: certs.KeyPair) 
     assert any("[warning] serving certificate: expires in 1" in m for m in messages)
 
 
+def test_every_certificate_problem_says_what_to_do(
+    ca: certs.KeyPair, serving: certs.KeyPair
+) -> None:
+    much_later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=20_000)
+    problems = diagnosis.certificate_findings(
+        serving.cert_pem, bundle=certs.ca_bundle(ca), hosts=["other.ns.svc"], now=much_later
+    )
+    problems += diagnosis.certificate_findings(b"not pem", bundle="", hosts=HOSTS)
+    problems = [f for f in problems if f.severity != "ok"]
+    assert {f.subject for f in problems} >= {"serving certificate", "CA", "certificate"}
+    assert all(f.hint for f in problems), [str(f) for f in problems if not f.hint]
+
+
 def test_fail_policy_with_one_replica_and_long_timeouts_warn() -> None:
     hooks = manifests.mutating_webhook_configuration(manifests.Settings())["webhooks"]
     assert diagnosis.policy_findings(hooks, ready=2) == []
