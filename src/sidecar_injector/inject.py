@@ -88,7 +88,7 @@ def _inject_legacy(
         template_text=config.injection.template_texts[name],
         injected_annotations=config.injection.injected_annotations,
     )
-    return Injected(merged.pod, answer, answer.warnings, rendered)
+    return Injected(merged.pod, answer, answer.warnings + _preconditions(pod), rendered)
 
 
 def _inject_modern(
@@ -129,7 +129,7 @@ def _inject_modern(
     injected = _overwrite_cluster_info(merged.pod, proxy_env)
     _post_process(injected, config=config, previously_injected=merge.status_of(pod) is not None)
     typedpod.normalize(injected)
-    return Injected(injected, answer, answer.warnings, rendered)
+    return Injected(injected, answer, answer.warnings + _preconditions(pod), rendered)
 
 
 def _post_process(pod: Pod, *, config: config.Config, previously_injected: bool) -> None:
@@ -149,6 +149,18 @@ def _post_process(pod: Pod, *, config: config.Config, previously_injected: bool)
         status_port=status_port,
         values=config.values,
         previously_injected=previously_injected,
+    )
+
+
+def _preconditions(pod: Mapping[str, JSON]) -> tuple[str, ...]:
+    """Istio's checkPreconditions: a dnsPolicy other than ClusterFirst may keep the proxy from
+    resolving istiod. Istio only logs it; we also say it to whoever creates the pod."""
+    policy = _mapping(pod.get("spec")).get("dnsPolicy")
+    if not policy or policy == "ClusterFirst":
+        return ()
+    return (
+        f'dnsPolicy is "{policy}", not "ClusterFirst": the sidecar may not be able to resolve '
+        "and reach istiod",
     )
 
 

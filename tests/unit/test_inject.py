@@ -91,3 +91,19 @@ def test_the_request_pod_is_read_in_go_typed_form(default_config: config.Config)
     overrides = json.loads(result["metadata"]["annotations"]["proxy.istio.io/overrides"])
     assert overrides["containers"][0]["resources"] == {"limits": {"cpu": "3"}}
     assert given["spec"]["containers"][1]["resources"] == {"limits": {"cpu": "3000m"}}
+
+
+@pytest.mark.parametrize(
+    ("policy", "warned"),
+    [(None, False), ("ClusterFirst", False), ("Default", True), ("None", True)],
+)
+def test_a_dns_policy_other_than_cluster_first_is_a_warning(
+    default_config: config.Config, policy: str | None, warned: bool
+) -> None:
+    p = app_pod()
+    if policy is not None:
+        p["spec"]["dnsPolicy"] = policy
+    result = inject.inject_pod(p, namespace="shop", config=default_config)
+    assert result.decision.inject
+    dns = [w for w in result.warnings if w.startswith("dnsPolicy is")]
+    assert bool(dns) is warned
