@@ -549,15 +549,28 @@ def serve(
     ] = "files",
     cert_secret: Annotated[
         str,
-        typer.Option(metavar="NAMESPACE/NAME", help="With --cert-mode self: the Secret."),
+        typer.Option(
+            envvar="SIDECAR_INJECTOR_CERT_SECRET",
+            metavar="NAMESPACE/NAME",
+            help="With --cert-mode self: the Secret.",
+        ),
     ] = "",
     webhook_configuration: Annotated[
         list[str] | None,
-        typer.Option(help="With --cert-mode self: MutatingWebhookConfiguration to patch."),
+        typer.Option(
+            "--webhook-configuration",
+            "--webhookConfigName",
+            envvar="SIDECAR_INJECTOR_WEBHOOK_CONFIGURATION",
+            help="With --cert-mode self: MutatingWebhookConfiguration to patch (repeatable; "
+            "the environment variable takes space-separated names).",
+        ),
     ] = None,
     validating_webhook_configuration: Annotated[
         list[str] | None,
-        typer.Option(help="With --cert-mode self: ValidatingWebhookConfiguration to patch."),
+        typer.Option(
+            envvar="SIDECAR_INJECTOR_VALIDATING_WEBHOOK_CONFIGURATION",
+            help="With --cert-mode self: ValidatingWebhookConfiguration to patch.",
+        ),
     ] = None,
     revision: Annotated[
         str, typer.Option(envvar="SIDECAR_INJECTOR_REVISION", help="Control plane revision.")
@@ -585,16 +598,25 @@ def serve(
     cert_host: Annotated[
         list[str] | None,
         typer.Option(
-            help="Extra DNS name or IP for the self-signed certificate (repeatable), e.g. "
+            envvar="SIDECAR_INJECTOR_CERT_HOST",
+            help="Extra DNS name or IP for the self-signed certificate (repeatable; the "
+            "environment variable takes space-separated names), e.g. "
             "sidecar-injector.istio-system.svc.",
         ),
     ] = None,
     reload_interval: Annotated[
         float,
-        typer.Option(help="Seconds between checks of the certificate and config files."),
+        typer.Option(
+            envvar="SIDECAR_INJECTOR_RELOAD_INTERVAL",
+            help="Seconds between checks of the certificate and config files.",
+        ),
     ] = 1.0,
     graceful_timeout: Annotated[
-        int, typer.Option(help="Seconds to finish in-flight requests after SIGTERM.")
+        int,
+        typer.Option(
+            envvar="SIDECAR_INJECTOR_GRACEFUL_TIMEOUT",
+            help="Seconds to finish in-flight requests after SIGTERM.",
+        ),
     ] = 30,
     workers: Annotated[
         int,

@@ -436,3 +436,20 @@ def test_the_disruption_budget_follows_the_oldest_api_server(version: str, polic
 def test_versions_that_cannot_work_are_refused(settings: manifests.Settings, says: str) -> None:
     with pytest.raises(manifests.ManifestError, match=says):
         manifests.build(settings)
+
+
+def test_serve_takes_its_cluster_flags_from_the_environment_and_istios_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import typer.main
+
+    serve = typer.main.get_command(cli.app).commands["serve"]  # type: ignore[attr-defined]
+    monkeypatch.setenv("SIDECAR_INJECTOR_CERT_SECRET", "ns/tls")
+    monkeypatch.setenv("SIDECAR_INJECTOR_CERT_HOST", "a.ns.svc b.ns.svc")
+    monkeypatch.setenv("SIDECAR_INJECTOR_RELOAD_INTERVAL", "2.5")
+    monkeypatch.setenv("SIDECAR_INJECTOR_GRACEFUL_TIMEOUT", "7")
+    params = serve.make_context("serve", ["--webhookConfigName", "hooks"]).params
+    assert params["cert_secret"] == "ns/tls"
+    assert params["cert_host"] == ["a.ns.svc", "b.ns.svc"]
+    assert (params["reload_interval"], params["graceful_timeout"]) == (2.5, 7)
+    assert params["webhook_configuration"] == ["hooks"]
