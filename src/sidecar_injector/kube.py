@@ -528,10 +528,13 @@ class SelfCertificates:
         certs.write_pair(issued.serving, cert=self.files.cert, key=self.files.key)
         return issued
 
-    async def maintain(self, client: AsyncClient, *, renew_every: float = 3600.0) -> None:
-        """Keep `caBundle` patched, and re-read the Secret (renewing near expiry) every hour.
+    async def maintain(self, client: AsyncClient, *, renew_every: float = 60.0) -> None:
+        """Keep `caBundle` patched, and re-read the Secret (renewing near expiry) every minute.
 
-        Failures are logged and retried: this task must outlive API-server outages.
+        The re-read is what makes replicas agree when the Secret changes under them (a new CA,
+        a deleted Secret): each patches the bundle of the CA it last read, so they disagree for
+        at most `renew_every`. Failures are logged and retried: this task must outlive
+        API-server outages.
         """
         bundle = ""
         patcher: asyncio.Task[None] | None = None

@@ -510,3 +510,41 @@ def test_a_watch_that_dies_says_so(caplog: pytest.LogCaptureFixture) -> None:
         source = kube.ConfigMapWatch(kube.ConfigMaps.parse("ns/inj"), client=client(broken))
         wait_until(lambda: any("stopped" in r.getMessage() for r in caplog.records))
         source.close()
+
+
+async def test_a_replica_follows_a_new_ca_in_the_secret(tmp_path: Path) -> None:
+    """Someone deletes the Secret and another replica makes a new CA: this replica serves and
+    patches the new CA at its next re-read, not an hour later."""
+    secrets, webhooks = SecretStore(), WebhookStore(generated_webhooks())
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        if "/secrets" in request.url.path:
+            return secrets.handle(request)
+        return webhooks.handle(request)
+
+    plan = kube.SelfCertificates(
+        "ns/tls",
+        files=certs.StateFiles(tmp_path),
+        hosts=HOSTS,
+        webhooks=[("mutating", webhooks.body["metadata"]["name"])],
+        every=0.01,
+    )
+
+    def bundle() -> str:
+        return str(webhooks.body["webhooks"][0]["clientConfig"].get("caBundle", ""))
+
+    task = asyncio.create_task(plan.maintain(client(handle), renew_every=0.02))
+    async with asyncio.timeout(10):
+        while not bundle():
+            await asyncio.sleep(0.01)
+        first = bundle()
+        new_ca = certs.make_ca()
+        other = kube.Issued(new_ca, certs.make_serving(new_ca, hosts=HOSTS), created=True)
+        secrets.stored = secret_of(other)
+        while bundle() == first:
+            await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert bundle() == certs.ca_bundle(new_ca)
+    assert plan.files.ca_cert.read_bytes() == new_ca.cert_pem
