@@ -58,7 +58,8 @@ async def diagnose(client: AsyncClient, *, names: manifests.Names) -> list[Findi
         findings += policy_findings(webhooks.hooks, ready=ready)
         findings += await _pdb(client, names=names, hooks=webhooks.hooks)
         findings += await _certificate(client, names=names, bundle=webhooks.bundle)
-    labelled = await _namespaces(client, names=names, findings=findings)
+    by_default = webhooks is not None and _by_default(webhooks.hooks)
+    labelled = await _namespaces(client, names=names, findings=findings, by_default=by_default)
     if labelled and ready:
         findings.append(await _dry_run(client, namespace=labelled[0]))
     return findings
@@ -283,7 +284,7 @@ def _names(cert: x509.Certificate, hosts: list[str]) -> list[Finding]:
 
 
 async def _namespaces(
-    client: AsyncClient, *, names: manifests.Names, findings: list[Finding]
+    client: AsyncClient, *, names: manifests.Names, findings: list[Finding], by_default: bool
 ) -> list[str]:
     try:
         labels = await kube.namespace_labels(client)
@@ -297,7 +298,7 @@ async def _namespaces(
             )
         )
         return []
-    labelled = labelled_namespaces(labels, revision=names.revision)
+    labelled = labelled_namespaces(labels, revision=names.revision, by_default=by_default)
     if labelled:
         findings.append(
             Finding("ok", "namespaces", f"labelled for injection: {', '.join(labelled)}")
@@ -314,19 +315,28 @@ async def _namespaces(
     return labelled
 
 
-def labelled_namespaces(labels: Mapping[str, Mapping[str, str]], *, revision: str) -> list[str]:
-    """Namespaces whose labels select this revision's namespace webhooks (reference §1.2)."""
-    rev = revision or "default"
-    chosen = []
-    for name, found in sorted(labels.items()):
-        if name in decision.IGNORED_NAMESPACES:
-            continue
-        injection = found.get(explanation.NS_INJECT_LABEL)
-        if (injection == "enabled" and not revision) or (
-            injection is None and found.get(explanation.REV_LABEL) == rev
-        ):
-            chosen.append(name)
-    return chosen
+def _by_default(hooks: list[dict[str, Any]]) -> bool:
+    """Whether the `auto.` webhook (`--enable-namespaces-by-default`) is installed."""
+    return any(str(hook.get("name", "")).startswith("auto.") for hook in hooks)
+
+
+def labelled_namespaces(
+    labels: Mapping[str, Mapping[str, str]], *, revision: str, by_default: bool = False
+) -> list[str]:
+    """Namespaces where a pod without injection labels is injected: their labels select one of
+    this revision's webhooks (reference §1.2; `by_default`: the `auto.` webhook is installed)."""
+    return [
+        name
+        for name, found in sorted(labels.items())
+        if name not in decision.IGNORED_NAMESPACES
+        and explanation.calling_webhooks(
+            namespace=name,
+            namespace_labels=found,
+            pod_labels={},
+            revision=revision,
+            namespaces_by_default=by_default,
+        )
+    ]
 
 
 async def _dry_run(client: AsyncClient, *, namespace: str) -> Finding:
@@ -370,7 +380,9 @@ async def proxy_findings(client: AsyncClient, *, names: manifests.Names) -> list
             )
         ]
     findings: list[Finding] = []
-    for namespace in labelled_namespaces(labels, revision=names.revision):
+    webhooks = await _webhook_configuration(client, names=names, findings=[])
+    by_default = webhooks is not None and _by_default(webhooks.hooks)
+    for namespace in labelled_namespaces(labels, revision=names.revision, by_default=by_default):
         pods = [p.to_dict() async for p in client.list(Pod, namespace=namespace)]
         findings += sidecar_findings(pods, namespace=namespace, config=current)
     if not findings:

@@ -111,6 +111,24 @@ def webhooks(*, revision: str = "", namespaces_by_default: bool = False) -> tupl
     return tuple(hooks)
 
 
+def calling_webhooks(
+    *,
+    namespace: str,
+    namespace_labels: Mapping[str, str],
+    pod_labels: Mapping[str, str],
+    revision: str = "",
+    namespaces_by_default: bool = False,
+) -> list[str]:
+    """The webhooks that the API server calls for such a pod in such a namespace."""
+    labels = {"kubernetes.io/metadata.name": namespace, **namespace_labels}
+    return [
+        hook.name
+        for hook in webhooks(revision=revision, namespaces_by_default=namespaces_by_default)
+        if all(_holds(r, labels) for r in hook.namespace)
+        and all(_holds(r, pod_labels) for r in hook.pod)
+    ]
+
+
 def _holds(req: tuple[str, str, tuple[str, ...]], labels: Mapping[str, str]) -> bool:
     """Kubernetes label selector semantics (an absent key is `NotIn` anything)."""
     key, operator, values = req

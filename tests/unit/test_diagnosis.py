@@ -98,6 +98,8 @@ def test_labelled_namespaces_follow_the_webhook_selectors() -> None:
     }
     assert diagnosis.labelled_namespaces(labels, revision="") == ["a", "b"]
     assert diagnosis.labelled_namespaces(labels, revision="canary") == ["c"]
+    everywhere = diagnosis.labelled_namespaces(labels, revision="", by_default=True)
+    assert everywhere == ["a", "b", "e"]
 
 
 # --- the command against a fake cluster -----------------------------------------------------
