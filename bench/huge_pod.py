@@ -19,7 +19,6 @@ import argparse
 import copy
 import json
 import subprocess
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -97,13 +96,7 @@ def measure(
 def served(rows: list[dict[str, object]], bodies: list[bytes], *, requests: int) -> None:
     """Add each server's CPU per admission of each body, over HTTPS as in bench/webhook.py:
     go-ref-injector and ours (`--cache-entries 0`), one after the other, `requests` each."""
-    with tempfile.TemporaryDirectory() as work:
-        certs = Path(work)
-        subprocess.run(
-            ["bash", str(reference.TOOLS / "go-ref-injector/gen-cert.sh"), work],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+    with webhook.throwaway_certs() as certs:
         files = []
         for index, body in enumerate(bodies):
             files.append(certs / f"body-{index}.json")

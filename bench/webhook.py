@@ -130,6 +130,19 @@ def server_command(kind: str, *, port: int, certs: Path, workers: int) -> list[s
 
 
 @contextmanager
+def throwaway_certs() -> Iterator[Path]:
+    """A directory with a throwaway CA and serving certificate (RSA-2048, as the reference's
+    bench.sh makes them), shared by every server of a run."""
+    with tempfile.TemporaryDirectory() as work:
+        subprocess.run(
+            ["bash", str(reference.TOOLS / "go-ref-injector/gen-cert.sh"), work],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        yield Path(work)
+
+
+@contextmanager
 def running(kind: str, *, certs: Path, workers: int) -> Iterator[tuple[int, int]]:
     """Start one server; yield (pid, port); stop it."""
     port = free_port()
@@ -240,13 +253,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load before: {Path('/proc/loadavg').read_text()[:15]}")
     rows: list[dict[str, object]] = []
-    with tempfile.TemporaryDirectory() as work:
-        certs = Path(work)
-        subprocess.run(
-            ["bash", str(reference.TOOLS / "go-ref-injector/gen-cert.sh"), work],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+    with throwaway_certs() as certs:
         for kind in args.servers:
             with running(kind, certs=certs, workers=args.workers) as (pid, port):
                 for sample in args.samples:

@@ -160,6 +160,23 @@ class ClusterSource:
     mesh_name: str
 
 
+def _settings(
+    cluster: ClusterSource | None,
+    *,
+    inject_config: Path | None,
+    mesh_config: Path | None,
+    values: Path | None,
+    revision: str,
+) -> config.Config:
+    """The given files; without --injectConfigFile, the cluster's ConfigMaps when there is a
+    cluster to ask, else the embedded default."""
+    if inject_config is None and cluster is not None:
+        return _cluster_settings(cluster, mesh_config=mesh_config, values=values, revision=revision)
+    return _local_settings(
+        inject_config=inject_config, mesh_config=mesh_config, values=values, revision=revision
+    )
+
+
 def _cluster_settings(
     source: ClusterSource, *, mesh_config: Path | None, values: Path | None, revision: str
 ) -> config.Config:
@@ -241,26 +258,19 @@ def kube_inject(
     """
     try:
         text, source = _read_input(filename)
-        if inject_config_file is None:
-            settings = _cluster_settings(
-                ClusterSource(
-                    kubeconfig=kubeconfig,
-                    context=context,
-                    namespace=istio_namespace,
-                    inject_name=inject_config_map_name,
-                    mesh_name=mesh_config_map_name,
-                ),
-                mesh_config=mesh_config_file,
-                values=values_file,
-                revision=revision,
-            )
-        else:
-            settings = _local_settings(
-                inject_config=inject_config_file,
-                mesh_config=mesh_config_file,
-                values=values_file,
-                revision=revision,
-            )
+        settings = _settings(
+            ClusterSource(
+                kubeconfig=kubeconfig,
+                context=context,
+                namespace=istio_namespace,
+                inject_name=inject_config_map_name,
+                mesh_name=mesh_config_map_name,
+            ),
+            inject_config=inject_config_file,
+            mesh_config=mesh_config_file,
+            values=values_file,
+            revision=revision,
+        )
         result = workloads.kube_inject(text, settings=settings, source=source)
         _write_output(result.text, output)
     except Exception as err:  # the top of the command: one line, never a traceback
@@ -384,26 +394,20 @@ def explain(
         else:
             assert filename is not None
             text, source = _read_input(filename)
-        if inject_config_file is None and resource is not None:
-            settings = _cluster_settings(
-                ClusterSource(
-                    kubeconfig=kubeconfig,
-                    context=context,
-                    namespace=istio_namespace,
-                    inject_name=inject_config_map_name,
-                    mesh_name=mesh_config_map_name,
-                ),
-                mesh_config=mesh_config_file,
-                values=values_file,
-                revision=revision,
-            )
-        else:
-            settings = _local_settings(
-                inject_config=inject_config_file,
-                mesh_config=mesh_config_file,
-                values=values_file,
-                revision=revision,
-            )
+        cluster = ClusterSource(
+            kubeconfig=kubeconfig,
+            context=context,
+            namespace=istio_namespace,
+            inject_name=inject_config_map_name,
+            mesh_name=mesh_config_map_name,
+        )
+        settings = _settings(
+            cluster if resource is not None else None,
+            inject_config=inject_config_file,
+            mesh_config=mesh_config_file,
+            values=values_file,
+            revision=revision,
+        )
         answers = [
             explanation.explain(
                 template.pod,
@@ -794,16 +798,7 @@ def template_render(
 
 def _yaml_as_json(text: str) -> object:
     """YAML as `sigs.k8s.io/yaml` hands it to Go: through JSON (timestamps as their text)."""
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_constructor(
-        "tag:yaml.org,2002:timestamp",
-        lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
-    )
-    return json.loads(json.dumps(yaml.load(text, Loader=Loader), default=str))
+    return json.loads(json.dumps(workloads.load_yaml(text), default=str))
 
 
 @app.command()

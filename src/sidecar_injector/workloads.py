@@ -133,10 +133,15 @@ _Loader.add_constructor(
 )
 
 
+def load_yaml(text: str) -> JSON:
+    """YAML as Go's YAML-to-JSON reads it (`sigs.k8s.io/yaml`): timestamps stay strings."""
+    return yaml.load(text, Loader=_Loader)
+
+
 def load_document(document: RawDocument, *, source: str) -> JSON:
     """Parse one document; a syntax error names the file, the line in the file and the document."""
     try:
-        return yaml.load(document.text, Loader=_Loader)
+        return load_yaml(document.text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = document.line + mark.line if mark is not None else document.line

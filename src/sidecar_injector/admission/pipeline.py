@@ -101,9 +101,6 @@ class ReplicaCache:
             if len(self._answers) > self.entries:
                 self._answers.popitem(last=False)
 
-    def __len__(self) -> int:
-        return len(self._answers)
-
 
 @dataclass(frozen=True, slots=True)
 class _Serving:
