@@ -307,6 +307,28 @@ async def test_namespace_labels() -> None:
 # --- serve's background work ----------------------------------------------------------------
 
 
+def api_of(secrets: SecretStore, webhooks: WebhookStore) -> Handler:
+    """One API server holding the certificate Secret and the webhook configuration."""
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        if "/secrets" in request.url.path:
+            return secrets.handle(request)
+        return webhooks.handle(request)
+
+    return handle
+
+
+def self_plan(tmp_path: Path, webhooks: WebhookStore, *, every: float) -> kube.SelfCertificates:
+    """`--cert-mode self` for the Secret ns/tls and the one webhook configuration."""
+    return kube.SelfCertificates(
+        "ns/tls",
+        files=certs.StateFiles(tmp_path),
+        hosts=HOSTS,
+        webhooks=[("mutating", webhooks.body["metadata"]["name"])],
+        every=every,
+    )
+
+
 def wait_until(condition: Callable[[], bool]) -> None:
     """Bounded wait for the background thread; fails the test instead of hanging it."""
     done = threading.Event()
@@ -385,18 +407,8 @@ def test_self_certificates_issue_files_and_patch_the_webhooks(tmp_path: Path) ->
     secrets = SecretStore()
     webhooks = WebhookStore(generated_webhooks())
 
-    def handle(request: httpx2.Request) -> httpx2.Response:
-        if "/secrets" in request.url.path:
-            return secrets.handle(request)
-        return webhooks.handle(request)
-
-    plan = kube.SelfCertificates(
-        "ns/tls",
-        files=certs.StateFiles(tmp_path),
-        hosts=HOSTS,
-        webhooks=[("mutating", webhooks.body["metadata"]["name"])],
-        every=0.01,
-    )
+    handle = api_of(secrets, webhooks)
+    plan = self_plan(tmp_path, webhooks, every=0.01)
     background = kube.start_self_certificates(plan, client=client(handle))
     assert secrets.creates == 1
     served = plan.files.cert.read_bytes()
@@ -423,13 +435,7 @@ async def test_maintenance_outlives_an_api_outage(tmp_path: Path) -> None:
             return secrets.handle(request)
         return webhooks.handle(request)
 
-    plan = kube.SelfCertificates(
-        "ns/tls",
-        files=certs.StateFiles(tmp_path),
-        hosts=HOSTS,
-        webhooks=[("mutating", webhooks.body["metadata"]["name"])],
-        every=0,
-    )
+    plan = self_plan(tmp_path, webhooks, every=0)
     task = asyncio.create_task(plan.maintain(client(handle)))
     async with asyncio.timeout(10):
         while not webhooks.patches:
@@ -517,18 +523,8 @@ async def test_a_replica_follows_a_new_ca_in_the_secret(tmp_path: Path) -> None:
     patches the new CA at its next re-read, not an hour later."""
     secrets, webhooks = SecretStore(), WebhookStore(generated_webhooks())
 
-    def handle(request: httpx2.Request) -> httpx2.Response:
-        if "/secrets" in request.url.path:
-            return secrets.handle(request)
-        return webhooks.handle(request)
-
-    plan = kube.SelfCertificates(
-        "ns/tls",
-        files=certs.StateFiles(tmp_path),
-        hosts=HOSTS,
-        webhooks=[("mutating", webhooks.body["metadata"]["name"])],
-        every=0.01,
-    )
+    handle = api_of(secrets, webhooks)
+    plan = self_plan(tmp_path, webhooks, every=0.01)
 
     def bundle() -> str:
         return str(webhooks.body["webhooks"][0]["clientConfig"].get("caBundle", ""))
