@@ -102,6 +102,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--samples", nargs="+", default=["small", "typical", "large"])
     parser.add_argument("--profile", metavar="SAMPLE", help="print a cProfile of SAMPLE instead")
+    parser.add_argument(
+        "--sort",
+        choices=("tottime", "cumulative"),
+        default="tottime",
+        help="order of the profile: time in each function, or with what it calls",
+    )
     args = parser.parse_args()
     settings = load_settings()
     watch = Stopwatch()
@@ -114,7 +120,7 @@ def main() -> None:
         with cProfile.Profile() as profile:
             for _ in range(args.rounds):
                 admit(body, settings=settings, watch=watch)
-        pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+        pstats.Stats(profile).sort_stats(args.sort).print_stats(30)
         return
     rows = [measure(s, rounds=args.rounds, settings=settings, watch=watch) for s in args.samples]
     columns = ["sample", *(f"{s}_ms" for s in STEPS), "total_ms"]
