@@ -307,15 +307,7 @@ def workload_of(pod: Mapping[str, JSON], *, namespace: str) -> WorkloadMeta:
     meta = _mapping(pod.get("metadata"))
     labels = _mapping(meta.get("labels"))
     name = _text(meta.get("name"))
-    owners = meta.get("ownerReferences")
-    controller = next(
-        (
-            r
-            for r in (owners if isinstance(owners, list) else ())
-            if isinstance(r, Mapping) and r.get("controller") is True
-        ),
-        None,
-    )
+    controller = controller_of(meta)
     if not meta.get("generateName") or controller is None:
         return WorkloadMeta(name, namespace, "Pod", "v1")
     return _owner(
@@ -324,6 +316,19 @@ def workload_of(pod: Mapping[str, JSON], *, namespace: str) -> WorkloadMeta:
         api_version=_text(controller.get("apiVersion")),
         labels=labels,
         namespace=namespace,
+    )
+
+
+def controller_of(metadata: Mapping[str, JSON]) -> Mapping[str, JSON] | None:
+    """The ownerReference marked `controller: true` (the workload that made the pod), if any."""
+    owners = metadata.get("ownerReferences")
+    return next(
+        (
+            r
+            for r in (owners if isinstance(owners, list) else ())
+            if isinstance(r, Mapping) and r.get("controller") is True
+        ),
+        None,
     )
 
 

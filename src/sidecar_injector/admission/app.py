@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from sidecar_injector import config, errors, metrics
+from sidecar_injector import config, errors, metrics, templatedata
 from sidecar_injector.admission import review
 
 logger = logging.getLogger(__name__)
@@ -112,15 +112,7 @@ class Notice:
     def of(cls, request: review.Request, answer: Answer) -> Notice:
         metadata = request.object.get("metadata")
         metadata = metadata if isinstance(metadata, dict) else {}
-        owners = metadata.get("ownerReferences")
-        controller = next(
-            (
-                owner
-                for owner in (owners if isinstance(owners, list) else ())
-                if isinstance(owner, dict) and owner.get("controller") is True
-            ),
-            None,
-        )
+        controller = templatedata.controller_of(metadata)
         return cls(
             namespace=request.namespace,
             name=_string(metadata.get("name")),
