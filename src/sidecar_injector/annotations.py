@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from sidecar_injector import boundedyaml
 from sidecar_injector.errors import InjectorError, Location, yaml_problem
 
 Check = Callable[[str], "str | None"]
@@ -165,9 +166,13 @@ def _quantity(value: str) -> str | None:
 
 def _proxy_config(value: str) -> str | None:
     try:
-        parsed = yaml.safe_load(value)
+        parsed = boundedyaml.load(
+            value, limits=boundedyaml.ANNOTATION, source="annotation proxy.istio.io/config"
+        )
     except yaml.YAMLError as err:
         return f"failed to convert to apply proxy config: {yaml_problem(err)}"
+    except boundedyaml.YAMLLimitError as err:
+        return f"failed to convert to apply proxy config: {err.problem}"
     if parsed is not None and not isinstance(parsed, dict):
         return "failed to convert to apply proxy config: not a mapping"
     return None

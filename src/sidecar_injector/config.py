@@ -25,7 +25,7 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from sidecar_injector import gotemplate, istio_funcs
+from sidecar_injector import boundedyaml, gotemplate, istio_funcs
 from sidecar_injector.errors import InjectorError, Location
 from sidecar_injector.meshconfig import MeshConfig, apply_mesh, default_mesh
 from sidecar_injector.meshschema import FieldError
@@ -262,25 +262,27 @@ def document(text: str, *, key: str, source: str) -> JSON:
 
 def _yaml_all(text: str, *, source: str) -> list[JSON]:
     try:
-        return list(yaml.load_all(text, Loader=_Loader))
-    except yaml.YAMLError as err:
+        return boundedyaml.load_all(text, limits=boundedyaml.CONFIG, source=source)
+    except (yaml.YAMLError, boundedyaml.YAMLLimitError) as err:
         raise _yaml_error(err, source) from err
 
 
 def _yaml_one(text: str, *, source: str) -> JSON:
-    stripped = text.lstrip()
-    if stripped.startswith(("{", "[")):
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
     try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as err:
+        if text.lstrip().startswith(("{", "[")):
+            boundedyaml.check_size(text, limits=boundedyaml.CONFIG, source=source)
+            try:
+                return orjson.loads(text)
+            except orjson.JSONDecodeError:
+                pass
+        return boundedyaml.load(text, limits=boundedyaml.CONFIG, source=source)
+    except (yaml.YAMLError, boundedyaml.YAMLLimitError) as err:
         raise _yaml_error(err, source) from err
 
 
-def _yaml_error(err: yaml.YAMLError, source: str) -> ConfigError:
+def _yaml_error(err: yaml.YAMLError | boundedyaml.YAMLLimitError, source: str) -> ConfigError:
+    if isinstance(err, boundedyaml.YAMLLimitError):
+        return ConfigError(err.message, location=err.location, hint=err.hint)
     mark = getattr(err, "problem_mark", None)
     problem = getattr(err, "problem", None) or str(err)
     return ConfigError(
@@ -292,9 +294,6 @@ def _yaml_error(err: yaml.YAMLError, source: str) -> ConfigError:
         ),
         hint="fix the YAML syntax at that place",
     )
-
-
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse_injection(

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Final
 
 import yaml
 
-from sidecar_injector import podview, sidecars
+from sidecar_injector import boundedyaml, podview, sidecars
 from sidecar_injector.config import LEGACY_DELIMS, Config, ConfigError, Format
 from sidecar_injector.errors import Location, yaml_problem
 from sidecar_injector.gotemplate.printing import format_value
@@ -366,19 +366,28 @@ def effective_proxy_config(mesh: MeshConfig, annotations: Mapping[str, str]) -> 
     if not text:
         return base
     try:
-        given = yaml.safe_load(text)
+        given = boundedyaml.load(
+            text, limits=boundedyaml.ANNOTATION, source=f"annotation {PROXY_CONFIG_ANNOTATION}"
+        )
         if given is None:
             return base
         if not isinstance(given, Mapping):
             raise FieldError(PROXY_CONFIG_ANNOTATION, "must be a YAML mapping (a ProxyConfig)")
         return apply_proxy(given, base, path=PROXY_CONFIG_ANNOTATION)
-    except (yaml.YAMLError, FieldError) as err:
-        why = yaml_problem(err) if isinstance(err, yaml.YAMLError) else str(err)
-        raise ConfigError(
-            f"annotation {PROXY_CONFIG_ANNOTATION} is not a valid ProxyConfig: {why}",
-            location=Location(pointer="/metadata/annotations/proxy.istio.io~1config"),
-            hint="fix or remove the annotation",
-        ) from err
+    except yaml.YAMLError as err:
+        raise _bad_proxy_config(yaml_problem(err)) from err
+    except boundedyaml.YAMLLimitError as err:
+        raise _bad_proxy_config(err.problem) from err
+    except FieldError as err:
+        raise _bad_proxy_config(str(err)) from err
+
+
+def _bad_proxy_config(why: str) -> ConfigError:
+    return ConfigError(
+        f"annotation {PROXY_CONFIG_ANNOTATION} is not a valid ProxyConfig: {why}",
+        location=Location(pointer="/metadata/annotations/proxy.istio.io~1config"),
+        hint="fix or remove the annotation",
+    )
 
 
 def proxy_image(
