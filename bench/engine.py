@@ -109,6 +109,7 @@ def main() -> None:
         help="order of the profile: time in each function, or with what it calls",
     )
     args = parser.parse_args()
+    reference.require_shared("bench/engine.py")
     settings = load_settings()
     watch = Stopwatch()
     watch.wrap(decision, "decide", "decide")

@@ -136,6 +136,7 @@ def main() -> None:
         "--requests", type=int, default=30, help="per body and server; 0: in-process only"
     )
     args = parser.parse_args()
+    reference.require_shared("bench/huge_pod.py")
     settings = engine.load_settings()
     bodies = [("env", n, review_with_env(n)) for n in args.env]
     bodies += [("containers", n, review_with_containers(n)) for n in args.containers]

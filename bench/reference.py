@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,6 +23,18 @@ BIN = REPO / ".tools/bin"
 TEMPLATE = TOOLS / "go-ref-injector/sidecar-template.yaml"
 SPEC_KEYS = ("initContainers:", "containers:", "volumes:", "imagePullSecrets:")
 META_KEYS = ("labels:", "annotations:")
+
+
+def require_shared(script: str) -> None:
+    """Stop with what is missing, not a traceback: the benchmarks compare with the Go reference
+    injector and drive loadgen with its samples, all from ../shared/tools, which a clone alone
+    does not have (the tests do not need it)."""
+    if not (TOOLS / "go-ref-injector").is_dir() or not SAMPLES.is_dir():
+        sys.exit(
+            f"{script}: needs ../shared/tools (the Go reference injector, loadgen and its sample"
+            f" AdmissionReviews), and it is not at {TOOLS}: put the project's shared/ folder"
+            " beside the repo or set SHARED_DIR to it"
+        )
 
 
 def go_tool(name: str) -> Path:

@@ -4,7 +4,7 @@
     .venv/bin/python bench/render.py --samples typical --rounds 1000
 
 The Go side is bench/go/render (our own small program: text/template + sprig from Debian's
-packages, built into .tools/bin/bench-render the way shared/tools/debian-go.sh sets up GOPATH);
+packages, built into .tools/bin/bench-render by tools/go-build, as the test oracle is);
 it parses once and times `rounds` executions inside one process, so no pipe or process cost is
 counted. Both engines get the same template and the same data: the sample's pod with Go field
 names (`.ObjectMeta.Annotations`, `.Spec.Containers`, `.ContainerPort`) as plain maps, integral
@@ -36,12 +36,8 @@ def go_binary() -> Path:
     """Build bench/go/render with Debian's Go and sprig when it is missing or older."""
     source = GO_PROGRAM / "main.go"
     if not GO_BINARY.exists() or source.stat().st_mtime > GO_BINARY.stat().st_mtime:
-        packages = "golang-1.19 golang-github-masterminds-sprig-dev"
-        script = (
-            f'source "{reference.TOOLS}/debian-go.sh" {packages}'
-            f' && cd "{GO_PROGRAM}" && go build -o "{GO_BINARY}" .'
-        )
-        subprocess.run(["bash", "-c", script], check=True)
+        build = reference.REPO / "tools/go-build"
+        subprocess.run([str(build), str(GO_PROGRAM), str(GO_BINARY)], check=True)
     return GO_BINARY
 
 
@@ -110,6 +106,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    reference.require_shared("bench/render.py")
     text = reference.TEMPLATE.read_text(encoding="utf-8")
     rows = []
     for sample in args.samples:

@@ -251,6 +251,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="worker processes of ours")
     args = parser.parse_args()
+    reference.require_shared("bench/webhook.py")
     print(f"machine: {os.cpu_count()} CPUs, load before: {Path('/proc/loadavg').read_text()[:15]}")
     rows: list[dict[str, object]] = []
     with throwaway_certs() as certs:

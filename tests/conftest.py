@@ -1,4 +1,9 @@
-"""Shared fixtures: the Go text/template oracle, and paths to shared/."""
+"""Shared fixtures: the Go text/template oracle, and the optional inputs of ../shared.
+
+The suite runs from a clone alone: `../shared` (or `SHARED_DIR`) adds Istio's conformance kit
+and the load generator's three sample AdmissionReviews. Tests that need the kit skip with
+`NO_KIT`; sample-driven tests fall back to the sample docs/samples ships.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,20 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SHARED_DIR", REPO.parent / "shared"))
+KIT = SHARED / "conformance/istio"
+NO_KIT = f"Istio's conformance kit is optional and not at {KIT} (../shared or SHARED_DIR)"
+needs_kit = pytest.mark.skipif(not KIT.is_dir(), reason=NO_KIT)
+SHIPPED_SAMPLE = REPO / "docs/samples/admission-review.json"
+"""The loadgen's `typical` AdmissionReview, as the README's curl example sends it."""
+
+
+LOADGEN_SAMPLES = sorted((SHARED / "tools/loadgen/samples").glob("*.json"))
+"""The loadgen's small, typical and large AdmissionReviews; none without ../shared."""
+
+
+def admission_samples() -> list[Path]:
+    """The loadgen's samples when ../shared is there; else the shipped one (its `typical`)."""
+    return LOADGEN_SAMPLES or [SHIPPED_SAMPLE]
 
 
 class GoOracle:
@@ -52,7 +71,10 @@ class GoOracle:
 def go_oracle() -> Iterator[GoOracle]:
     binary = Path(os.environ.get("GOTMPL_ORACLE", REPO / ".tools/bin/gotmpl-oracle"))
     if not binary.is_file():
-        pytest.fail(f"the Go oracle is missing at {binary}: run scripts/install (it builds it)")
+        pytest.fail(
+            f"the Go oracle is missing at {binary}: run scripts/install"
+            " (it builds tools/gotmpl-oracle with Debian's Go and sprig)"
+        )
     oracle = GoOracle(binary)
     yield oracle
     oracle.close()

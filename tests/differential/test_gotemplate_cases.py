@@ -1,4 +1,4 @@
-"""The 50 cases shipped with the oracle (shared/tools/gotmpl-oracle/testdata/cases.json)."""
+"""The 50 cases shipped with shared/tools' oracle (testdata/cases.json), when ../shared is there."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from tests.conftest import SHARED
 from tests.differential import gotemplate_harness as harness
 
 CASES_FILE = SHARED / "tools/gotmpl-oracle/testdata/cases.json"
-CASES: list[dict[str, Any]] = json.loads(CASES_FILE.read_text())
+CASES: list[dict[str, Any]] = json.loads(CASES_FILE.read_text()) if CASES_FILE.is_file() else []
+needs_cases = pytest.mark.skipif(
+    not CASES, reason=f"the oracle's shipped cases are optional and not at {CASES_FILE} (../shared)"
+)
 
 
 def _is_harness_only(request: dict[str, Any]) -> bool:
@@ -19,6 +22,7 @@ def _is_harness_only(request: dict[str, Any]) -> bool:
     return request.get("numbers") not in (None, "float64", "int")
 
 
+@needs_cases
 @pytest.mark.oracle
 @pytest.mark.parametrize("entry", CASES, ids=[c["title"] for c in CASES])
 def test_shipped_case(entry: dict[str, Any]) -> None:
@@ -37,5 +41,6 @@ def test_shipped_case(entry: dict[str, Any]) -> None:
         assert ours == expect
 
 
+@needs_cases
 def test_the_shipped_file_has_fifty_cases() -> None:
     assert len(CASES) == 50

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,9 @@ import yaml
 
 from sidecar_injector import config, decision, workloads
 from sidecar_injector.admission import pipeline
+from tests.conftest import KIT, NO_KIT
 
-SHARED = Path(os.environ.get("SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
-MODERN = SHARED / "conformance" / "istio" / "modern"
+MODERN = KIT / "modern"
 
 
 class _Loader(yaml.CSafeLoader):
@@ -87,7 +86,7 @@ def settings() -> dict[str, config.Config]:
     return loaded
 
 
-@pytest.mark.skipif(not CASES, reason="the Istio kit is not in ../shared")
+@pytest.mark.skipif(not CASES, reason=NO_KIT)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c["name"])
 def test_kube_inject_and_webhook_give_istios_pod(
     case: dict[str, Any], settings: dict[str, config.Config]
@@ -107,7 +106,6 @@ def test_kube_inject_and_webhook_give_istios_pod(
     assert webhook_pod == injected
 
 
-KIT = SHARED / "conformance" / "istio"
 SUITES = ("modern", "legacy-1.0")
 
 
@@ -219,7 +217,7 @@ def _as_the_webhook_names_it(template: workloads.PodTemplate, pod: dict[str, Any
                 env["value"] = "kubernetes://apis/v1/" + env["value"][len(theirs) :]
 
 
-@pytest.mark.skipif(not KIT_CASES, reason="the Istio kit is not in ../shared")
+@pytest.mark.skipif(not KIT_CASES, reason=NO_KIT)
 @pytest.mark.parametrize(
     "suite, case", KIT_CASES, ids=lambda c: c if isinstance(c, str) else c["name"]
 )

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from sidecar_injector import workloads
+from tests.conftest import KIT, NO_KIT
 
-SHARED = Path(os.environ.get("SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
-KIT = SHARED / "conformance" / "istio"
 SUITES: dict[str, workloads.Era] = {"legacy-1.0": "legacy", "modern": "modern"}
 
 
@@ -66,7 +63,7 @@ def _golden_pods(documents: list[Any]) -> list[dict[str, Any]]:
     return pods
 
 
-@pytest.mark.skipif(not KIT.exists(), reason=f"the conformance kit is not at {KIT}")
+@pytest.mark.skipif(not KIT.exists(), reason=NO_KIT)
 @pytest.mark.parametrize(("suite", "case"), list(_cases()))
 def test_document_handling_reproduces_the_golden(suite: str, case: dict[str, Any]) -> None:
     cases = KIT / suite / "cases"

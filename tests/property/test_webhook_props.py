@@ -15,9 +15,9 @@ from prometheus_client import CollectorRegistry
 
 from sidecar_injector import config, metrics
 from sidecar_injector.admission import app, pipeline
-from tests.conftest import SHARED
+from tests.conftest import SHIPPED_SAMPLE
 
-SAMPLE = orjson.loads((SHARED / "tools/loadgen/samples/typical.json").read_bytes())
+SAMPLE = orjson.loads(SHIPPED_SAMPLE.read_bytes())
 
 
 @functools.cache

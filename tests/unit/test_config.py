@@ -8,9 +8,8 @@ import pytest
 
 from sidecar_injector import config, gotemplate
 from sidecar_injector.config import ConfigError, LabelSelector, Requirement
-from tests.conftest import SHARED
+from tests.conftest import KIT, needs_kit
 
-KIT = SHARED / "conformance/istio"
 ENGINE = hasattr(gotemplate, "parse")
 needs_engine = pytest.mark.skipif(not ENGINE, reason="the Go template engine has not landed")
 
@@ -39,6 +38,7 @@ def test_embedded_default_is_modern_enabled_with_a_sidecar_template() -> None:
     assert cfg.mesh.default_config.data["drainDuration"] == "45s"
 
 
+@needs_kit
 @pytest.mark.parametrize("suite", ["modern", "legacy-1.0"])
 def test_conformance_kit_configs_load(suite: str) -> None:
     folder = KIT / suite / "config"
@@ -60,6 +60,7 @@ def test_conformance_kit_configs_load(suite: str) -> None:
     assert cfg.injection.policy == "enabled"
 
 
+@needs_kit
 def test_every_kit_settings_variant_loads() -> None:
     loaded = 0
     for suite in ("modern", "legacy-1.0"):
@@ -275,5 +276,9 @@ def test_keys_without_effect_are_reported_as_warnings() -> None:
         "config: 'aliases' is ignored in the legacy format (it needs `templates:`)",
     )
     assert config.load_default().injection.warnings == ()
+
+
+@needs_kit
+def test_istios_own_config_loads_without_warnings() -> None:
     kit = KIT / "modern/config/config.yaml"
     assert config.load_files(config=kit, values=None, mesh=None).injection.warnings == ()

@@ -16,11 +16,11 @@ from prometheus_client import CollectorRegistry
 
 from sidecar_injector import config, metrics
 from sidecar_injector.admission import app, pipeline, review
-from tests.conftest import REPO, SHARED
+from tests.conftest import LOADGEN_SAMPLES, SHIPPED_SAMPLE
 from tests.unit.test_review import a_pod, admission_review
 
-SAMPLES = sorted((SHARED / "tools/loadgen/samples").glob("*.json"))
-SHIPPED = REPO / "docs/samples/admission-review.json"
+SAMPLES = LOADGEN_SAMPLES
+SHIPPED = SHIPPED_SAMPLE
 VERSION = "1.29.0"
 pytestmark = pytest.mark.anyio
 

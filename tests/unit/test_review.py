@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from sidecar_injector.admission import review
-from tests.conftest import SHARED
+from tests.conftest import admission_samples
 
-SAMPLES = sorted((SHARED / "tools/loadgen/samples").glob("*.json"))
+SAMPLES = admission_samples()
 
 
 def admission_review(

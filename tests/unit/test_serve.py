@@ -18,11 +18,11 @@ from typer.testing import CliRunner
 
 from sidecar_injector import cli
 from sidecar_injector.admission import review
-from tests.conftest import REPO, SHARED
+from tests.conftest import REPO, admission_samples
 from tests.unit.test_server import eventually, free_port
 
 SAMPLE = REPO / "docs/samples/admission-review.json"
-SAMPLES = sorted((SHARED / "tools/loadgen/samples").glob("*.json"))
+SAMPLES = admission_samples()
 
 
 def test_serve_makes_a_ca_prints_it_and_injects_the_sample(tmp_path: Path) -> None:

@@ -15,9 +15,8 @@ from sidecar_injector.gotemplate.values import Int, Map, Nil, Slice, Struct, go_
 from sidecar_injector.istio_funcs import FUNCS, LEGACY_FUNCS
 from sidecar_injector.meshconfig import ProxyConfig
 from sidecar_injector.templatedata import WorkloadMeta, build, proxy_image, workload_of
-from tests.conftest import SHARED
+from tests.conftest import KIT, needs_kit
 
-KIT = SHARED / "conformance/istio"
 LEGACY = "policy: enabled\ntemplate: 'containers: [[ .Spec ]]'\n"
 
 
@@ -473,6 +472,7 @@ def kit_pods(suite: str) -> list[dict[str, Any]]:
     return pods
 
 
+@needs_kit
 @pytest.mark.parametrize("suite", ["modern", "legacy-1.0"])
 def test_kit_sidecar_templates_render_valid_yaml_for_every_kit_pod(suite: str) -> None:
     folder = KIT / suite / "config"
