@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -13,25 +14,49 @@ from typing import Annotated, Any, Literal
 
 import typer
 import yaml
-from lightkube import Client, KubeConfig
+from lightkube import ApiError, Client, KubeConfig
 from lightkube.resources.apps_v1 import DaemonSet, Deployment, ReplicaSet, StatefulSet
 from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod, ReplicationController
 
 from sidecar_injector import __version__, cluster, config, errors, explanation, merge, workloads
 
+HELP_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+"""-h as kubectl and istioctl take it. Help is click's plain text (no rich boxes): it wraps to
+the terminal, at most 80 columns, and never cuts an option name, also when piped to less."""
+
+MIB = 1024 * 1024
+
 app = typer.Typer(
     name="sidecar-injector",
     help="Kubernetes sidecar injection: the admission webhook and manual injection.",
     no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode="markdown",
+    add_completion=True,
+    rich_markup_mode=None,
+    context_settings=HELP_SETTINGS,
 )
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
 @app.callback()
-def root() -> None:
-    """Kubernetes sidecar injection: the admission webhook and manual injection."""
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Kubernetes sidecar injection: the admission webhook and manual injection.
+
+    Shell completion: `sidecar-injector --install-completion` (bash, zsh, fish), or
+    `--show-completion bash` to print the script.
+    """
 
 
 @app.command()
@@ -79,7 +104,7 @@ IstioNamespaceOption = Annotated[
     str, typer.Option("-i", "--istioNamespace", help="Cluster mode: where the ConfigMaps are.")
 ]
 KubeconfigOption = Annotated[
-    Path | None, typer.Option("--kubeconfig", help="Cluster mode: kubeconfig file.")
+    Path | None, typer.Option("-c", "--kubeconfig", help="Cluster mode: kubeconfig file.")
 ]
 ContextOption = Annotated[
     str | None, typer.Option("--context", help="Cluster mode: kubeconfig context.")
@@ -98,15 +123,42 @@ def _fail(err: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _read_input(filename: str) -> tuple[str, str]:
-    if filename == "-":
-        return sys.stdin.read(), "<stdin>"
+_FILE_PROBLEMS = {
+    errno.ENOENT: "no such file or directory",
+    errno.EISDIR: "it is a directory, not a file",
+    errno.EACCES: "permission denied",
+    errno.ENOTDIR: "a part of the path is not a directory",
+}
+
+
+def _file_problem(err: OSError) -> str:
+    """The OS's reason in our words, without Python's `[Errno 2]` and repeated path."""
+    return _FILE_PROBLEMS.get(err.errno or 0) or (err.strerror or str(err)).lower()
+
+
+def _read_file(name: str, *, what: str) -> str:
+    """A user's file (or stdin for `-`) as UTF-8 text; every failure names the file."""
+    source = "<stdin>" if name == "-" else name
     try:
-        return Path(filename).read_text(encoding="utf-8"), filename
-    except (OSError, UnicodeDecodeError) as err:
-        raise workloads.WorkloadError(
-            f"cannot read the manifest: {err}", location=errors.Location(source=filename)
+        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        return data.decode("utf-8")
+    except OSError as err:
+        raise errors.InjectorError(
+            f"cannot read the {what}: {_file_problem(err)}",
+            location=errors.Location(source=source),
+            hint="check the path" if name != "-" else None,
         ) from None
+    except UnicodeDecodeError as err:
+        raise errors.InjectorError(
+            f"the {what} is not UTF-8 text (byte {err.object[err.start]:#04x} at offset"
+            f" {err.start})",
+            location=errors.Location(source=source),
+            hint="save it as UTF-8",
+        ) from None
+
+
+def _read_input(filename: str) -> tuple[str, str]:
+    return _read_file(filename, what="manifest"), "<stdin>" if filename == "-" else filename
 
 
 def _write_output(text: str, output: Path | None) -> None:
@@ -115,11 +167,24 @@ def _write_output(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    fd, temp = tempfile.mkstemp(dir=output.parent or Path("."), prefix=f".{output.name}.")
+    try:
+        fd, temp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
+    except OSError as err:
+        raise errors.InjectorError(
+            f"cannot write the output in {output.parent}: {_file_problem(err)}",
+            location=errors.Location(source=str(output)),
+            hint="-o needs an existing folder you can write to",
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(temp, output)
+    except OSError as err:
+        Path(temp).unlink(missing_ok=True)
+        raise errors.InjectorError(
+            f"cannot write the output: {_file_problem(err)}",
+            location=errors.Location(source=str(output)),
+        ) from None
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
@@ -210,12 +275,16 @@ def _cluster_settings(
     )
 
 
+class NoCluster(config.ConfigError):
+    """No kubeconfig, or no answer from its API server (as opposed to an answer that refuses)."""
+
+
 def _client(kubeconfig: Path | None, context: str | None) -> Client:
     try:
         found = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
         return Client(found.get(context_name=context))
     except Exception as err:  # lightkube's ConfigError, a missing or unreadable file
-        raise config.ConfigError(
+        raise NoCluster(
             f"cannot use the kubeconfig: {err}",
             hint="check --kubeconfig/--context, or pass --injectConfigFile",
         ) from None
@@ -224,12 +293,38 @@ def _client(kubeconfig: Path | None, context: str | None) -> Client:
 def _configmap(client: Client, name: str, namespace: str) -> Mapping[str, str]:
     try:
         found = client.get(ConfigMap, name, namespace=namespace)
-    except Exception as err:  # lightkube: ApiError, HTTP and connection errors
+    except ApiError as err:  # the cluster answered: 404, 403, ...
         raise config.ConfigError(
             f"cannot read ConfigMap {namespace}/{name} from the cluster: {err}",
             hint="check --kubeconfig/--context/--istioNamespace/-r, or pass --injectConfigFile",
         ) from None
+    except Exception as err:  # connection refused, TLS, timeouts: no cluster answered
+        raise NoCluster(
+            f"cannot read ConfigMap {namespace}/{name}: the cluster did not answer ({err})",
+            hint="check --kubeconfig/--context, or pass --injectConfigFile",
+        ) from None
     return dict(found.data or {})
+
+
+def _kube_inject_settings(
+    cluster: ClusterSource, *, mesh_config: Path | None, values: Path | None, revision: str
+) -> config.Config:
+    """Without --injectConfigFile: the cluster's ConfigMaps, as istioctl reads them. When no
+    kubeconfig was named and there is no cluster to ask (no kubeconfig found, or its API server
+    does not answer), the embedded default, and stderr says so; a named one must work."""
+    try:
+        return _cluster_settings(cluster, mesh_config=mesh_config, values=values, revision=revision)
+    except NoCluster as err:
+        if cluster.kubeconfig is not None or cluster.context is not None:
+            raise
+        typer.echo(
+            f"sidecar-injector: no --injectConfigFile and no cluster ({err.message}):"
+            " using the embedded default config",
+            err=True,
+        )
+    return _local_settings(
+        inject_config=None, mesh_config=mesh_config, values=values, revision=revision
+    )
 
 
 @app.command("kube-inject")
@@ -253,24 +348,37 @@ def kube_inject(
     get their pod template injected and are printed with sorted keys; every other document is
     copied byte for byte. Skipped workloads are reported on stderr after the output.
 
-    Example: `sidecar-injector kube-inject -f app.yaml --injectConfigFile inject-config.yaml
-    --meshConfigFile mesh-config.yaml --valuesFile values.yaml | kubectl apply -f -`
+    The config: --injectConfigFile (with --meshConfigFile, --valuesFile) when given; else, as
+    istioctl, the cluster's ConfigMaps (--injectConfigMapName, --meshConfigMapName in
+    --istioNamespace, `-<revision>` with -r); else, when no kubeconfig is found or its cluster
+    does not answer, the embedded default, said on stderr. With -c/--context the cluster must
+    answer.
+
+    \b
+    Example:
+      sidecar-injector kube-inject -f app.yaml --injectConfigFile inject.yaml \\
+          --meshConfigFile mesh.yaml --valuesFile values.yaml | kubectl apply -f -
     """
     try:
         text, source = _read_input(filename)
-        settings = _settings(
-            ClusterSource(
-                kubeconfig=kubeconfig,
-                context=context,
-                namespace=istio_namespace,
-                inject_name=inject_config_map_name,
-                mesh_name=mesh_config_map_name,
-            ),
-            inject_config=inject_config_file,
-            mesh_config=mesh_config_file,
-            values=values_file,
-            revision=revision,
+        cluster = ClusterSource(
+            kubeconfig=kubeconfig,
+            context=context,
+            namespace=istio_namespace,
+            inject_name=inject_config_map_name,
+            mesh_name=mesh_config_map_name,
         )
+        if inject_config_file is None:
+            settings = _kube_inject_settings(
+                cluster, mesh_config=mesh_config_file, values=values_file, revision=revision
+            )
+        else:
+            settings = _local_settings(
+                inject_config=inject_config_file,
+                mesh_config=mesh_config_file,
+                values=values_file,
+                revision=revision,
+            )
         result = workloads.kube_inject(text, settings=settings, source=source)
         _write_output(result.text, output)
     except Exception as err:  # the top of the command: one line, never a traceback
@@ -376,8 +484,11 @@ def explain(
     annotation, neverInjectSelector, alwaysInjectSelector, policy. When injecting, the templates
     that would apply. With -f and without --injectConfigFile the embedded default config is used.
 
-    Examples: `sidecar-injector explain -f app.yaml --namespace-labels istio-injection=enabled`;
-    against the cluster: `sidecar-injector explain deployment/reviews -n bookinfo`.
+    \b
+    Examples:
+      sidecar-injector explain -f app.yaml \\
+          --namespace-labels istio-injection=enabled
+      sidecar-injector explain deployment/reviews -n bookinfo   # in the cluster
     """
     try:
         if (resource is None) == (filename is None):
@@ -654,11 +765,82 @@ def serve(
             "delays an admission; needs `events: create`.",
         ),
     ] = False,
+    engines: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            envvar="SIDECAR_INJECTOR_ENGINES",
+            help="Injection engine processes per worker: admissions run there, off the event "
+            "loop, and one past its deadline is stopped by replacing its engine. 0 runs them "
+            "in the worker itself (no isolation; for comparison only).",
+        ),
+    ] = 2,
+    engine_memory_mb: Annotated[
+        int,
+        typer.Option(
+            min=64,
+            envvar="SIDECAR_INJECTOR_ENGINE_MEMORY_MB",
+            help="Memory (MiB) an engine may allocate; past it the admission fails, not the "
+            "server. An engine whose peak RSS passes a quarter of it is replaced.",
+        ),
+    ] = 1024,
+    default_timeout: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            max=30,
+            envvar="SIDECAR_INJECTOR_DEFAULT_TIMEOUT",
+            help="Seconds an admission may take when the API server sends no ?timeout= "
+            "(it does; this is for other clients). The answer leaves a little before.",
+        ),
+    ] = 10.0,
+    max_header_bytes: Annotated[
+        int,
+        typer.Option(
+            min=1024,
+            envvar="SIDECAR_INJECTOR_MAX_HEADER_BYTES",
+            help="Largest request line and header fields together (431 past it).",
+        ),
+    ] = 64 * 1024,
+    max_headers: Annotated[
+        int,
+        typer.Option(
+            min=8,
+            envvar="SIDECAR_INJECTOR_MAX_HEADERS",
+            help="Most header fields in a request (431 past it).",
+        ),
+    ] = 100,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            envvar="SIDECAR_INJECTOR_HEADER_TIMEOUT",
+            help="Seconds for a request's head to arrive (408 and close past it).",
+        ),
+    ] = 10.0,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            envvar="SIDECAR_INJECTOR_BODY_TIMEOUT",
+            help="Seconds for a request's body to arrive after its head.",
+        ),
+    ] = 10.0,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="SIDECAR_INJECTOR_MAX_CONNECTIONS",
+            help="Connections per worker; past it the oldest one with no request in progress "
+            "is closed.",
+        ),
+    ] = 1000,
 ) -> None:
     """Run the HTTPS admission webhook (POST /inject, /validate; GET /healthz /readyz /metrics)."""
     # Imported here: the server's dependencies (uvicorn, cryptography) slow every other command.
-    from sidecar_injector import server
+    from sidecar_injector import listener, server
     from sidecar_injector.admission import app as webhook
+    from sidecar_injector.admission.engines import Limits as EngineLimits
 
     server.configure_logging(log_level)
     try:
@@ -686,7 +868,9 @@ def serve(
             config_map=config_map,
             mesh_config_map=mesh_config_map,
             config_map_mode=config_map_mode,
-            settings=webhook.Settings(on_error=on_error, max_body_bytes=max_body_bytes),
+            settings=webhook.Settings(
+                on_error=on_error, max_body_bytes=max_body_bytes, default_timeout=default_timeout
+            ),
             revision=revision,
             reload_seconds=reload_interval,
             graceful_seconds=graceful_timeout,
@@ -695,6 +879,18 @@ def serve(
             cache_entries=cache_entries,
             watch_nodes=_watches_nodes(config_map=config_map, cert_mode=cert_mode),
             events=events,
+            engines=EngineLimits(
+                engines=engines,
+                memory_bytes=engine_memory_mb * MIB,
+                recycle_bytes=engine_memory_mb * MIB // 4,
+            ),
+            limits=listener.Limits(
+                max_header_bytes=max_header_bytes,
+                max_headers=max_headers,
+                header_timeout=header_timeout,
+                body_timeout=body_timeout,
+                max_connections=max_connections,
+            ),
         )
         typer.echo(f"listening on https://{host}:{port} (POST /inject)")
         server.run(options)
@@ -738,7 +934,11 @@ app.command("manifests")(cluster.manifests_command)
 app.command("certs")(cluster.certs_command)
 app.command("check")(cluster.check_command)
 
-template_app = typer.Typer(help="Go text/template tools for debugging injection templates.")
+template_app = typer.Typer(
+    help="Go text/template tools for debugging injection templates.",
+    rich_markup_mode=None,
+    context_settings=HELP_SETTINGS,
+)
 app.add_typer(template_app, name="template")
 
 
@@ -773,10 +973,10 @@ def template_render(
         typer.echo("sidecar-injector: error: --delims wants LEFT,RIGHT (e.g. '[[,]]')", err=True)
         raise typer.Exit(2)
     try:
-        text = template_file.read_text()
+        text = _read_file(str(template_file), what="template")
         dot: object = None
         if data is not None:
-            raw = data.read_text()
+            raw = _read_file(str(data), what="data")
             loaded = json.loads(raw) if data.suffix == ".json" else _yaml_as_json(raw)
             dot = values.from_json(loaded)
         template = gotemplate.parse(
@@ -816,7 +1016,9 @@ def render(
     that would not be injected (hostNetwork, `sidecar.istio.io/inject: "false"`) are reported
     on stderr. Without --injectConfigFile the embedded default config is used.
 
-    Example: `sidecar-injector render -f pod.yaml --injectConfigFile inject-config.yaml`
+    \b
+    Example:
+      sidecar-injector render -f pod.yaml --injectConfigFile inject-config.yaml
     """
     try:
         text, source = _read_input(filename)

@@ -97,6 +97,8 @@ class Config:
     mesh: MeshConfig
     revision: str = ""
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    recipe: Recipe | None = field(default=None, repr=False, compare=False)
+    """The texts it was loaded from: how another process (an injection engine) loads it too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,47 @@ class Sources:
     config: str = "config"
     values: str = "values"
     mesh: str = "mesh"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """The arguments of one `load`, as JSON: texts rather than paths, so a file that changes in
+    between cannot make two processes serve different configs."""
+
+    config: str | None
+    values: str | None
+    mesh: str | None
+    sources: Sources
+    revision: str
+    env: Mapping[str, str]
+    delims: Delims | None
+
+    def to_json(self) -> dict[str, JSON]:
+        return {**dataclasses.asdict(self), "sources": dataclasses.astuple(self.sources)}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, JSON]) -> Recipe:
+        delims = raw["delims"]
+        return cls(
+            config=raw["config"],
+            values=raw["values"],
+            mesh=raw["mesh"],
+            sources=Sources(*raw["sources"]),
+            revision=raw["revision"],
+            env=dict(raw["env"]),
+            delims=(delims[0], delims[1]) if delims else None,
+        )
+
+    def load(self) -> Config:
+        return load(
+            config=self.config,
+            values=self.values,
+            mesh=self.mesh,
+            sources=self.sources,
+            revision=self.revision,
+            env=self.env,
+            delims=self.delims,
+        )
 
 
 class _Requirement(BaseModel):
@@ -168,6 +211,7 @@ def load(
         mesh=parse_mesh(mesh if mesh is not None else defaults["mesh"], source=src.mesh),
         revision=revision,
         env=dict(env or {}),
+        recipe=Recipe(config, values, mesh, src, revision, dict(env or {}), delims),
     )
 
 

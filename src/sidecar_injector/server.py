@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import functools
 import logging
@@ -31,8 +32,8 @@ from lightkube.resources.core_v1 import ConfigMap
 from prometheus_client import CollectorRegistry
 from uvicorn.importer import import_from_string
 
-from sidecar_injector import certs, config, errors, metrics
-from sidecar_injector.admission import app
+from sidecar_injector import certs, config, errors, listener, metrics
+from sidecar_injector.admission import app, engines
 
 if TYPE_CHECKING:
     from sidecar_injector import events, kube
@@ -41,7 +42,13 @@ logger = logging.getLogger(__name__)
 
 
 class SwappablePipeline(app.Pipeline, Protocol):
-    def swap(self, current: config.Config) -> None: ...
+    async def start(self) -> None:
+        """Ready to admit (engine processes started); called once the event loop runs."""
+
+    async def close(self) -> None: ...
+
+    def swap(self, current: config.Config) -> None:
+        """Serve `current` from now on; any thread may call it."""
 
     def observe_nodes(self, kubelet_versions: Mapping[str, str]) -> None: ...
 
@@ -110,7 +117,7 @@ class ConfigMapSource:
         return dict(found.data or {})
 
 
-PIPELINE = "sidecar_injector.admission.pipeline:InjectionPipeline"
+PIPELINE = "sidecar_injector.admission.engines:isolated"
 OPTIONS_ENV = "SIDECAR_INJECTOR_WORKER_OPTIONS"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PipelineFactory = Callable[[config.Config], SwappablePipeline]
@@ -133,8 +140,11 @@ class Options:
     workers: int = 1
     log_level: str = "info"
     pipeline: str = PIPELINE
-    """Import path of the pipeline class, called with the config and `cache_entries=`."""
+    """Import path of the pipeline factory, called with the config, `cache_entries=` and
+    `limits=` (an `engines.Limits`)."""
     cache_entries: int = 128
+    engines: engines.Limits = field(default_factory=engines.Limits)
+    limits: listener.Limits = field(default_factory=listener.Limits)
     watch_nodes: bool = False
     events: bool = False
     """Kubernetes Events about admissions on the pods' owners (`--events`)."""
@@ -256,9 +266,16 @@ class Service:
     """The webhook plus the reload loop, which runs from ASGI lifespan startup to shutdown."""
 
     def __init__(
-        self, webhook: app.Webhook, *, tls: TLSWatch, watch: ConfigWatch, every: float
+        self,
+        webhook: app.Webhook,
+        *,
+        pipeline: SwappablePipeline,
+        tls: TLSWatch,
+        watch: ConfigWatch,
+        every: float,
     ) -> None:
         self.webhook = webhook
+        self.pipeline = pipeline
         self.tls = tls
         self.watch = watch
         self.every = every
@@ -273,6 +290,12 @@ class Service:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    await self.pipeline.start()
+                except Exception as err:
+                    logger.exception("the injection engines did not start")
+                    await send({"type": "lifespan.startup.failed", "message": str(err)})
+                    return
                 self._task = asyncio.create_task(self._reload_forever())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -295,6 +318,7 @@ class Service:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.pipeline.close()
 
 
 def build(
@@ -308,7 +332,9 @@ def build(
         registry or CollectorRegistry(), multiprocess_dir=os.environ.get(MULTIPROC_ENV)
     )
     factory: PipelineFactory = pipeline or functools.partial(
-        import_from_string(options.pipeline), cache_entries=options.cache_entries
+        import_from_string(options.pipeline),
+        cache_entries=options.cache_entries,
+        limits=options.engines,
     )
     source = config_source(options)
     digest, load = source.snapshot(revision=options.revision)
@@ -325,7 +351,7 @@ def build(
         checks=(tls.check, watch.check),
         notify=sender.submit if sender is not None else None,
     )
-    service = Service(webhook, tls=tls, watch=watch, every=options.reload_seconds)
+    service = Service(webhook, pipeline=work, tls=tls, watch=watch, every=options.reload_seconds)
     service.events = sender
     if options.watch_nodes:
         from sidecar_injector import kube
@@ -401,6 +427,8 @@ def _uvicorn_settings(options: Options) -> dict[str, Any]:
         "access_log": False,
         "server_header": False,
         "timeout_graceful_shutdown": options.graceful_seconds,
+        "http": listener.protocol(options.limits),
+        "ws": "none",
     }
 
 
@@ -428,7 +456,9 @@ def encode(options: Options) -> str:
         {
             **{f.name: getattr(options, f.name) for f in fields(options)},
             "files": [str(p) if p else None for p in (files.injection, files.values, files.mesh)],
-            "settings": [options.settings.on_error, options.settings.max_body_bytes],
+            "settings": dataclasses.asdict(options.settings),
+            "engines": dataclasses.asdict(options.engines),
+            "limits": dataclasses.asdict(options.limits),
         },
         default=str,
     ).decode()
@@ -437,11 +467,15 @@ def encode(options: Options) -> str:
 def decode(text: str) -> Options:
     raw = orjson.loads(text)
     injection, values, mesh = (Path(p) if p else None for p in raw.pop("files"))
-    on_error, max_body_bytes = raw.pop("settings")
+    settings = app.Settings(**raw.pop("settings"))
+    engine_limits = engines.Limits(**raw.pop("engines"))
+    limits = listener.Limits(**raw.pop("limits"))
     return Options(
         **{**raw, "cert_file": Path(raw["cert_file"]), "key_file": Path(raw["key_file"])},
         files=ConfigFiles(injection=injection, values=values, mesh=mesh),
-        settings=app.Settings(on_error=on_error, max_body_bytes=max_body_bytes),
+        settings=settings,
+        engines=engine_limits,
+        limits=limits,
     )
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from sidecar_injector import config, metrics
-from sidecar_injector.admission import app, pipeline
+from sidecar_injector.admission import app, engines
 from tests.conftest import SHIPPED_SAMPLE
 
 SAMPLE = orjson.loads(SHIPPED_SAMPLE.read_bytes())
@@ -23,7 +23,7 @@ SAMPLE = orjson.loads(SHIPPED_SAMPLE.read_bytes())
 @functools.cache
 def webhook() -> app.Webhook:
     return app.Webhook(
-        pipeline.InjectionPipeline(config.load_default()),
+        engines.inline(config.load_default()),
         metrics=metrics.create(CollectorRegistry()),
     )
 

@@ -37,8 +37,8 @@ class FakePipeline:
         self.params: list[Mapping[str, str]] = []
         self.validated: list[Mapping[str, config.JSON]] = []
 
-    def admit(
-        self, pod: review.Object, *, namespace: str, params: Mapping[str, str]
+    async def admit(
+        self, pod: review.Object, *, namespace: str, params: Mapping[str, str], deadline: float
     ) -> app.Admitted:
         self.params.append(dict(params))
         annotations = pod.get("metadata", {}).get("annotations", {})
@@ -51,7 +51,7 @@ class FakePipeline:
         ops = [{"op": "add", "path": "/metadata/labels", "value": {"injected": namespace}}]
         return app.Admitted(True, "policyEnabled", "policy", ("a warning",), orjson.dumps(ops))
 
-    def validate(self, data: Mapping[str, config.JSON]) -> None:
+    async def validate(self, data: Mapping[str, config.JSON], *, deadline: float) -> None:
         self.validated.append(data)
         if "config" not in data:
             raise errors.InjectorError("config: key missing")
@@ -281,7 +281,7 @@ async def test_an_error_before_the_review_is_read_is_still_answered() -> None:
 
 async def test_validate_reports_an_internal_error_as_a_config_problem() -> None:
     class Broken(FakePipeline):
-        def validate(self, data: Mapping[str, config.JSON]) -> None:
+        async def validate(self, data: Mapping[str, config.JSON], *, deadline: float) -> None:
             raise ValueError("bug")
 
     client, _ = make_client(Broken())

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from sidecar_injector import config, events, metrics
-from sidecar_injector.admission import app, pipeline
+from sidecar_injector.admission import app, engines
 from tests.unit.test_kube import client, status, wait_until
 from tests.unit.test_review import admission_review
 
@@ -202,7 +202,7 @@ def review_body() -> bytes:
 
 async def post(notify: Any) -> dict[str, Any]:
     webhook = app.Webhook(
-        pipeline.InjectionPipeline(config.load_default()),
+        engines.inline(config.load_default()),
         metrics=metrics.create(CollectorRegistry()),
         notify=notify,
     )

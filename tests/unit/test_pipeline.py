@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from sidecar_injector import config, metrics
-from sidecar_injector.admission import app, pipeline, review
+from sidecar_injector.admission import app, engines, review
 from tests.conftest import LOADGEN_SAMPLES, SHIPPED_SAMPLE
 from tests.unit.test_review import a_pod, admission_review
 
@@ -37,7 +37,7 @@ def default_config() -> config.Config:
 
 def webhook(current: config.Config, **settings: Any) -> httpx.AsyncClient:
     service = app.Webhook(
-        pipeline.InjectionPipeline(current),
+        engines.inline(current),
         metrics=metrics.create(CollectorRegistry()),
         settings=app.Settings(**settings),
     )

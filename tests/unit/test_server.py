@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import logging
@@ -38,7 +39,7 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 class RecordingPipeline:
     """Injects a label naming the values' `tag`, so a test sees which config served a request."""
 
-    def __init__(self, current: config.Config, *, cache_entries: int = 0) -> None:
+    def __init__(self, current: config.Config, *, cache_entries: int = 0, **_: object) -> None:
         self.config = current
         self.cache_entries = cache_entries
         self.swaps: list[config.Config] = []
@@ -50,14 +51,20 @@ class RecordingPipeline:
     def observe_nodes(self, kubelet_versions: Mapping[str, str]) -> None:
         self.kubelet_versions = dict(kubelet_versions)
 
-    def admit(
-        self, pod: review.Object, *, namespace: str, params: Mapping[str, str]
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def admit(
+        self, pod: review.Object, *, namespace: str, params: Mapping[str, str], deadline: float
     ) -> app.Admitted:
         tag = str(self.config.values.get("tag", "none"))
         ops = [{"op": "add", "path": "/metadata/labels", "value": {"tag": tag}}]
         return app.Admitted(True, "policyEnabled", "", (), orjson.dumps(ops))
 
-    def validate(self, data: Mapping[str, config.JSON]) -> None:
+    async def validate(self, data: Mapping[str, config.JSON], *, deadline: float) -> None:
         return None
 
 
@@ -299,13 +306,13 @@ class SlowPipeline(RecordingPipeline):
 
     marker = Path(os.environ.get("SLOW_PIPELINE_MARKER", "/nonexistent"))
 
-    def admit(
-        self, pod: review.Object, *, namespace: str, params: Mapping[str, str]
+    async def admit(
+        self, pod: review.Object, *, namespace: str, params: Mapping[str, str], deadline: float
     ) -> app.Admitted:
         if "slow" in pod["metadata"].get("annotations", {}):
             self.marker.touch()
-            time.sleep(1)
-        return super().admit(pod, namespace=namespace, params=params)
+            await asyncio.sleep(1)
+        return await super().admit(pod, namespace=namespace, params=params, deadline=deadline)
 
 
 def serve_from_argv(cert: str, key: str, port: str, pipeline: str, workers: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -17,6 +18,7 @@ import orjson
 
 from sidecar_injector import config, errors, metrics, templatedata
 from sidecar_injector.admission import review
+from sidecar_injector.gotemplate.sprig.durations import parse_duration
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,12 @@ Route = Literal["inject", "validate"]
 Outcome = Literal["injected", "skipped", "denied", "failOpen", "allowed", "rejected"]
 
 MAX_BODY_BYTES = 6 * 1024 * 1024
+DEFAULT_TIMEOUT = 10.0
+"""Seconds an admission may take when the API server does not say (its own default is 10)."""
+MAX_TIMEOUT = 30.0
+"""The longest `timeoutSeconds` the API server allows."""
+MAX_MESSAGE_CHARS = 1000
+"""Answers and log lines quote at most this much of an error: bad values can be megabytes."""
 JSON_TYPE = b"application/json"
 TEXT_TYPE = b"text/plain; charset=utf-8"
 
@@ -46,13 +54,17 @@ class Admitted:
 
 
 class Pipeline(Protocol):
-    """The work behind the routes, passed in so that tests and reloads can swap it."""
+    """The work behind the routes, passed in so that tests and reloads can swap it.
 
-    def admit(
-        self, pod: review.Object, *, namespace: str, params: Mapping[str, str]
+    Both run off the event loop (`engines`) and raise an `InjectorError` past `deadline`, a
+    `time.monotonic()` instant.
+    """
+
+    async def admit(
+        self, pod: review.Object, *, namespace: str, params: Mapping[str, str], deadline: float
     ) -> Admitted: ...
 
-    def validate(self, data: Mapping[str, config.JSON]) -> None:
+    async def validate(self, data: Mapping[str, config.JSON], *, deadline: float) -> None:
         """Raise an `InjectorError` when an injector ConfigMap's data would not load."""
 
 
@@ -69,6 +81,7 @@ class Check:
 class Settings:
     on_error: OnError = "deny"
     max_body_bytes: int = MAX_BODY_BYTES
+    default_timeout: float = DEFAULT_TIMEOUT
 
 
 class RequestError(errors.InjectorError):
@@ -168,18 +181,26 @@ class Webhook:
 
     async def _inject(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
+        deadline = self._deadline(scope)
         self.metrics.requests.inc()
         request: review.Request | None = None
         try:
             params, warnings = parse_path_params(scope["path"])
             request = review.decode(await self._body(scope, receive))
-            answer = self._admit(request, params=params, warnings=warnings)
+            answer = await self._admit(request, params=params, warnings=warnings, deadline=deadline)
         except Exception as err:
             answer = self._answer_error(err, request=request, route="inject")
         await _send(send, answer)
         self._record(answer, request=request, seconds=time.perf_counter() - started)
-        if self.notify is not None and request is not None:
+        if self.notify is not None and request is not None and not request.dry_run:
             self._tell(self.notify, request, answer)
+
+    def _deadline(self, scope: Scope) -> float:
+        """When the answer must leave: a little before the API server's `?timeout=` runs out,
+        so that it reads our answer (deny, or allow with `--on-error allow`), not its own."""
+        timeout = _timeout(scope.get("query_string", b"")) or self.settings.default_timeout
+        timeout = min(timeout, MAX_TIMEOUT)
+        return time.monotonic() + timeout - min(1.0, timeout / 5)
 
     @staticmethod
     def _tell(notify: Callable[[Notice], None], request: review.Request, answer: Answer) -> None:
@@ -188,13 +209,24 @@ class Webhook:
         except Exception:
             logger.exception("reporting the admission of %s failed", request.uid)
 
-    def _admit(
-        self, request: review.Request, *, params: Mapping[str, str], warnings: tuple[str, ...]
+    async def _admit(
+        self,
+        request: review.Request,
+        *,
+        params: Mapping[str, str],
+        warnings: tuple[str, ...],
+        deadline: float,
     ) -> Answer:
+        if not request.mutates:
+            return _untouched(request)
         _expect(request, kind="Pod", fields=("metadata", "spec"))
-        admitted = self.pipeline.admit(request.object, namespace=request.namespace, params=params)
+        admitted = await self.pipeline.admit(
+            request.object, namespace=request.namespace, params=params, deadline=deadline
+        )
         verdict = review.Verdict(
-            allowed=True, patch=admitted.patch, warnings=warnings + admitted.warnings
+            allowed=True,
+            patch=admitted.patch,
+            warnings=tuple(shorten(w) for w in warnings + admitted.warnings),
         )
         return Answer(
             status=200,
@@ -202,16 +234,17 @@ class Webhook:
             outcome="injected" if admitted.patch is not None else "skipped",
             reason=admitted.reason,
             patch_bytes=len(admitted.patch or b""),
-            message=admitted.message,
+            message=shorten(admitted.message),
             warnings=verdict.warnings,
         )
 
     async def _validate(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
+        deadline = self._deadline(scope)
         request: review.Request | None = None
         try:
             request = review.decode(await self._body(scope, receive))
-            answer = self._check_config(request)
+            answer = await self._check_config(request, deadline=deadline)
         except Exception as err:
             answer = self._answer_error(err, request=request, route="validate")
         await _send(send, answer)
@@ -219,9 +252,11 @@ class Webhook:
             answer, request=request, seconds=time.perf_counter() - started, route="validate"
         )
 
-    def _check_config(self, request: review.Request) -> Answer:
+    async def _check_config(self, request: review.Request, *, deadline: float) -> Answer:
+        if request.operation == "DELETE" or request.sub_resource:
+            return _untouched(request)
         _expect(request, kind="ConfigMap", fields=("metadata", "data"))
-        self.pipeline.validate(request.object.get("data") or {})
+        await self.pipeline.validate(request.object.get("data") or {}, deadline=deadline)
         body = review.respond(
             review.Verdict(allowed=True), uid=request.uid, api_version=request.api_version
         )
@@ -243,7 +278,16 @@ class Webhook:
                 status=415,
                 reason="unsupportedMediaType",
             )
-        body = await _read_body(receive, limit=self.settings.max_body_bytes)
+        limit = self.settings.max_body_bytes
+        declared = _header(scope, b"content-length")
+        if declared.isdigit() and int(declared) > limit:
+            raise RequestError(
+                f"Request entity too large: limit is {limit}, Content-Length is {declared}",
+                status=400,
+                reason="bodyTooLarge",
+                headers=((b"connection", b"close"),),
+            )
+        body = await _read_body(receive, limit=limit)
         if not body:
             raise RequestError("no body found", status=400, reason="emptyBody")
         return body
@@ -261,7 +305,7 @@ class Webhook:
                 api_version=err.api_version,
             )
         if isinstance(err, errors.InjectorError):
-            reason, message = type(err).__name__, str(err)
+            reason, message = getattr(err, "reason", None) or type(err).__name__, str(err)
         else:
             logger.exception("internal error handling review %s", request.uid if request else "-")
             reason, message = "internalError", f"internal error: {type(err).__name__}: {err}"
@@ -362,9 +406,39 @@ def _expect(request: review.Request, *, kind: str, fields: tuple[str, ...]) -> N
         raise review.ReviewError(problem, api_version=request.api_version, uid=request.uid)
 
 
+def _untouched(request: review.Request) -> Answer:
+    """Allowed as it is: only the creation of a pod is injected (and validated, of a config)."""
+    what = f"{request.operation or 'CREATE'} {request.sub_resource}".strip()
+    reason = "subResource" if request.sub_resource else "notCreate"
+    body = review.respond(
+        review.Verdict(allowed=True), uid=request.uid, api_version=request.api_version
+    )
+    return Answer(200, body, outcome="skipped", reason=reason, message=f"{what}: not injected")
+
+
+def _timeout(query: bytes) -> float | None:
+    """The API server's `?timeout=10s`, in seconds; None when absent or not a duration."""
+    values = urllib.parse.parse_qs(query.decode("latin-1")).get("timeout")
+    if not values:
+        return None
+    try:
+        seconds = parse_duration(values[0]) / 1e9
+    except Exception:
+        return None
+    return seconds if seconds > 0 else None
+
+
+def shorten(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """At most `limit` characters of `message`, saying how much was left out."""
+    if len(message) <= limit:
+        return message
+    return f"{message[:limit]}… ({len(message) - limit} more characters)"
+
+
 def _denied(
     message: str, *, reason: str, uid: str, api_version: review.ApiVersion | None
 ) -> Answer:
+    message = shorten(message)
     body = review.respond(
         review.Verdict(allowed=False, message=message), uid=uid, api_version=api_version
     )
@@ -373,6 +447,7 @@ def _denied(
 
 def _failed(request: review.Request, *, reason: str, message: str, on_error: OnError) -> Answer:
     """An injection that failed for this pod: denied (as Istio), or let through when asked to."""
+    message = shorten(message)
     if on_error == "allow":
         warning = f"sidecar injection failed, pod admitted without a sidecar: {message}"
         verdict = review.Verdict(allowed=True, warnings=(warning,))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from sidecar_injector import inject, patch
+from sidecar_injector import errors, inject, patch
 from sidecar_injector.admission import app, review
 from sidecar_injector.config import JSON, Config, ConfigError, Sources
 from sidecar_injector.config import load as load_config
@@ -24,6 +24,12 @@ CACHE_ENTRIES = 128
 CACHE_MAX_POD_BYTES = 64 * 1024
 """Bigger pods are not remembered, which bounds the cache at about 10 MB."""
 Key = tuple[str, tuple[tuple[str, str], ...], bytes]
+MAX_PATCH_BYTES = 8 * 1024 * 1024
+"""More than any pod the API server stores (etcd takes 1.5 MiB objects by default)."""
+
+
+class PatchTooLarge(errors.InjectorError):
+    reason = "patchTooLarge"
 
 
 def _admit(
@@ -45,8 +51,13 @@ def _admit(
     warnings = tuple(dict.fromkeys((*decision.warnings, *result.warnings)))
     if not decision.inject:
         return app.Admitted(False, decision.reason, decision.message, warnings)
-    ops = patch.make_patch(pod, result.pod)
-    return app.Admitted(True, decision.reason, decision.message, warnings, orjson.dumps(ops))
+    ops = orjson.dumps(patch.make_patch(pod, result.pod))
+    if len(ops) > MAX_PATCH_BYTES:
+        raise PatchTooLarge(
+            f"the patch is {len(ops)} bytes, more than the limit of {MAX_PATCH_BYTES}",
+            hint="the injected pod would be too large for the API server to store",
+        )
+    return app.Admitted(True, decision.reason, decision.message, warnings, ops)
 
 
 def without_managed_fields(pod: review.Object) -> review.Object:
@@ -81,9 +92,8 @@ class ReplicaCache:
             return None
         return cls(entries)
 
-    def key(self, pod: review.Object, *, namespace: str, params: Mapping[str, str]) -> Key | None:
-        """The pod's identity for the cache, or None for a pod too big to remember."""
-        body = orjson.dumps(pod)
+    def key(self, body: bytes, *, namespace: str, params: Mapping[str, str]) -> Key | None:
+        """The identity of the pod whose JSON is `body`, or None for a pod too big to remember."""
         if len(body) > CACHE_MAX_POD_BYTES:
             return None
         return namespace, tuple(sorted(params.items())), body
@@ -141,7 +151,9 @@ class InjectionPipeline:
         pod = without_managed_fields(pod)
         serving = self._serving
         cache = serving.cache
-        key = cache.key(pod, namespace=namespace, params=params) if cache is not None else None
+        key = None
+        if cache is not None:
+            key = cache.key(orjson.dumps(pod), namespace=namespace, params=params)
         remembered = cache.get(key) if cache is not None and key is not None else None
         if remembered is not None:
             return remembered

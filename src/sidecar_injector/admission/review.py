@@ -32,6 +32,7 @@ class AdmissionRequest(TypedDict):
     namespace: NotRequired[str]
     name: NotRequired[str]
     operation: NotRequired[str]
+    subResource: NotRequired[str]
     object: NotRequired[Object]
     oldObject: NotRequired[Object | None]
     dryRun: NotRequired[bool]
@@ -78,7 +79,14 @@ class Request:
     namespace: str
     object: Object = field(repr=False)
     operation: str = ""
+    sub_resource: str = ""
     dry_run: bool = False
+
+    @property
+    def mutates(self) -> bool:
+        """Only a pod's creation is injected; updates, deletes, connects and subresources
+        (`pods/exec`, `pods/ephemeralcontainers`, ...) pass untouched."""
+        return self.operation in ("", "CREATE") and not self.sub_resource
 
     @property
     def object_kind(self) -> str | None:
@@ -137,6 +145,9 @@ def _request(raw: dict[str, config.JSON], *, api_version: ApiVersion) -> Request
     if not isinstance(uid, str) or not uid:
         raise ReviewError("request.uid is missing", api_version=api_version)
     obj = raw.get("object")
+    operation, sub_resource = _text(raw.get("operation")), _text(raw.get("subResource"))
+    if operation not in ("", "CREATE") and not isinstance(obj, dict):
+        obj = {}
     if not isinstance(obj, dict):
         raise ReviewError(
             f"request.object is {_json_type(obj)}, want the object being admitted",
@@ -148,7 +159,8 @@ def _request(raw: dict[str, config.JSON], *, api_version: ApiVersion) -> Request
         api_version=api_version,
         namespace=_namespace(raw, obj),
         object=obj,
-        operation=_text(raw.get("operation")),
+        operation=operation,
+        sub_resource=sub_resource,
         dry_run=raw.get("dryRun") is True,
     )
 

@@ -1,0 +1,536 @@
+"""Injection engines: processes that run the pure pipeline, off the server's event loop.
+
+With `failurePolicy: Fail` a stalled webhook stops pod creation cluster-wide, so the event loop
+only does I/O (TLS, HTTP, probes, metrics) and each admission that the replica cache cannot answer
+goes to an engine: a child process that holds the config and runs `pipeline.InjectionPipeline`.
+An admission has a deadline (from the API server's `?timeout=`); past it the engine is killed,
+which really stops the work (a thread could not be stopped), and a new one takes its place.
+An engine whose peak memory passes a limit is replaced after its answer, so no pod can grow the
+server for good.
+
+Parent and engine speak length-prefixed frames over the engine's stdin and stdout: a JSON head
+and a binary blob (the pod's JSON going in, the patch's JSON coming back). The config crosses as
+a `config.Recipe`, the texts it was loaded from.
+
+`--engines 0` runs the same handler in the server process itself (`Inline`): no isolation, for
+comparison in benchmarks and for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import resource
+import signal
+import struct
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol, TypeVar
+
+import orjson
+
+from sidecar_injector import errors
+from sidecar_injector.admission import app, pipeline, review
+from sidecar_injector.config import JSON, Config, Recipe
+
+logger = logging.getLogger(__name__)
+
+Head = dict[str, JSON]
+Frame = tuple[Head, bytes]
+_SIZES = struct.Struct(">II")
+T = TypeVar("T")
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+"""A pod is at most the request body (6 MiB by default), a patch a few times that."""
+MAX_DEPTH_MESSAGE = (
+    "the pod is nested too deeply to be a Pod (JSON nested more than 254 levels); "
+    "no Kubernetes object is that deep"
+)
+
+
+class DeadlineExceeded(errors.InjectorError):
+    """The admission did not finish before its deadline; the engine doing it was stopped."""
+
+    reason = "deadlineExceeded"
+
+
+class EngineFailed(errors.InjectorError):
+    """An engine died or answered nonsense; it has been replaced."""
+
+    reason = "engineFailed"
+
+
+class Refused(errors.InjectorError):
+    """An error the engine reported for this admission, with the engine's reason code."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class State:
+    """What an engine must have loaded to answer: compared by identity, replaced as a whole."""
+
+    recipe: Recipe
+    kubelet_versions: Mapping[str, str] | None = None
+
+    def head(self) -> Head:
+        versions = dict(self.kubelet_versions) if self.kubelet_versions is not None else None
+        return {"op": "load", "recipe": self.recipe.to_json(), "nodes": versions}
+
+
+# The engine's side.
+
+
+class Handler:
+    """Answers frames with the pipeline of the state last loaded; never raises."""
+
+    def __init__(self) -> None:
+        self.work: pipeline.InjectionPipeline | None = None
+
+    def answer(self, head: Head, blob: bytes) -> Frame:
+        try:
+            return self._answer(head, blob)
+        except errors.InjectorError as err:
+            reason = getattr(err, "reason", None) or type(err).__name__
+            return {"error": str(err), "reason": reason}, b""
+        except RecursionError:
+            return {"error": MAX_DEPTH_MESSAGE, "reason": "tooDeep"}, b""
+        except MemoryError:
+            self.work = None
+            message = "the admission needed more memory than an engine may use"
+            return {"error": message, "reason": "tooLarge", "exit": True}, b""
+        except Exception as err:
+            return {
+                "error": f"internal error: {type(err).__name__}: {str(err)[:500]}",
+                "reason": "internalError",
+                "trace": traceback.format_exc(),
+            }, b""
+
+    def _answer(self, head: Head, blob: bytes) -> Frame:
+        op = head.get("op")
+        if op == "load":
+            self.work = None
+            recipe = Recipe.from_json(head["recipe"])
+            work = pipeline.InjectionPipeline(recipe.load(), cache_entries=0)
+            if head.get("nodes") is not None:
+                work.observe_nodes(head["nodes"])
+            self.work = work
+            return {"ok": True}, b""
+        if self.work is None:
+            return {"error": "no config loaded", "reason": "engineFailed"}, b""
+        if op == "admit":
+            admitted = self.work.admit(
+                orjson.loads(blob), namespace=head["namespace"], params=head["params"]
+            )
+            return {
+                "inject": admitted.inject,
+                "reason": admitted.reason,
+                "message": admitted.message,
+                "warnings": list(admitted.warnings),
+                "patched": admitted.patch is not None,
+            }, admitted.patch or b""
+        if op == "validate":
+            self.work.validate(orjson.loads(blob))
+            return {"ok": True}, b""
+        return {"error": f"unknown operation {op!r}", "reason": "engineFailed"}, b""
+
+
+def read_frame(stream: IO[bytes]) -> Frame | None:
+    sizes = stream.read(_SIZES.size)
+    if len(sizes) < _SIZES.size:
+        return None
+    head_size, blob_size = _SIZES.unpack(sizes)
+    head = orjson.loads(stream.read(head_size))
+    return head, stream.read(blob_size)
+
+
+def encode_frame(head: Head, blob: bytes) -> bytes:
+    encoded = orjson.dumps(head)
+    return _SIZES.pack(len(encoded), len(blob)) + encoded + blob
+
+
+def main() -> None:
+    """The engine process: frames in on stdin, answers out on stdout, until stdin closes.
+
+    Signals are the parent's business (it drains, then closes our stdin); stray prints go to
+    stderr so that nothing but frames ever reaches the parent.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    memory = int(os.environ.get(MEMORY_ENV, "0"))
+    if memory > 0:
+        resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    requests = os.fdopen(0, "rb")
+    handler = Handler()
+    while (frame := read_frame(requests)) is not None:
+        head, blob = handler.answer(*frame)
+        head["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        replies.write(encode_frame(head, blob))
+        replies.flush()
+        if head.get("exit"):
+            return
+
+
+MEMORY_ENV = "SIDECAR_INJECTOR_ENGINE_MEMORY"
+
+
+# The server's side.
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How many engines, and how much memory each may use before it is replaced or refused."""
+
+    engines: int = 2
+    memory_bytes: int = 1024 * 1024 * 1024
+    """Hard limit (RLIMIT_DATA): an allocation past it fails the admission, not the server."""
+    recycle_bytes: int = 256 * 1024 * 1024
+    """Peak RSS after which an engine is replaced once it has answered."""
+
+
+class Engines(Protocol):
+    async def start(self, state: State) -> None: ...
+
+    def update(self, state: State) -> None: ...
+
+    async def run(self, head: Head, blob: bytes, *, state: State, deadline: float) -> Frame: ...
+
+    async def close(self) -> None: ...
+
+
+class Inline:
+    """The handler in this process: no isolation and no deadline (`--engines 0`)."""
+
+    def __init__(self) -> None:
+        self.handler = Handler()
+        self.state: State | None = None
+
+    async def start(self, state: State) -> None:
+        self._load(state)
+
+    def update(self, state: State) -> None:
+        pass
+
+    async def run(self, head: Head, blob: bytes, *, state: State, deadline: float) -> Frame:
+        if state is not self.state:
+            self._load(state)
+        return self.handler.answer(head, blob)
+
+    def _load(self, state: State) -> None:
+        reply, _ = self.handler.answer(state.head(), b"")
+        if "error" in reply:
+            raise Refused(str(reply["error"]), reason=str(reply["reason"]))
+        self.state = state
+
+    async def close(self) -> None:
+        pass
+
+
+@dataclass(eq=False)
+class _Engine:
+    process: asyncio.subprocess.Process
+    state: State | None = None
+    peak: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    async def call(self, head: Head, blob: bytes) -> Frame:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(encode_frame(head, blob))
+        await stdin.drain()
+        head_size, blob_size = _SIZES.unpack(await stdout.readexactly(_SIZES.size))
+        if head_size + blob_size > MAX_FRAME_BYTES:
+            raise EngineFailed(f"an engine answered a frame of {head_size + blob_size} bytes")
+        reply: Head = orjson.loads(await stdout.readexactly(head_size))
+        out = await stdout.readexactly(blob_size)
+        self.peak = int(reply.get("peak") or 0)
+        return reply, out
+
+    async def load(self, state: State) -> None:
+        reply, _ = await self.call(state.head(), b"")
+        if "error" in reply:
+            message = f"the engine cannot load the config: {reply['error']}"
+            raise Refused(message, reason="engineConfig")
+        self.state = state
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+
+
+class Pool:
+    """`limits.engines` engine processes; a request waits for an idle one within its deadline."""
+
+    def __init__(self, limits: Limits = Limits()) -> None:
+        self.limits = limits
+        self.state: State | None = None
+        self._idle: asyncio.Queue[_Engine] = asyncio.Queue()
+        self._all: set[_Engine] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.replaced: dict[str, int] = {}
+
+    async def start(self, state: State) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.state = state
+        engines = await asyncio.gather(*(self._spawn() for _ in range(self.limits.engines)))
+        for engine in engines:
+            self._idle.put_nowait(engine)
+
+    def update(self, state: State) -> None:
+        """Serve `state` from now on; idle engines load it in the background. Any thread may
+        call it (config reloads run in one)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._update, state)
+
+    def _update(self, state: State) -> None:
+        self.state = state
+        self._background(self._refresh_idle(state))
+
+    async def run(self, head: Head, blob: bytes, *, state: State, deadline: float) -> Frame:
+        engine = await self._checkout(deadline)
+        try:
+            if engine.state is not state:
+                await _within(engine.load(state), deadline)
+            reply, out = await _within(engine.call(head, blob), deadline)
+        except BaseException as err:
+            self._replace(engine, why=_why(err))
+            if isinstance(err, (asyncio.IncompleteReadError, ConnectionError)):
+                raise EngineFailed(_lost(engine)) from None
+            raise
+        if reply.get("trace"):
+            logger.error("engine error: %s", reply["trace"])
+        if reply.get("exit") or engine.peak > self.limits.recycle_bytes:
+            self._replace(engine, why="memory")
+        else:
+            self._idle.put_nowait(engine)
+        return reply, out
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for engine in list(self._all):
+            await self._stop(engine)
+
+    async def _checkout(self, deadline: float) -> _Engine:
+        try:
+            return await _within(self._idle.get(), deadline)
+        except DeadlineExceeded:
+            raise DeadlineExceeded(
+                f"no injection engine was free before the deadline ({self.limits.engines} busy)"
+            ) from None
+
+    async def _spawn(self) -> _Engine:
+        env = {**os.environ, MEMORY_ENV: str(self.limits.memory_bytes)}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            __name__,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+            limit=MAX_FRAME_BYTES,
+        )
+        engine = _Engine(process)
+        self._all.add(engine)
+        if self.state is not None:
+            try:
+                await engine.load(self.state)
+            except BaseException:
+                await self._stop(engine)
+                raise
+        return engine
+
+    def _replace(self, engine: _Engine, *, why: str) -> None:
+        engine.kill()
+        self._all.discard(engine)
+        self.replaced[why] = self.replaced.get(why, 0) + 1
+        logger.warning("injection engine %s replaced (%s)", engine.process.pid, why)
+        self._background(self._reap_and_respawn(engine))
+
+    async def _reap_and_respawn(self, engine: _Engine) -> None:
+        await engine.process.wait()
+        while not self._closed:
+            try:
+                self._idle.put_nowait(await self._spawn())
+                return
+            except Exception:
+                logger.exception("starting an injection engine failed; trying again in 1 s")
+                await asyncio.sleep(1)
+
+    async def _refresh_idle(self, state: State) -> None:
+        for _ in range(self._idle.qsize()):
+            if self.state is not state:
+                return
+            try:
+                engine = self._idle.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            try:
+                if engine.state is not state:
+                    await engine.load(state)
+            except BaseException as err:
+                self._replace(engine, why=_why(err))
+                continue
+            self._idle.put_nowait(engine)
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _stop(self, engine: _Engine) -> None:
+        self._all.discard(engine)
+        if engine.process.stdin is not None:
+            engine.process.stdin.close()
+        try:
+            await asyncio.wait_for(engine.process.wait(), 1.0)
+        except TimeoutError:
+            engine.kill()
+            await engine.process.wait()
+
+
+async def _within(work: Awaitable[T], deadline: float) -> T:
+    remaining = deadline - time.monotonic()
+    try:
+        return await asyncio.wait_for(work, max(remaining, 0.0))
+    except TimeoutError:
+        raise DeadlineExceeded("the admission did not finish before its deadline") from None
+
+
+def _why(err: BaseException) -> str:
+    if isinstance(err, DeadlineExceeded):
+        return "deadline"
+    if isinstance(err, asyncio.CancelledError):
+        return "cancelled"
+    return "failed"
+
+
+def _lost(engine: _Engine) -> str:
+    code = engine.process.returncode
+    return f"the injection engine stopped during the admission (exit status {code})"
+
+
+# The pipeline the webhook calls.
+
+
+@dataclass(frozen=True, slots=True)
+class _Serving:
+    config: Config
+    state: State
+    cache: pipeline.ReplicaCache | None
+
+
+class IsolatedPipeline:
+    """The replica cache in the server process, everything else in an engine.
+
+    A cache hit never reaches an engine. The pod crosses as the JSON the cache keys it by, so
+    it is encoded once.
+    """
+
+    def __init__(
+        self, current: Config, *, engines: Engines, cache_entries: int = pipeline.CACHE_ENTRIES
+    ) -> None:
+        self.engines = engines
+        self.cache_entries = cache_entries
+        self._serving = self._serve(current, None)
+
+    @property
+    def config(self) -> Config:
+        return self._serving.config
+
+    async def start(self) -> None:
+        await self.engines.start(self._serving.state)
+
+    async def close(self) -> None:
+        await self.engines.close()
+
+    def swap(self, current: Config) -> None:
+        """Serve `current` from now on; answers remembered for the previous config are dropped."""
+        self._serving = self._serve(current, self._serving.state.kubelet_versions)
+        self.engines.update(self._serving.state)
+
+    def observe_nodes(self, kubelet_versions: Mapping[str, str]) -> None:
+        self._serving = self._serve(self._serving.config, dict(kubelet_versions))
+        self.engines.update(self._serving.state)
+
+    def _serve(self, current: Config, kubelet_versions: Mapping[str, str] | None) -> _Serving:
+        if current.recipe is None:
+            raise ValueError("an engine can only load a config made by config.load")
+        cache = pipeline.ReplicaCache.for_config(current, self.cache_entries)
+        return _Serving(current, State(current.recipe, kubelet_versions), cache)
+
+    async def admit(
+        self, pod: review.Object, *, namespace: str, params: Mapping[str, str], deadline: float
+    ) -> app.Admitted:
+        serving = self._serving
+        body = _encode(pipeline.without_managed_fields(pod))
+        cache = serving.cache
+        key = cache.key(body, namespace=namespace, params=params) if cache is not None else None
+        if cache is not None and key is not None and (hit := cache.get(key)) is not None:
+            return hit
+        head = {"op": "admit", "namespace": namespace, "params": dict(params)}
+        reply, patch = await self.engines.run(head, body, state=serving.state, deadline=deadline)
+        admitted = _admitted(reply, patch)
+        if cache is not None and key is not None:
+            cache.put(key, admitted)
+        return admitted
+
+    async def validate(self, data: Mapping[str, JSON], *, deadline: float) -> None:
+        head = {"op": "validate"}
+        reply, _ = await self.engines.run(
+            head, _encode(dict(data)), state=self._serving.state, deadline=deadline
+        )
+        _raise_for(reply)
+
+
+def _encode(value: JSON) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError as err:
+        if "recursion" in str(err).lower():
+            raise Refused(MAX_DEPTH_MESSAGE, reason="tooDeep") from None
+        raise
+
+
+def _raise_for(reply: Head) -> None:
+    if "error" in reply:
+        raise Refused(str(reply["error"]), reason=str(reply.get("reason") or "engineFailed"))
+
+
+def _admitted(reply: Head, patch: bytes) -> app.Admitted:
+    _raise_for(reply)
+    return app.Admitted(
+        inject=bool(reply["inject"]),
+        reason=str(reply["reason"]),
+        message=str(reply["message"]),
+        warnings=tuple(str(w) for w in reply["warnings"]),
+        patch=patch if reply.get("patched") else None,
+    )
+
+
+def isolated(
+    current: Config, *, cache_entries: int = pipeline.CACHE_ENTRIES, limits: Limits = Limits()
+) -> IsolatedPipeline:
+    """What `serve` runs: `limits.engines` engine processes, or none (`Inline`) for 0."""
+    work: Engines = Pool(limits) if limits.engines > 0 else Inline()
+    return IsolatedPipeline(current, engines=work, cache_entries=cache_entries)
+
+
+def inline(current: Config, *, cache_entries: int = pipeline.CACHE_ENTRIES) -> IsolatedPipeline:
+    """The pipeline without engine processes (tests, `--engines 0`); it loads on first use."""
+    return IsolatedPipeline(current, engines=Inline(), cache_entries=cache_entries)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""HTTP connection limits: what uvicorn's httptools protocol does not bound by itself.
+
+A webhook on every pod's path must not be held by its clients: a request's head (request line
+and header fields) has a size and a field count limit, it must arrive within a time, and so must
+its body; a worker keeps a bounded number of connections, and when it is full it sheds the
+oldest connection that has no request in progress (a slow client's half-sent head) rather than
+refusing the new one, so a flood of slow connections cannot lock out the API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from dataclasses import dataclass
+from typing import Any, cast
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_header_bytes: int = 64 * 1024
+    """The request line and header fields together (Go's net/http allows 1 MiB; the API
+    server sends well under 1 KiB)."""
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    """Seconds from the connection (or the first byte of a request) to the end of its head."""
+    body_timeout: float = 10.0
+    """Seconds from the end of the head to the end of the body."""
+    max_connections: int = 1000
+    """Per worker; past it the oldest connection with no request in progress is closed."""
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+_PHRASES = {
+    400: b"Bad Request",
+    408: b"Request Timeout",
+    431: b"Request Header Fields Too Large",
+    503: b"Service Unavailable",
+}
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with `Limits`."""
+
+    def __init__(self, *args: Any, limits: Limits = Limits(), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits
+        self.reading_head = True
+        self.head_bytes = 0
+        self.header_count = 0
+        self.born = self.loop.time()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.limits.header_timeout)
+        if len(self.connections) > self.limits.max_connections:
+            self._shed()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._unset_keepalive_if_required()
+        if self.reading_head:
+            self.head_bytes += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as err:
+            refusal = err.__context__
+            if isinstance(refusal, _Refusal):
+                self.refuse(refusal.status, refusal.message)
+            else:
+                self.refuse(400, "Invalid HTTP request received.")
+            return
+        except httptools.HttpParserUpgrade:
+            self.refuse(400, "Protocol upgrades are not supported.")
+            return
+        except httptools.HttpParserError:
+            self.refuse(400, "Invalid HTTP request received.")
+            return
+        if self.reading_head and self.head_bytes > self.limits.max_header_bytes:
+            self.refuse(431, f"The request head is over {self.limits.max_header_bytes} bytes.")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.reading_head = True
+        self.header_count = 0
+        if self.timer is None:
+            self._arm(self.limits.header_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > self.limits.max_header_bytes:
+            raise _Refusal(431, f"The request URL is over {self.limits.max_header_bytes} bytes.")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_count += 1
+        if self.header_count > self.limits.max_headers:
+            raise _Refusal(431, f"More than {self.limits.max_headers} header fields.")
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self.reading_head = False
+        self.head_bytes = 0
+        self._arm(self.limits.body_timeout)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def refuse(self, status: int, message: str) -> None:
+        """Answer with `status` and close, without involving the application."""
+        if self.transport.is_closing():
+            return
+        body = message.encode("utf-8", "replace")
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+            % (status, _PHRASES.get(status, b"Error"), len(body), body)
+        )
+        self.transport.close()
+
+    def busy(self) -> bool:
+        """Whether a request of this connection is being read whole or answered."""
+        return not self.reading_head and self.cycle is not None and not self.cycle.response_complete
+
+    def _shed(self) -> None:
+        idle = [c for c in self.connections if isinstance(c, GuardedProtocol) and not c.busy()]
+        idle = [c for c in idle if c is not self]
+        if idle:
+            oldest = min(idle, key=lambda c: c.born)
+            oldest.refuse(503, "Too many connections; closing the oldest idle one.")
+        else:
+            self.refuse(503, "Too many connections in progress.")
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self.timer = self.loop.call_later(seconds, self._expire)
+
+    def _disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _expire(self) -> None:
+        self.timer = None
+        what = "head" if self.reading_head else "body"
+        self.refuse(408, f"The request {what} did not arrive in time.")
+
+
+def protocol(limits: Limits) -> type[GuardedProtocol]:
+    """What uvicorn's `http=` takes: a factory of protocols with these limits, picklable for
+    uvicorn's worker processes."""
+    return cast(type[GuardedProtocol], functools.partial(GuardedProtocol, limits=limits))
