@@ -94,7 +94,7 @@ def check_size(text: str, *, limits: Limits, source: str) -> None:
     size = len(text.encode("utf-8")) if len(text) * 4 > limits.max_bytes else len(text)
     if size > limits.max_bytes:
         raise YAMLLimitError(
-            f"is {size:,} bytes, more than the {limits.max_bytes:,} allowed",
+            f"the text is {size:,} bytes, more than the {limits.max_bytes:,} allowed",
             location=Location(source=source),
             hint="make it smaller",
         )

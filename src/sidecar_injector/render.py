@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from sidecar_injector import config, gotemplate, podshape
+from sidecar_injector import boundedyaml, config, gotemplate, podshape
 from sidecar_injector.errors import InjectorError, Location
 
 JSON = Any
@@ -23,6 +23,8 @@ TEMPLATES_ANNOTATION = "inject.istio.io/templates"
 RENDER_HINT = "`sidecar-injector render -f POD.yaml` shows what the template renders"
 PARSED_CACHE_SIZE = 64
 PARSED_CACHE_MAX_TEXT = 256 * 1024
+OUTPUT_LIMITS = boundedyaml.Limits(max_bytes=1024 * 1024, max_expanded=4 * 1024 * 1024)
+"""What one template may render: Istio's own render a few KiB for any pod."""
 
 
 class RenderError(InjectorError):
@@ -36,16 +38,6 @@ class Rendered:
     name: str
     text: str
     overlay: Mapping[str, JSON]
-
-
-class _Loader(yaml.CSafeLoader):
-    """Go's YAML-to-JSON: timestamps stay strings."""
-
-
-_Loader.add_constructor(
-    "tag:yaml.org,2002:timestamp",
-    lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
-)
 
 
 def select_templates(
@@ -121,15 +113,22 @@ def _copy(value: JSON) -> JSON:
 
 
 def _parse(text: str, *, name: str) -> Mapping[str, JSON]:
+    source = f"rendered template {name!r}"
     try:
-        overlay = yaml.load(text, Loader=_Loader)
+        overlay = boundedyaml.load(text, limits=OUTPUT_LIMITS, source=source)
+    except boundedyaml.YAMLLimitError as err:
+        raise RenderError(
+            f'template "{name}" rendered YAML that is refused: {err.message}',
+            location=err.location,
+            hint="check what the template inserts from the pod, its annotations and the values",
+        ) from err
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(err, "problem", None) or str(err)
         raise RenderError(
             f'template "{name}" rendered invalid YAML: {problem}{_quote_line(text, line)}',
-            location=Location(source=f"rendered template {name!r}", line=line),
+            location=Location(source=source, line=line),
             hint=RENDER_HINT,
         ) from err
     if overlay is None:

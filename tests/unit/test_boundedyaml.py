@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from sidecar_injector import boundedyaml, config, inject, templatedata
+from sidecar_injector import boundedyaml, config, inject, render, templatedata
 from sidecar_injector.annotations import AnnotationError
 from tests.builders import pod
 
@@ -84,7 +84,7 @@ def test_a_text_over_the_size_limit_is_refused_unread(constructed: list[object])
     with pytest.raises(boundedyaml.YAMLLimitError) as caught:
         annotation(text)
     assert str(caught.value) == (
-        "annotation a: is 65,539 bytes, more than the 65,536 allowed; make it smaller"
+        "annotation a: the text is 65,539 bytes, more than the 65,536 allowed; make it smaller"
     )
     assert constructed == []
 
@@ -141,7 +141,7 @@ def default_config() -> config.Config:
         ),
         (laughs(indent="    "), "YAML aliases expand to more than 262,144 characters"),
         ("concurrency: 2\nextra: &a [*a]", "a YAML alias refers to a node that contains it"),
-        ("a: " + "x" * 70_000, "is 70,003 bytes, more than the 65,536 allowed"),
+        ("a: " + "x" * 70_000, "the text is 70,003 bytes, more than the 65,536 allowed"),
     ],
     ids=["laughs", "laughs-deeper", "cycle", "huge-scalar"],
 )
@@ -223,4 +223,42 @@ def test_config_load_refuses_an_oversized_text(json: bool) -> None:
     with pytest.raises(config.ConfigError) as caught:
         config.load(values=text)
     assert "more than the 1,048,576 allowed" in str(caught.value)
-    assert str(caught.value).startswith("values: is 1,048,5")
+    assert str(caught.value).startswith("values: the text is 1,048,5")
+
+
+# The rendered template: a size cap before parsing, and the same alias budget.
+
+
+def template_config(template: str) -> config.Config:
+    indented = "".join(f"    {line}\n" for line in template.splitlines())
+    return config.load(config=f"policy: enabled\ntemplates:\n  sidecar: |\n{indented}")
+
+
+@pytest.mark.parametrize(
+    ("template", "says"),
+    [
+        (
+            'metadata:\n  labels:\n    a: "{{ repeat 1100000 "x" }}"\n',
+            "the text is 1,100,030 bytes, more than the 1,048,576 allowed",
+        ),
+        (
+            "metadata:\n  annotations:\n" + laughs(levels=12, width=8).replace("\n", "\n  "),
+            "YAML aliases expand to more than 4,194,304 characters",
+        ),
+        ("metadata:\n  labels: &a {b: *a}\n", "a YAML alias refers to a node that contains it"),
+    ],
+    ids=["too-long", "laughs", "cycle"],
+)
+def test_a_rendered_output_past_its_limits_is_denied_naming_the_template(
+    template: str, says: str, constructed: list[Any]
+) -> None:
+    current = template_config(template)
+    with pytest.raises(render.RenderError) as caught:
+        inject.inject_pod(pod(), namespace="default", config=current)
+    text = str(caught.value)
+    assert text.startswith("rendered template 'sidecar'")
+    assert f'template "sidecar" rendered YAML that is refused: {says}' in text
+    assert text.endswith(
+        "; check what the template inserts from the pod, its annotations and the values"
+    )
+    assert [n for n in constructed if n.value and n.value[0][0].value == "metadata"] == []
