@@ -13,8 +13,9 @@ legacy, rendered with `[[ ]]` when its text uses them (Istio 1.0-1.1) and `{{ }}
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -483,7 +484,7 @@ def parse_template(
 ) -> Template:
     """Parse once with the Go engine; a syntax error names the key and the template's line."""
     try:
-        return _parse_cached(text, delims, form)
+        return PARSED_TEMPLATES.parse(text, delims, form)
     except gotemplate.ParseError as err:
         line, col = _line_col(err)
         at = where if line is None else f"{where}:{line}" + ("" if col is None else f":{col}")
@@ -494,11 +495,50 @@ def parse_template(
         ) from err
 
 
-@functools.lru_cache(maxsize=64)
-def _parse_cached(text: str, delims: Delims, form: Format) -> Template:
-    """Parsed templates are immutable, so a reload with unchanged text reuses them."""
-    funcs = istio_funcs.LEGACY_FUNCS if form == "legacy" else istio_funcs.FUNCS
-    return gotemplate.parse(text, name=TEMPLATE_NAME, delims=delims, funcs=funcs, sprig=True)
+class ParsedTemplates:
+    """Parsed templates are immutable, so a reload or `/validate` with unchanged text reuses them.
+
+    The cache is bounded by the total length of the texts it keeps (a parsed template holds
+    some tens of times its text), not by a count, so distinct large templates posted to
+    `/validate` cannot grow memory without bound; the least recently used go first.
+    """
+
+    def __init__(self, *, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self.chars = 0
+        self._entries: OrderedDict[tuple[str, Delims, Format], Template] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def parse(self, text: str, delims: Delims, form: Format) -> Template:
+        key = (text, delims, form)
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        funcs = istio_funcs.LEGACY_FUNCS if form == "legacy" else istio_funcs.FUNCS
+        template = gotemplate.parse(
+            text, name=TEMPLATE_NAME, delims=delims, funcs=funcs, sprig=True
+        )
+        if len(text) <= self.max_chars:
+            self._keep(key, template)
+        return template
+
+    def _keep(self, key: tuple[str, Delims, Format], template: Template) -> None:
+        with self._lock:
+            if key in self._entries:
+                return
+            self._entries[key] = template
+            self.chars += len(key[0])
+            while self.chars > self.max_chars:
+                (text, _, _), _ = self._entries.popitem(last=False)
+                self.chars -= len(text)
+
+
+PARSED_TEMPLATES = ParsedTemplates(max_chars=boundedyaml.CONFIG.max_bytes)
+"""One config's worth of template text (a ConfigMap holds at most 1 MiB)."""
 
 
 def _line_col(err: Exception) -> tuple[int | None, int | None]:
