@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import yaml
 
 from sidecar_injector import boundedyaml
-from sidecar_injector.errors import InjectorError, Location, yaml_problem
+from sidecar_injector.errors import EXCERPT_LIMIT, InjectorError, Location, excerpt, yaml_problem
 
 Check = Callable[[str], "str | None"]
 """Returns why the value is wrong (Istio's wording), or None when it is fine."""
@@ -31,9 +31,11 @@ class Problem:
     rule: str
 
     def __str__(self) -> str:
+        shown = excerpt(self.value)
+        reason = self.reason if shown == self.value else self.reason.replace(self.value, shown)
         return (
-            f"invalid value '{self.value}' for annotation '{self.name}': {self.reason} "
-            f"(expected {self.rule})"
+            f"invalid value '{shown}' for annotation '{self.name}': "
+            f"{excerpt(reason, limit=2 * EXCERPT_LIMIT)} (expected {self.rule})"
         )
 
 
@@ -164,6 +166,25 @@ def _quantity(value: str) -> str | None:
     return None
 
 
+_LOG_LEVELS = re.compile(r"[A-Za-z0-9_.:,-]*")
+
+
+def _log_levels(value: str) -> str | None:
+    """Ours, not Istio's (it passes these to Envoy and pilot-agent unchecked): a level list is
+    one word, so a value with spaces, line breaks or quotes is refused before it reaches a
+    template that might paste it unquoted."""
+    if _LOG_LEVELS.fullmatch(value):
+        return None
+    return "a log level list has only letters, digits and the characters _ . : , -"
+
+
+def _stat_names(value: str) -> str | None:
+    """Ours: Envoy stat names hold no whitespace, control characters or quotes."""
+    if any(c.isspace() or not c.isprintable() or c in "\"'" for c in value):
+        return "stat names contain no whitespace, control characters or quotes"
+    return None
+
+
 def _proxy_config(value: str) -> str | None:
     try:
         parsed = boundedyaml.load(
@@ -196,11 +217,22 @@ KNOWN: tuple[Annotation, ...] = (
     Annotation("sidecar.istio.io/userVolume", "JSON volumes"),
     Annotation("sidecar.istio.io/userVolumeMount", "JSON volume mounts"),
     Annotation("sidecar.istio.io/bootstrapOverride", "a ConfigMap name"),
-    Annotation("sidecar.istio.io/logLevel", "a proxy log level"),
-    Annotation("sidecar.istio.io/componentLogLevel", "component:level pairs"),
-    Annotation("sidecar.istio.io/agentLogLevel", "agent log levels"),
+    Annotation("sidecar.istio.io/logLevel", "a proxy log level such as warning", _log_levels),
+    Annotation(
+        "sidecar.istio.io/componentLogLevel",
+        "component:level pairs such as misc:error,upstream:debug",
+        _log_levels,
+    ),
+    Annotation(
+        "sidecar.istio.io/agentLogLevel", "scope:level pairs such as default:info", _log_levels
+    ),
     Annotation("sidecar.istio.io/enableCoreDump", "a boolean"),
-    Annotation("sidecar.istio.io/statsInclusionPrefixes", "comma-separated prefixes"),
+    Annotation(
+        "sidecar.istio.io/statsInclusionPrefixes", "comma-separated stat prefixes", _stat_names
+    ),
+    Annotation(
+        "sidecar.istio.io/statsInclusionSuffixes", "comma-separated stat suffixes", _stat_names
+    ),
     Annotation("status.sidecar.istio.io/port", "a port (0-65535)", _status_port),
     Annotation(
         "readiness.status.sidecar.istio.io/initialDelaySeconds",

@@ -38,6 +38,12 @@ VALID = [
     ("sidecar.istio.io/proxyMemory", "1.5Gi"),
     ("sidecar.istio.io/proxyMemoryLimit", "1e3"),
     ("sidecar.istio.io/proxyCPULimit", "2"),
+    ("sidecar.istio.io/logLevel", "warning"),
+    ("sidecar.istio.io/logLevel", ""),
+    ("sidecar.istio.io/componentLogLevel", "misc:error,upstream:debug"),
+    ("sidecar.istio.io/agentLogLevel", "default:info,ads:debug"),
+    ("sidecar.istio.io/statsInclusionPrefixes", "cluster.outbound|80||web.svc,listener"),
+    ("sidecar.istio.io/statsInclusionSuffixes", "upstream_rq_timeout"),
     ("sidecar.istio.io/inject", "whatever"),  # the decision warns; validation does not refuse
     ("example.com/unknown", "anything at all"),
 ]
@@ -69,6 +75,11 @@ INVALID = [
     ("proxy.istio.io/config", "a: [unclosed", "proxy config"),
     ("sidecar.istio.io/proxyCPU", "100 m", "regular expression"),
     ("sidecar.istio.io/proxyMemory", "128Mi\n", "control characters"),
+    ("sidecar.istio.io/logLevel", "warning\n    command: [sh]", "log level list"),
+    ("sidecar.istio.io/componentLogLevel", 'misc:error"', "log level list"),
+    ("sidecar.istio.io/agentLogLevel", "default: info", "log level list"),
+    ("sidecar.istio.io/statsInclusionPrefixes", "cluster outbound", "stat names"),
+    ("sidecar.istio.io/statsInclusionSuffixes", "rq\u2028x", "stat names"),
 ]
 
 
