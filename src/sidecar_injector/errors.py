@@ -73,3 +73,14 @@ def yaml_problem(err: Exception) -> str:
     if mark is None:
         return str(problem)
     return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+
+
+EXCERPT_LIMIT = 200
+
+
+def excerpt(value: str, limit: int = EXCERPT_LIMIT) -> str:
+    """A user's value as a message quotes it: cut after `limit` characters, saying how long it was,
+    so a 200 KB annotation cannot make a 600 KB answer and log line."""
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}… ({len(value.encode('utf-8', 'replace'))} bytes)"
