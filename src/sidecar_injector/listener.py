@@ -55,6 +55,9 @@ class GuardedProtocol(HttpToolsProtocol):
         self.limits = limits
         self.reading_head = True
         self.head_bytes = 0
+        """Bytes received while a head is incomplete: bounds what the parser buffers."""
+        self.head_size = 0
+        """The complete head's request line and fields, as the parser hands them over."""
         self.header_count = 0
         self.born = self.loop.time()
         self.timer: asyncio.TimerHandle | None = None
@@ -100,13 +103,17 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
+        self.head_size = len(self.url)
         if len(self.url) > self.limits.max_header_bytes:
             raise _Refusal(431, f"The request URL is over {self.limits.max_header_bytes} bytes.")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_count += 1
+        self.head_size += len(name) + len(value) + 4
         if self.header_count > self.limits.max_headers:
             raise _Refusal(431, f"More than {self.limits.max_headers} header fields.")
+        if self.head_size > self.limits.max_header_bytes:
+            raise _Refusal(431, f"The request head is over {self.limits.max_header_bytes} bytes.")
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -289,3 +290,92 @@ async def test_validate_reports_an_internal_error_as_a_config_problem() -> None:
     reply = (await post(client, admission_review(configmap), path="/validate")).json()
     assert reply["response"]["allowed"] is False
     assert reply["response"]["status"]["message"].startswith("the config does not load: internal")
+
+
+@pytest.mark.parametrize(
+    ("operation", "sub_resource", "reason"),
+    [
+        ("UPDATE", "", "notCreate"),
+        ("DELETE", "", "notCreate"),
+        ("CONNECT", "exec", "subResource"),
+        ("CREATE", "ephemeralcontainers", "subResource"),
+    ],
+)
+async def test_only_the_creation_of_a_pod_is_mutated(
+    operation: str, sub_resource: str, reason: str
+) -> None:
+    pipeline = FakePipeline()
+    client, reg = make_client(pipeline)
+    review_ = admission_review(a_pod(name="p"))
+    review_["request"]["operation"] = operation
+    if sub_resource:
+        review_["request"]["subResource"] = sub_resource
+    if operation in ("DELETE", "CONNECT"):
+        del review_["request"]["object"]
+    reply = (await post(client, review_)).json()["response"]
+    assert reply == {"uid": "uid-1", "allowed": True}
+    assert pipeline.params == []
+    assert sample("sidecar_injection_skip_total", reg=reg, reason=reason) == 1
+
+
+async def test_an_over_limit_content_length_is_refused_before_the_body_is_read() -> None:
+    client, _ = make_client(max_body_bytes=100)
+    headers = {**JSON_HEADERS, "Content-Length": "5000000"}
+
+    async def never() -> Any:
+        raise AssertionError("the body was read")
+        yield b""
+
+    response = await client.post("/inject", content=never(), headers=headers)
+    assert response.status_code == 400
+    assert "limit is 100, Content-Length is 5000000" in response.text
+
+
+@pytest.mark.parametrize(
+    ("query", "seconds"),
+    [
+        (b"timeout=10s", 9.0),
+        (b"timeout=2s", 1.6),
+        (b"timeout=1m0s", 29.0),
+        (b"", 4.0),
+        (b"timeout=x", 4.0),
+    ],
+)
+def test_the_deadline_comes_from_the_api_servers_timeout(query: bytes, seconds: float) -> None:
+    webhook = app.Webhook(
+        FakePipeline(),
+        metrics=metrics.create(CollectorRegistry()),
+        settings=app.Settings(default_timeout=5),
+    )
+    now = time.monotonic()
+    deadline = webhook._deadline({"query_string": query})
+    assert deadline - now == pytest.approx(seconds, abs=0.5)
+
+
+async def test_echoed_values_are_cut_short() -> None:
+    class Verbose(FakePipeline):
+        async def admit(
+            self, pod: review.Object, *, namespace: str, params: Mapping[str, str], deadline: float
+        ) -> app.Admitted:
+            raise TemplateFailed("bad value: " + "v" * 200_000)
+
+    client, _ = make_client(Verbose())
+    response = await post(client, admission_review(a_pod(name="p")))
+    message = response.json()["response"]["status"]["message"]
+    assert len(message) < 1200
+    assert message.endswith("more characters)")
+    assert len(response.content) < 2000
+
+
+async def test_a_dry_run_has_no_side_effects() -> None:
+    heard: list[app.Notice] = []
+    webhook = app.Webhook(
+        FakePipeline(), metrics=metrics.create(CollectorRegistry()), notify=heard.append
+    )
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=webhook), base_url="https://t")
+    dry = admission_review(a_pod(name="p"))
+    dry["request"]["dryRun"] = True
+    assert (await post(client, dry)).json()["response"]["allowed"] is True
+    assert heard == []
+    await post(client, admission_review(a_pod(name="p")))
+    assert len(heard) == 1

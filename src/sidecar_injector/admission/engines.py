@@ -274,6 +274,9 @@ class Pool:
         self.state: State | None = None
         self._idle: asyncio.Queue[_Engine] = asyncio.Queue()
         self._all: set[_Engine] = set()
+        """The engines in service (idle or running an admission)."""
+        self._living: set[_Engine] = set()
+        """Every engine whose process has not been reaped, replaced ones too."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -316,19 +319,26 @@ class Pool:
         return reply, out
 
     async def close(self) -> None:
+        """Stop every engine: idle ones by closing their stdin, the rest by a kill."""
         self._closed = True
-        for task in self._tasks:
+        for task in list(self._tasks):
             task.cancel()
-        for engine in list(self._all):
-            await self._stop(engine)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(self._stop(engine) for engine in self._living))
 
     async def _checkout(self, deadline: float) -> _Engine:
-        try:
-            return await _within(self._idle.get(), deadline)
-        except DeadlineExceeded:
-            raise DeadlineExceeded(
-                f"no injection engine was free before the deadline ({self.limits.engines} busy)"
-            ) from None
+        """An idle engine that is still alive (one that died while idle is replaced)."""
+        while True:
+            try:
+                engine = await _within(self._idle.get(), deadline)
+            except DeadlineExceeded:
+                raise DeadlineExceeded(
+                    f"no injection engine was free before the deadline "
+                    f"({self.limits.engines} busy)"
+                ) from None
+            if engine.process.returncode is None:
+                return engine
+            self._replace(engine, why="died")
 
     async def _spawn(self) -> _Engine:
         env = {**os.environ, MEMORY_ENV: str(self.limits.memory_bytes)}
@@ -343,6 +353,7 @@ class Pool:
         )
         engine = _Engine(process)
         self._all.add(engine)
+        self._living.add(engine)
         if self.state is not None:
             try:
                 await engine.load(self.state)
@@ -360,6 +371,7 @@ class Pool:
 
     async def _reap_and_respawn(self, engine: _Engine) -> None:
         await engine.process.wait()
+        self._living.discard(engine)
         while not self._closed:
             try:
                 self._idle.put_nowait(await self._spawn())
@@ -398,6 +410,7 @@ class Pool:
         except TimeoutError:
             engine.kill()
             await engine.process.wait()
+        self._living.discard(engine)
 
 
 async def _within(work: Awaitable[T], deadline: float) -> T:

@@ -1,0 +1,198 @@
+"""Injection engines: real child processes, deadlines that kill them, and their replacement."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from typing import Any
+
+import pytest
+
+from sidecar_injector import config
+from sidecar_injector.admission import engines, pipeline
+from tests.unit.test_review import a_pod
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def default_config() -> config.Config:
+    return config.load_default()
+
+
+def big_pod(containers: int) -> dict[str, Any]:
+    """A pod whose injection takes a while: many containers with many env vars."""
+    env = [{"name": f"V{i}", "value": "x" * 20} for i in range(200)]
+    return {
+        "kind": "Pod",
+        "metadata": {"name": "big"},
+        "spec": {"containers": [{"name": f"c{i}", "env": env} for i in range(containers)]},
+    }
+
+
+def soon(seconds: float = 10.0) -> float:
+    return time.monotonic() + seconds
+
+
+async def admit(work: engines.IsolatedPipeline, pod: dict[str, Any], **kw: Any) -> Any:
+    return await work.admit(pod, namespace="shop", params={}, deadline=kw.get("deadline", soon()))
+
+
+async def test_an_engine_answers_as_the_pipeline_does(default_config: config.Config) -> None:
+    work = engines.isolated(default_config, cache_entries=0, limits=engines.Limits(engines=1))
+    await work.start()
+    try:
+        answer = await admit(work, a_pod(name="p"))
+    finally:
+        await work.close()
+    expected = pipeline.InjectionPipeline(default_config, cache_entries=0).admit(
+        a_pod(name="p"), namespace="shop", params={}
+    )
+    assert answer == expected
+    assert answer.patch is not None
+
+
+async def test_past_its_deadline_the_engine_is_killed_and_replaced(
+    default_config: config.Config,
+) -> None:
+    pool = engines.Pool(engines.Limits(engines=1))
+    work = engines.IsolatedPipeline(default_config, engines=pool, cache_entries=0)
+    await work.start()
+    try:
+        (first,) = pool._all
+        with pytest.raises(engines.DeadlineExceeded):
+            await admit(work, big_pod(300), deadline=soon(0.05))
+        assert pool.replaced == {"deadline": 1}
+        assert await asyncio.wait_for(first.process.wait(), 5) == -signal.SIGKILL
+        answer = await admit(work, a_pod(name="after"))
+        assert answer.patch is not None
+        assert first not in pool._all
+    finally:
+        await work.close()
+
+
+async def test_an_engine_that_died_idle_is_replaced_before_use(
+    default_config: config.Config,
+) -> None:
+    pool = engines.Pool(engines.Limits(engines=1))
+    work = engines.IsolatedPipeline(default_config, engines=pool, cache_entries=0)
+    await work.start()
+    try:
+        (first,) = pool._all
+        os.kill(first.process.pid, signal.SIGKILL)
+        await first.process.wait()
+        answer = await admit(work, a_pod(name="p"))
+        assert answer.patch is not None
+        assert pool.replaced == {"died": 1}
+    finally:
+        await work.close()
+
+
+async def test_an_engine_that_dies_mid_admission_fails_that_one(
+    default_config: config.Config,
+) -> None:
+    pool = engines.Pool(engines.Limits(engines=1))
+    work = engines.IsolatedPipeline(default_config, engines=pool, cache_entries=0)
+    await work.start()
+    try:
+        (first,) = pool._all
+        slow = asyncio.ensure_future(admit(work, big_pod(300)))
+        await asyncio.sleep(0.1)
+        os.kill(first.process.pid, signal.SIGKILL)
+        with pytest.raises(engines.EngineFailed, match="engine stopped during the admission"):
+            await slow
+        assert (await admit(work, a_pod(name="p"))).patch is not None
+    finally:
+        await work.close()
+
+
+async def test_an_engine_past_its_memory_peak_is_recycled(default_config: config.Config) -> None:
+    pool = engines.Pool(engines.Limits(engines=1, recycle_bytes=1))
+    work = engines.IsolatedPipeline(default_config, engines=pool, cache_entries=0)
+    await work.start()
+    try:
+        await admit(work, a_pod(name="p"))
+        assert pool.replaced == {"memory": 1}
+        assert (await admit(work, a_pod(name="q"))).patch is not None
+    finally:
+        await work.close()
+
+
+async def test_a_new_config_reaches_every_engine(default_config: config.Config) -> None:
+    disabled = config.load(config="policy: disabled\ntemplates:\n  sidecar: |\n    spec: {}\n")
+    work = engines.isolated(default_config, cache_entries=0, limits=engines.Limits(engines=2))
+    await work.start()
+    try:
+        assert (await admit(work, a_pod(name="p"))).inject
+        work.swap(disabled)
+        answers = await asyncio.gather(*(admit(work, a_pod(name=f"p{i}")) for i in range(4)))
+        assert {a.inject for a in answers} == {False}
+    finally:
+        await work.close()
+
+
+async def test_validate_runs_in_an_engine(default_config: config.Config) -> None:
+    work = engines.isolated(default_config, limits=engines.Limits(engines=1))
+    await work.start()
+    try:
+        await work.validate({"values": "global: {}\n"}, deadline=soon())
+        with pytest.raises(engines.Refused, match="not valid YAML"):
+            await work.validate({"values": "a: [\n"}, deadline=soon())
+    finally:
+        await work.close()
+
+
+async def test_a_busy_pool_refuses_at_the_deadline(default_config: config.Config) -> None:
+    pool = engines.Pool(engines.Limits(engines=1))
+    work = engines.IsolatedPipeline(default_config, engines=pool, cache_entries=0)
+    await work.start()
+    try:
+        slow = asyncio.ensure_future(admit(work, big_pod(300), deadline=soon(5)))
+        await asyncio.sleep(0.05)
+        with pytest.raises(engines.DeadlineExceeded, match="no injection engine was free"):
+            await admit(work, a_pod(name="waits"), deadline=soon(0.05))
+        assert (await slow).patch is not None
+    finally:
+        await work.close()
+
+
+async def test_a_pod_too_deep_to_encode_is_refused_in_the_server(
+    default_config: config.Config,
+) -> None:
+    deep: Any = "x"
+    for _ in range(300):
+        deep = {"a": deep}
+    pod = a_pod(name="deep", labels=deep)
+    work = engines.inline(default_config)
+    with pytest.raises(engines.Refused, match="nested too deeply"):
+        await admit(work, pod)
+
+
+async def test_the_cache_answers_before_any_engine(default_config: config.Config) -> None:
+    class Counting(engines.Inline):
+        calls = 0
+
+        async def run(self, head: Any, blob: bytes, *, state: Any, deadline: float) -> Any:
+            Counting.calls += 1
+            return await super().run(head, blob, state=state, deadline=deadline)
+
+    work = engines.IsolatedPipeline(default_config, engines=Counting())
+    first = await admit(work, a_pod(name="same"))
+    again = await admit(work, a_pod(name="same"))
+    assert first == again
+    assert Counting.calls == 1
+
+
+def test_frames_round_trip() -> None:
+    import io
+
+    frame = engines.encode_frame({"op": "admit", "n": 1}, b"\x00\xffblob")
+    assert engines.read_frame(io.BytesIO(frame)) == ({"op": "admit", "n": 1}, b"\x00\xffblob")
+    assert engines.read_frame(io.BytesIO(frame[:3])) is None

@@ -1,0 +1,164 @@
+"""HTTP limits of the listener, through a real uvicorn over real TLS with raw sockets."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from sidecar_injector import certs, listener
+
+
+async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Reads the whole body, answers its length."""
+    if scope["type"] != "http":
+        return
+    size, more = 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = str(size).encode()
+    headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(scope="module")
+def ca() -> certs.KeyPair:
+    return certs.make_ca()
+
+
+@contextmanager
+def serving(tmp_path: Path, ca: certs.KeyPair, limits: listener.Limits) -> Iterator[int]:
+    pair = certs.make_serving(ca, hosts=["127.0.0.1"])
+    (tmp_path / "tls.crt").write_bytes(pair.cert_pem)
+    (tmp_path / "tls.key").write_bytes(pair.key_pem)
+    config = uvicorn.Config(
+        echo,
+        host="127.0.0.1",
+        port=0,
+        ssl_certfile=str(tmp_path / "tls.crt"),
+        ssl_keyfile=str(tmp_path / "tls.key"),
+        http=listener.protocol(limits),
+        ws="none",
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@contextmanager
+def connect(port: int, ca: certs.KeyPair) -> Iterator[ssl.SSLSocket]:
+    context = ssl.create_default_context(cadata=ca.cert_pem.decode())
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        yield tls
+
+
+def answer(tls: ssl.SSLSocket) -> bytes:
+    """Everything the server sends until it closes (b"" if it closed without a word)."""
+    chunks = []
+    try:
+        while chunk := tls.recv(65536):
+            chunks.append(chunk)
+    except (ConnectionResetError, ssl.SSLError):
+        pass
+    return b"".join(chunks)
+
+
+def post(size: int, extra: bytes = b"") -> bytes:
+    return (
+        b"POST /inject HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\n%s\r\n" % (size, extra)
+    )
+
+
+LIMITS = listener.Limits(
+    max_header_bytes=4096, max_headers=20, header_timeout=0.5, body_timeout=0.5, max_connections=4
+)
+
+
+def test_a_normal_request_is_answered(tmp_path: Path, ca: certs.KeyPair) -> None:
+    with serving(tmp_path, ca, LIMITS) as port, connect(port, ca) as tls:
+        tls.sendall(post(5, b"connection: close\r\n") + b"hello")
+        reply = answer(tls)
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert reply.endswith(b"\r\n\r\n5")
+
+
+def test_an_oversized_head_is_431(tmp_path: Path, ca: certs.KeyPair) -> None:
+    with serving(tmp_path, ca, LIMITS) as port:
+        with connect(port, ca) as tls:
+            tls.sendall(post(0, b"x-big: " + b"a" * 10_000 + b"\r\n"))
+            assert answer(tls).startswith(b"HTTP/1.1 431")
+        with connect(port, ca) as tls:
+            tls.sendall(b"POST /inject HTTP/1.1\r\nx-never-ends: " + b"a" * 8000)
+            assert answer(tls).startswith(b"HTTP/1.1 431")
+
+
+def test_too_many_header_fields_is_431(tmp_path: Path, ca: certs.KeyPair) -> None:
+    fields = b"".join(b"x-%d: 1\r\n" % i for i in range(30))
+    with serving(tmp_path, ca, LIMITS) as port, connect(port, ca) as tls:
+        tls.sendall(post(0, fields))
+        reply = answer(tls)
+    assert reply.startswith(b"HTTP/1.1 431")
+    assert b"More than 20 header fields" in reply
+
+
+def test_a_head_that_does_not_arrive_in_time_is_closed(tmp_path: Path, ca: certs.KeyPair) -> None:
+    with serving(tmp_path, ca, LIMITS) as port:
+        with connect(port, ca) as tls:
+            tls.sendall(b"POST /inject HTTP/1.1\r\nhost: x\r\n")
+            assert answer(tls).startswith(b"HTTP/1.1 408")
+        with connect(port, ca) as silent:
+            assert answer(silent).startswith(b"HTTP/1.1 408")
+
+
+def test_a_body_that_does_not_arrive_in_time_is_closed(tmp_path: Path, ca: certs.KeyPair) -> None:
+    with serving(tmp_path, ca, LIMITS) as port, connect(port, ca) as tls:
+        tls.sendall(post(100) + b"only part of it")
+        reply = answer(tls)
+    assert reply.startswith(b"HTTP/1.1 408")
+    assert b"body did not arrive in time" in reply
+
+
+def test_past_the_connection_cap_the_oldest_idle_one_is_shed(
+    tmp_path: Path, ca: certs.KeyPair
+) -> None:
+    limits = listener.Limits(max_connections=3, header_timeout=30)
+    with ExitStack() as stack:
+        port = stack.enter_context(serving(tmp_path, ca, limits))
+        first, second, third = (stack.enter_context(connect(port, ca)) for _ in range(3))
+        for slow in (first, second, third):
+            slow.sendall(b"POST /inject HTTP/1.1\r\n")
+        time.sleep(0.2)
+        with connect(port, ca) as fourth:
+            fourth.sendall(post(2, b"connection: close\r\n") + b"ok")
+            assert answer(fourth).startswith(b"HTTP/1.1 200")
+        assert answer(first).startswith(b"HTTP/1.1 503")
+        second.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            second.recv(1)
