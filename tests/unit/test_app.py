@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
@@ -379,3 +380,42 @@ async def test_a_dry_run_has_no_side_effects() -> None:
     assert heard == []
     await post(client, admission_review(a_pod(name="p")))
     assert len(heard) == 1
+
+
+async def test_a_cancelled_admission_still_gets_a_review_answer() -> None:
+    """At the end of the graceful shutdown uvicorn cancels what is left: the API server still
+    reads a review (denied, or allowed with --on-error allow), not a 500."""
+
+    class Stuck(FakePipeline):
+        async def admit(
+            self, pod: review.Object, *, namespace: str, params: Mapping[str, str], deadline: float
+        ) -> app.Admitted:
+            await asyncio.Event().wait()
+            raise AssertionError("never")
+
+    webhook = app.Webhook(Stuck(), metrics=metrics.create(CollectorRegistry()))
+    body = orjson.dumps(admission_review(a_pod(name="p"), uid="u-stop"))
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/inject",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json")],
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    task = asyncio.ensure_future(webhook(scope, receive, send))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    reply = orjson.loads(sent[1]["body"])["response"]
+    assert reply["uid"] == "u-stop"
+    assert reply["allowed"] is False
+    assert "stopped before this admission finished" in reply["status"]["message"]

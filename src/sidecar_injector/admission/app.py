@@ -7,6 +7,8 @@ client sends may escape as a 500 or kill the worker: every exception of a review
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import urllib.parse
@@ -82,6 +84,10 @@ class Settings:
     on_error: OnError = "deny"
     max_body_bytes: int = MAX_BODY_BYTES
     default_timeout: float = DEFAULT_TIMEOUT
+
+
+class ShuttingDown(errors.InjectorError):
+    reason = "shuttingDown"
 
 
 class RequestError(errors.InjectorError):
@@ -188,6 +194,9 @@ class Webhook:
             params, warnings = parse_path_params(scope["path"])
             request = review.decode(await self._body(scope, receive))
             answer = await self._admit(request, params=params, warnings=warnings, deadline=deadline)
+        except asyncio.CancelledError:
+            await self._last_word(send, request=request, route="inject")
+            raise
         except Exception as err:
             answer = self._answer_error(err, request=request, route="inject")
         await _send(send, answer)
@@ -245,6 +254,9 @@ class Webhook:
         try:
             request = review.decode(await self._body(scope, receive))
             answer = await self._check_config(request, deadline=deadline)
+        except asyncio.CancelledError:
+            await self._last_word(send, request=request, route="validate")
+            raise
         except Exception as err:
             answer = self._answer_error(err, request=request, route="validate")
         await _send(send, answer)
@@ -291,6 +303,13 @@ class Webhook:
         if not body:
             raise RequestError("no body found", status=400, reason="emptyBody")
         return body
+
+    async def _last_word(self, send: Send, *, request: review.Request | None, route: Route) -> None:
+        """Cancelled (the graceful shutdown timed out): still a review answer, not uvicorn's
+        500, so the API server applies `--on-error` rather than its failure policy."""
+        stopping = ShuttingDown("the webhook stopped before this admission finished")
+        with contextlib.suppress(Exception):
+            await _send(send, self._answer_error(stopping, request=request, route=route))
 
     def _answer_error(
         self, err: Exception, *, request: review.Request | None, route: Route
