@@ -2,7 +2,8 @@
 tracked files in a folder with no `shared` beside it (as someone who clones from a forge has).
 
 The copy runs with this venv's Python and its own `src` first on the path, so no install is
-needed; only the files git tracks are copied, as a clone would have them.
+needed. It holds what a clone of this work tree would once committed: the tracked files and the
+new ones git does not ignore, as they are on disk (never .venv, .tools or caches).
 """
 
 from __future__ import annotations
@@ -21,7 +22,18 @@ from tests.conftest import REPO
 def _tracked_files() -> list[str]:
     try:
         listed = subprocess.run(
-            ["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True, check=True
+            [
+                "git",
+                "-C",
+                str(REPO),
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ],
+            capture_output=True,
+            check=True,
         )
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout: nothing says which files a clone has")
@@ -30,7 +42,7 @@ def _tracked_files() -> list[str]:
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tracked files under <tmp>/alone/main; <tmp>/alone has nothing else."""
+    """The files of a clone under <tmp>/alone/main; <tmp>/alone has nothing else."""
     root = tmp_path_factory.mktemp("alone") / "main"
     for name in _tracked_files():
         source = REPO / name
