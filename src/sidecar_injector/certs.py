@@ -9,6 +9,7 @@ symlink swap, which leaves timestamps unreliable: the content digest is what say
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import hashlib
 import ipaddress
@@ -18,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sidecar_injector import errors
@@ -109,16 +111,18 @@ def make_serving(ca: KeyPair, *, hosts: Sequence[str], days: int = 365) -> KeyPa
 def ensure_self_signed(files: StateFiles, *, hosts: Sequence[str]) -> KeyPair:
     """Reuse the CA and serving certificate in `files` while valid for `hosts`, else make new ones.
 
-    Returns the CA. The CA is kept across serving renewals so a `caBundle` stays good.
+    Returns the CA. The CA is kept across serving renewals so a `caBundle` stays good, and it is
+    made only when the directory holds none: a CA file that is corrupt, expired or without its
+    key is an error, since a new CA would silently stop matching the installed `caBundle`.
+    Serving files that do not parse, or do not belong together or to the CA, are errors too.
     """
     files.directory.mkdir(parents=True, exist_ok=True)
-    ca = _read_pair(files.ca_cert, files.ca_key)
-    if ca is None or problem(ca.cert_pem) is not None:
-        ca = make_ca()
-        write_pair(ca, cert=files.ca_cert, key=files.ca_key)
-    serving = _read_pair(files.cert, files.key)
-    if serving is None or not _fits(serving, ca=ca, hosts=hosts):
+    ca = _state_ca(files)
+    serving = _state_serving(files, ca=ca)
+    if serving is None or not _fits(serving, hosts=hosts):
         write_pair(make_serving(ca, hosts=hosts), cert=files.cert, key=files.key)
+    else:
+        _owner_only(files.key)
     return ca
 
 
@@ -168,26 +172,108 @@ def describe(cert_pem: bytes) -> str:
     return f"{cert.subject.rfc4514_string()} [{hosts}] valid until {expiry}"
 
 
-def _fits(serving: KeyPair, *, ca: KeyPair, hosts: Sequence[str]) -> bool:
+def _fits(serving: KeyPair, *, hosts: Sequence[str]) -> bool:
+    """Still good to serve for `hosts` past the renewal margin (the CA was checked before)."""
     soon = datetime.datetime.now(datetime.UTC) + RENEW_BEFORE
     if problem(serving.cert_pem) is not None or problem(serving.cert_pem, now=soon) is not None:
         return False
-    cert = serving.certificate
-    if cert.issuer != ca.certificate.subject:
-        return False
     try:
-        cert.verify_directly_issued_by(ca.certificate)
-        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
+        names = serving.certificate.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        ).value
+    except x509.ExtensionNotFound:
         return False
     present = {str(n.value) for n in names}
     return all(str(_general_name(h).value) in present for h in hosts)
 
 
-def _read_pair(cert: Path, key: Path) -> KeyPair | None:
-    if not (cert.is_file() and key.is_file()):
+def _state_ca(files: StateFiles) -> KeyPair:
+    """The state directory's CA, checked; a new one only when neither file is there."""
+    present = [p for p in (files.ca_cert, files.ca_key) if p.exists()]
+    if not present:
+        ca = make_ca()
+        write_pair(ca, cert=files.ca_cert, key=files.ca_key)
+        return ca
+    hint = (
+        f"remove {files.directory} to make a new CA, then update the webhook configurations' "
+        "caBundle with the one `serve` prints"
+    )
+    if len(present) == 1:
+        missing = files.ca_key if present[0] == files.ca_cert else files.ca_cert
+        raise CertificateError(f"{missing} is missing beside {present[0]}", hint=hint)
+    ca = KeyPair(_read_state(files.ca_cert), _read_state(files.ca_key))
+    _check_pair(ca, cert=files.ca_cert, key=files.ca_key, hint=hint)
+    why = problem(ca.cert_pem)
+    if why is not None:
+        raise CertificateError(f"{files.ca_cert}: the CA certificate is {why}", hint=hint)
+    _owner_only(files.ca_key)
+    return ca
+
+
+def _state_serving(files: StateFiles, *, ca: KeyPair) -> KeyPair | None:
+    """The serving pair when both files are there, checked against each other and the CA."""
+    if not (files.cert.exists() and files.key.exists()):
         return None
-    return KeyPair(cert.read_bytes(), key.read_bytes())
+    hint = (
+        f"remove {files.cert} and {files.key}: `serve` then issues new ones from "
+        f"{files.ca_cert} and the caBundle stays good"
+    )
+    serving = KeyPair(_read_state(files.cert), _read_state(files.key))
+    cert = _check_pair(serving, cert=files.cert, key=files.key, hint=hint)
+    try:
+        cert.verify_directly_issued_by(ca.certificate)
+    except (ValueError, TypeError, InvalidSignature):
+        raise CertificateError(
+            f"{files.cert} is not signed by {files.ca_cert}", hint=hint
+        ) from None
+    return serving
+
+
+def _check_pair(pair: KeyPair, *, cert: Path, key: Path, hint: str) -> x509.Certificate:
+    """The parsed certificate, once it and the key parse and the key is the certificate's."""
+    try:
+        certificate = x509.load_pem_x509_certificate(pair.cert_pem)
+    except ValueError as err:
+        raise CertificateError(f"{cert} is not a PEM certificate: {_why(err)}", hint=hint) from None
+    try:
+        private = serialization.load_pem_private_key(pair.key_pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as err:
+        raise CertificateError(f"{key} is not a PEM private key: {_why(err)}", hint=hint) from None
+    if _public_der(private.public_key()) != _public_der(certificate.public_key()):
+        raise CertificateError(f"{key} is not the private key of {cert}", hint=hint)
+    return certificate
+
+
+def _why(err: Exception) -> str:
+    """cryptography's reason without its FAQ link ("Unable to load PEM file. See ...")."""
+    return str(err).rpartition("for more details.")[2].strip() or type(err).__name__
+
+
+def _public_der(key: PublicKeyTypes) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+MAX_STATE_FILE = 1 << 20
+"""A PEM certificate or key is a few kilobytes; more is not one of ours."""
+
+
+def _read_state(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        data = handle.read(MAX_STATE_FILE + 1)
+    if len(data) > MAX_STATE_FILE:
+        raise CertificateError(
+            f"{path} is larger than {MAX_STATE_FILE} bytes: not a certificate or key",
+            hint=f"remove {path.parent} to start over, then update the webhook's caBundle",
+        )
+    return data
+
+
+def _owner_only(key: Path) -> None:
+    """A key file readable by others (written by an older version, or by hand) is tightened."""
+    if key.stat().st_mode & 0o077:
+        os.chmod(key, 0o600)
 
 
 def _builder(
@@ -239,8 +325,13 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _write_atomic(path: Path, data: bytes, *, mode: int) -> None:
+    """Write through a fresh temporary file, so a stale one (its mode, a symlink) cannot leak into
+    `path`: unlinked first, created exclusively, then set to exactly `mode` whatever the umask."""
     temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), mode)
         handle.write(data)
     os.replace(temporary, path)
