@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ from lightkube.resources.apps_v1 import DaemonSet, Deployment, ReplicaSet, State
 from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod, ReplicationController
 
-from sidecar_injector import __version__, cluster, config, errors, explanation, merge, workloads
+from sidecar_injector import __version__, cluster, config, errors, explanation, workloads
 
 HELP_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 """-h as kubectl and istioctl take it. Help is click's plain text (no rich boxes): it wraps to
@@ -393,14 +394,12 @@ def uninject(filename: FilenameOption, output: OutputOption = None) -> None:
     The inverse of `kube-inject`: the containers, init containers, volumes and pull secrets the
     `sidecar.istio.io/status` annotation lists are removed, the user's own versions of
     `istio-proxy`/`istio-init` are restored, and the injector's labels and annotations dropped.
+    A status of zero values (what kube-inject prints for StatefulSets, DaemonSets, ...) is left
+    out, so `uninject` of `kube-inject`'s output gives the manifest back.
     """
-
-    def strip(template: workloads.PodTemplate) -> workloads.Injected:
-        return workloads.Injected(merge.uninject(template.pod))
-
     try:
         text, source = _read_input(filename)
-        result = workloads.inject_stream(text, inject=strip, source=source)
+        result = workloads.uninject_stream(text, source=source)
         _write_output(result.text, output)
     except Exception as err:  # the top of the command: one line, never a traceback
         raise _fail(err) from None
@@ -844,6 +843,7 @@ def serve(
 
     server.configure_logging(log_level)
     try:
+        _claimable(host, port)
         if cert_mode == "self":
             cert, key = cluster.self_certificates(
                 cert_secret,
@@ -897,6 +897,23 @@ def serve(
     except (errors.InjectorError, OSError, ValueError) as err:
         typer.echo(f"sidecar-injector: error: {err}", err=True)
         raise typer.Exit(1) from None
+
+
+def _claimable(host: str, port: int) -> None:
+    """Fail before saying "listening" when the address is taken: bind it as the server will
+    (SO_REUSEADDR), then let go. A port taken in between still fails in the server."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise errors.InjectorError(
+            f"cannot listen on {host}:{port}: {reason[:1].lower()}{reason[1:]}",
+            hint="stop what holds the port, or choose another with --port or --host",
+        ) from None
 
 
 def _watches_nodes(*, config_map: str, cert_mode: str) -> bool:
@@ -990,8 +1007,11 @@ def template_render(
     except gotemplate.TemplateError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from None
-    except (OSError, ValueError, yaml.YAMLError) as err:
-        typer.echo(f"sidecar-injector: error: {err}", err=True)
+    except errors.InjectorError as err:
+        raise _fail(err) from None
+    except (ValueError, yaml.YAMLError) as err:  # the --data file is not JSON or YAML
+        problem = errors.yaml_problem(err) if isinstance(err, yaml.YAMLError) else str(err)
+        typer.echo(f"sidecar-injector: error: {data}: {problem}", err=True)
         raise typer.Exit(1) from None
     sys.stdout.write(output)
 
@@ -1040,4 +1060,5 @@ def render(
 
 
 def main() -> None:
-    app()
+    # one name in usage lines and completion scripts, also for `python -m sidecar_injector`
+    app(prog_name="sidecar-injector")

@@ -179,7 +179,9 @@ def certs_command(
 def check_command(
     namespace: Annotated[str, typer.Option(help="Where the injector runs.")] = "istio-system",
     revision: Annotated[str, typer.Option(help="Control plane revision.")] = "",
-    kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig file.")] = None,
+    kubeconfig: Annotated[
+        Path | None, typer.Option("-c", "--kubeconfig", help="Kubeconfig file.")
+    ] = None,
     context: Annotated[str | None, typer.Option(help="Kubeconfig context.")] = None,
     proxy: Annotated[
         bool,

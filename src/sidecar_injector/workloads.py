@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
-from sidecar_injector import config, decision, errors, inject, podshape, templatedata
+from sidecar_injector import config, decision, errors, inject, merge, podshape, templatedata
 
 JSON = Any
 
@@ -124,7 +124,30 @@ def _is_separator(line: str) -> bool:
 
 
 class _Loader(yaml.CSafeLoader):
-    """Safe loading, but timestamps stay the strings they are (Go's YAML-to-JSON keeps them)."""
+    """Safe loading, but timestamps stay the strings they are (Go's YAML-to-JSON keeps them),
+    and a key written twice in one mapping is an error, as kubectl's strict decoding has it:
+    PyYAML would keep the last value, so 14 objects without `---` would read as one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        _refuse_duplicate_keys(node)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _refuse_duplicate_keys(node: yaml.MappingNode) -> None:
+    """Keys written in the mapping itself; `<<` merges may be overridden, as in YAML 1.1."""
+    seen: dict[tuple[str, str], yaml.Node] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        first = seen.setdefault((key.tag, key.value), key)
+        if first is not key:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"key {key.value!r} is already set in this mapping (at line"
+                f" {first.start_mark.line + 1}); a missing `---` between objects looks like this",
+                key.start_mark,
+            )
 
 
 _Loader.add_constructor(
@@ -154,8 +177,16 @@ def load_document(document: RawDocument, *, source: str) -> JSON:
         ) from None
 
 
-def inject_stream(text: str, *, inject: Injector, era: Era = "modern", source: str = "-") -> Output:
-    """Every document of `text`, its pods passed through `inject`, as `kube-inject` prints it."""
+def inject_stream(
+    text: str,
+    *,
+    inject: Injector,
+    era: Era = "modern",
+    source: str = "-",
+    zero_status: bool = True,
+) -> Output:
+    """Every document of `text`, its pods passed through `inject`, as `kube-inject` prints it;
+    `zero_status=False` leaves out a status that is only Go's zero values."""
     parts: list[str] = []
     warnings: list[str] = []
     for document in split_documents(text):
@@ -165,6 +196,8 @@ def inject_stream(text: str, *, inject: Injector, era: Era = "modern", source: s
         else:
             where = errors.Location(source=source, document=document.index)
             resource = _inject_resource(obj, inject=inject, era=era, where=where, warnings=warnings)
+            if not zero_status:
+                _drop_zero_status(resource)
             parts.append(dump(resource))
         parts.append("---\n")
     return Output("".join(parts), tuple(warnings))
@@ -174,6 +207,31 @@ def kube_inject(text: str, *, settings: config.Config, source: str = "-") -> Out
     """`istioctl kube-inject` in local mode: the real pipeline over every workload of a stream."""
     era: Era = "legacy" if settings.injection.format == "legacy" else "modern"
     return inject_stream(text, inject=pipeline(settings), era=era, source=source)
+
+
+def uninject_stream(text: str, *, source: str = "-") -> Output:
+    """`uninject`: the sidecars the status annotation lists taken out of every pod template.
+    The all-zero status kube-inject's Go re-marshalling writes (`replicas: 0`, ...) is left out
+    too, so uninject(kube-inject(x)) gives x back as Go prints it."""
+
+    def strip(template: PodTemplate) -> Injected:
+        return Injected(merge.uninject(template.pod))
+
+    return inject_stream(text, inject=strip, source=source, zero_status=False)
+
+
+def _drop_zero_status(resource: dict[str, JSON]) -> None:
+    """A status of zero values says nothing (the cluster writes status): leave it out."""
+    if resource.get("kind") == LIST_KIND:
+        for item in resource.get("items") or []:
+            if isinstance(item, dict):
+                _drop_zero_status(item)
+        return
+    status = resource.get("status")
+    if isinstance(status, dict) and all(
+        value in (0, "", None, {}, []) for value in status.values()
+    ):
+        del resource["status"]
 
 
 def kube_inject_settings(settings: config.Config) -> config.Config:
@@ -387,6 +445,18 @@ def _pod_template(resource: dict[str, JSON], *, where: errors.Location) -> PodTe
     meta = resource.get("metadata")
     meta = meta if isinstance(meta, dict) else {}
     metadata, spec = _pod_parts(resource, where=where)
+    if not spec.get("containers") and not spec.get("initContainers"):
+        raise WorkloadError(
+            "the pod has no containers, and the API server refuses a pod without any",
+            location=errors.Location(
+                where.source,
+                document=where.document,
+                pointer=(where.pointer or "")
+                + _POD_SPEC_POINTERS.get(kind, "/spec/template/spec")
+                + "/containers",
+            ),
+            hint="give it its containers",
+        )
     pod = {"metadata": copy.deepcopy(metadata), "spec": copy.deepcopy(spec)}
     podshape.yaml_scalars(pod)
     return PodTemplate(
@@ -397,6 +467,9 @@ def _pod_template(resource: dict[str, JSON], *, where: errors.Location) -> PodTe
         namespace=str(meta.get("namespace") or ""),
         document=where.document or 0,
     )
+
+
+_POD_SPEC_POINTERS = {"Pod": "/spec", "CronJob": "/spec/jobTemplate/spec/template/spec"}
 
 
 def _pod_parts(

@@ -91,7 +91,7 @@ metadata: {name: tick}
 spec:
   jobTemplate:
     metadata: {labels: {team: ops}}
-    spec: {template: {metadata: {labels: {ignored: "yes"}}, spec: {containers: []}}}
+    spec: {template: {metadata: {labels: {ignored: "yes"}}, spec: {containers: [{name: c}]}}}
 """
         (template,) = workloads.iter_pod_templates(text)
         assert template.pod["metadata"] == {"labels": {"team": "ops"}}
