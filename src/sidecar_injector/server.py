@@ -32,7 +32,7 @@ from lightkube.resources.core_v1 import ConfigMap
 from prometheus_client import CollectorRegistry
 from uvicorn.importer import import_from_string
 
-from sidecar_injector import certs, config, errors, listener, metrics
+from sidecar_injector import certs, config, errors, listener, metrics, rehearsal
 from sidecar_injector.admission import app, engines
 
 if TYPE_CHECKING:
@@ -236,6 +236,7 @@ class ConfigWatch:
             return False
         try:
             loaded = load()
+            rehearsal.rehearse(loaded)
         except (OSError, errors.InjectorError) as err:
             return self._failed(str(err), digest=digest)
         self.pipeline.swap(loaded)
@@ -338,7 +339,9 @@ def build(
     )
     source = config_source(options)
     digest, load = source.snapshot(revision=options.revision)
-    work = factory(load())
+    first = load()
+    rehearsal.rehearse(first)
+    work = factory(first)
     tls = TLSWatch(options.cert_file, options.key_file, metrics=recorder)
     watch = ConfigWatch(
         source, pipeline=work, metrics=recorder, digest=digest, revision=options.revision

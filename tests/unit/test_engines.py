@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+from importlib import resources
 from typing import Any
 
 import pytest
@@ -142,9 +143,12 @@ async def test_validate_runs_in_an_engine(default_config: config.Config) -> None
     work = engines.isolated(default_config, limits=engines.Limits(engines=1))
     await work.start()
     try:
-        await work.validate({"values": "global: {}\n"}, deadline=soon())
+        values = (resources.files("sidecar_injector") / "defaults/values.yaml").read_text()
+        await work.validate({"values": values}, deadline=soon())
         with pytest.raises(engines.Refused, match="not valid YAML"):
             await work.validate({"values": "a: [\n"}, deadline=soon())
+        with pytest.raises(engines.Refused, match="fails for the canonical plain pod"):
+            await work.validate({"values": "global: {}\n"}, deadline=soon())
     finally:
         await work.close()
 
@@ -159,6 +163,20 @@ async def test_a_busy_pool_refuses_at_the_deadline(default_config: config.Config
         with pytest.raises(engines.DeadlineExceeded, match="no injection engine was free"):
             await admit(work, a_pod(name="waits"), deadline=soon(0.05))
         assert (await slow).patch is not None
+    finally:
+        await work.close()
+
+
+async def test_large_pods_leave_an_engine_to_the_others(default_config: config.Config) -> None:
+    work = engines.isolated(default_config, cache_entries=0, limits=engines.Limits(engines=2))
+    await work.start()
+    try:
+        heavy = [asyncio.ensure_future(admit(work, big_pod(300))) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        ordinary = await admit(work, a_pod(name="ordinary"))
+        assert ordinary.patch is not None
+        assert not all(task.done() for task in heavy)
+        assert all(answer.patch is not None for answer in await asyncio.gather(*heavy))
     finally:
         await work.close()
 
@@ -179,9 +197,11 @@ async def test_the_cache_answers_before_any_engine(default_config: config.Config
     class Counting(engines.Inline):
         calls = 0
 
-        async def run(self, head: Any, blob: bytes, *, state: Any, deadline: float) -> Any:
+        async def run(
+            self, head: Any, blob: bytes, *, state: Any, deadline: float, heavy: bool = False
+        ) -> Any:
             Counting.calls += 1
-            return await super().run(head, blob, state=state, deadline=deadline)
+            return await super().run(head, blob, state=state, deadline=deadline, heavy=heavy)
 
     work = engines.IsolatedPipeline(default_config, engines=Counting())
     first = await admit(work, a_pod(name="same"))

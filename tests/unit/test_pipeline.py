@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,8 @@ async def test_validate_refuses_a_config_that_does_not_load(
     default_config: config.Config,
 ) -> None:
     bad = {"kind": "ConfigMap", "metadata": {}, "data": {"config": "policy: sometimes\n"}}
-    good = {"kind": "ConfigMap", "metadata": {}, "data": {"values": "global: {}\n"}}
+    values = (resources.files("sidecar_injector") / "defaults/values.yaml").read_text()
+    good = {"kind": "ConfigMap", "metadata": {}, "data": {"values": values}}
     async with webhook(default_config) as client:
         refused = await post(client, orjson.dumps(admission_review(bad)), path="/validate")
         accepted = await post(client, orjson.dumps(admission_review(good)), path="/validate")

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from importlib import resources
 from pathlib import Path
 
 import httpx
@@ -34,6 +35,12 @@ from tests.conftest import REPO
 from tests.unit.test_review import a_pod, admission_review
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+DEFAULT_VALUES = (resources.files("sidecar_injector") / "defaults/values.yaml").read_bytes()
+
+
+def tagged(tag: object) -> bytes:
+    """The default values plus a `tag`: a config that renders (reloads rehearse it)."""
+    return DEFAULT_VALUES + f"\ntag: {tag}\n".encode()
 
 
 class RecordingPipeline:
@@ -240,11 +247,11 @@ def test_certificate_rotation_without_restart_or_failed_requests(
 
 def test_config_swaps_under_load_fail_no_request(tmp_path: Path, ca: certs.KeyPair) -> None:
     values = tmp_path / "config/values"
-    mounted(values.parent, {"values": b"tag: 0\n"})
+    mounted(values.parent, {"values": tagged(0)})
     files = server.ConfigFiles(values=values)
     with serving(tmp_path, ca, files=files) as running, Load(running.url, ca) as load:
         for tag in range(1, 4):
-            mounted(values.parent, {"values": f"tag: {tag}\n".encode()})
+            mounted(values.parent, {"values": tagged(tag)})
             eventually(partial(_swapped, running.pipeline, times=tag))
             load.more(3)
     assert [c.values["tag"] for c in running.pipeline.swaps] == [1, 2, 3]
@@ -273,7 +280,7 @@ def test_a_broken_certificate_keeps_the_old_one(tmp_path: Path, ca: certs.KeyPai
 
 def test_config_reload_keeps_the_last_good_config(tmp_path: Path, ca: certs.KeyPair) -> None:
     values = tmp_path / "config/values"
-    mounted(values.parent, {"values": b"tag: first\n"})
+    mounted(values.parent, {"values": tagged("first")})
     body = orjson.dumps(admission_review(a_pod()))
     files = server.ConfigFiles(values=values)
     with serving(tmp_path, ca, files=files) as running, client_for(ca) as client:
@@ -284,7 +291,7 @@ def test_config_reload_keeps_the_last_good_config(tmp_path: Path, ca: certs.KeyP
             return str(ops[0]["value"]["tag"])
 
         assert tag() == "first"
-        mounted(values.parent, {"values": b"tag: second\n"})
+        mounted(values.parent, {"values": tagged("second")})
         eventually(lambda: tag() == "second")
         mounted(values.parent, {"values": b"tag: [unclosed\n"})
         eventually(lambda: running.service.watch.error is not None)
@@ -296,7 +303,7 @@ def test_config_reload_keeps_the_last_good_config(tmp_path: Path, ca: certs.KeyP
         scraped = client.get(f"{running.url}/metrics").text
         assert 'sidecar_injector_config_reloads_total{result="error"} 1.0' in scraped
         assert "sidecar_injector_config_last_reload_ok 0.0" in scraped
-        mounted(values.parent, {"values": b"tag: third\n"})
+        mounted(values.parent, {"values": tagged("third")})
         eventually(lambda: tag() == "third")
         assert len(running.pipeline.swaps) == 2
 
@@ -430,7 +437,7 @@ class FakeAPIServer:
 
 
 def test_configmap_source_reloads_and_keeps_the_last_good(tmp_path: Path) -> None:
-    api = FakeAPIServer({"values": "tag: first\n"})
+    api = FakeAPIServer({"values": tagged("first").decode()})
     source = server.ConfigMapSource(kube.ConfigMaps.parse("istio-system/inj"), client=api.client())
     digest, load = source.snapshot(revision="")
     pipeline = RecordingPipeline(load())
@@ -438,7 +445,7 @@ def test_configmap_source_reloads_and_keeps_the_last_good(tmp_path: Path) -> Non
     watch = server.ConfigWatch(source, pipeline=pipeline, metrics=registry, digest=digest)
     assert api.paths == ["/api/v1/namespaces/istio-system/configmaps/inj"]
     assert watch.refresh() is False
-    api.data = {"values": "tag: second\n"}
+    api.data = {"values": tagged("second").decode()}
     assert watch.refresh() is True
     assert pipeline.config.values["tag"] == "second"
     api.data = {"config": "policy: sometimes\n"}
@@ -450,11 +457,11 @@ def test_configmap_source_reloads_and_keeps_the_last_good(tmp_path: Path) -> Non
     assert pipeline.config.values["tag"] == "second"
     assert watch.check().ok
     assert "serving the last good config" in watch.check().detail
-    api.data = {"values": "tag: second\n"}
+    api.data = {"values": tagged("second").decode()}
     assert watch.refresh() is False
     assert watch.error is None
     assert registry.registry.get_sample_value("sidecar_injector_config_last_reload_ok") == 1
-    api.data = {"values": "tag: third\n"}
+    api.data = {"values": tagged("third").decode()}
     assert watch.refresh() is True
     assert watch.error is None
     assert [c.values["tag"] for c in pipeline.swaps] == ["second", "third"]

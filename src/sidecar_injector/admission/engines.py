@@ -46,6 +46,9 @@ _SIZES = struct.Struct(">II")
 T = TypeVar("T")
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 """A pod is at most the request body (6 MiB by default), a patch a few times that."""
+HEAVY_POD_BYTES = 256 * 1024
+"""Pods larger than this (a typical one is 10 KB) share all engines but one, so a few huge pods
+cannot keep every engine busy while ordinary pods wait."""
 MAX_DEPTH_MESSAGE = (
     "the pod is nested too deeply to be a Pod (JSON nested more than 254 levels); "
     "no Kubernetes object is that deep"
@@ -201,7 +204,9 @@ class Engines(Protocol):
 
     def update(self, state: State) -> None: ...
 
-    async def run(self, head: Head, blob: bytes, *, state: State, deadline: float) -> Frame: ...
+    async def run(
+        self, head: Head, blob: bytes, *, state: State, deadline: float, heavy: bool = False
+    ) -> Frame: ...
 
     async def close(self) -> None: ...
 
@@ -219,7 +224,9 @@ class Inline:
     def update(self, state: State) -> None:
         pass
 
-    async def run(self, head: Head, blob: bytes, *, state: State, deadline: float) -> Frame:
+    async def run(
+        self, head: Head, blob: bytes, *, state: State, deadline: float, heavy: bool = False
+    ) -> Frame:
         if state is not self.state:
             self._load(state)
         return self.handler.answer(head, blob)
@@ -278,6 +285,7 @@ class Pool:
         self._living: set[_Engine] = set()
         """Every engine whose process has not been reaped, replaced ones too."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._heavy = asyncio.Semaphore(max(1, limits.engines - 1))
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.replaced: dict[str, int] = {}
@@ -299,7 +307,24 @@ class Pool:
         self.state = state
         self._background(self._refresh_idle(state))
 
-    async def run(self, head: Head, blob: bytes, *, state: State, deadline: float) -> Frame:
+    async def run(
+        self, head: Head, blob: bytes, *, state: State, deadline: float, heavy: bool = False
+    ) -> Frame:
+        """Run on an idle engine; `heavy` work (a large pod) never takes the last idle one."""
+        if not heavy:
+            return await self._run(head, blob, state=state, deadline=deadline)
+        try:
+            await _within(self._heavy.acquire(), deadline)
+        except DeadlineExceeded:
+            raise DeadlineExceeded(
+                "no injection engine was free for a large pod before the deadline"
+            ) from None
+        try:
+            return await self._run(head, blob, state=state, deadline=deadline)
+        finally:
+            self._heavy.release()
+
+    async def _run(self, head: Head, blob: bytes, *, state: State, deadline: float) -> Frame:
         engine = await self._checkout(deadline)
         try:
             if engine.state is not state:
@@ -333,8 +358,7 @@ class Pool:
                 engine = await _within(self._idle.get(), deadline)
             except DeadlineExceeded:
                 raise DeadlineExceeded(
-                    f"no injection engine was free before the deadline "
-                    f"({self.limits.engines} busy)"
+                    f"no injection engine was free before the deadline ({self.limits.engines} busy)"
                 ) from None
             if engine.process.returncode is None:
                 return engine
@@ -493,7 +517,9 @@ class IsolatedPipeline:
         if cache is not None and key is not None and (hit := cache.get(key)) is not None:
             return hit
         head = {"op": "admit", "namespace": namespace, "params": dict(params)}
-        reply, patch = await self.engines.run(head, body, state=serving.state, deadline=deadline)
+        reply, patch = await self.engines.run(
+            head, body, state=serving.state, deadline=deadline, heavy=len(body) > HEAVY_POD_BYTES
+        )
         admitted = _admitted(reply, patch)
         if cache is not None and key is not None:
             cache.put(key, admitted)

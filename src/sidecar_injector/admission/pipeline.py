@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from sidecar_injector import errors, inject, patch
+from sidecar_injector import errors, inject, patch, rehearsal
 from sidecar_injector.admission import app, review
 from sidecar_injector.config import JSON, Config, ConfigError, Sources
 from sidecar_injector.config import load as load_config
@@ -178,10 +178,11 @@ class InjectionPipeline:
             if not isinstance(value, str):
                 raise ConfigError(f"ConfigMap data.{key} is not a string")
             texts[key] = value
-        load_config(
+        loaded = load_config(
             config=texts.get("config"),
             values=texts.get("values"),
             mesh=texts.get("mesh"),
             sources=Sources(*(f"ConfigMap data.{key}" for key in CONFIGMAP_KEYS)),
             revision=self.config.revision,
         )
+        rehearsal.rehearse(loaded)
