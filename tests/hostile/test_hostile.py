@@ -53,9 +53,12 @@ def start(directory: Path, *extra: str) -> Served:
     binary = Path(sys.executable).with_name("sidecar-injector")
     with log.open("wb") as stderr:
         process = subprocess.Popen(
-            [str(binary), "serve", "--port", str(port), "--state-dir", str(directory / "state")]
-            + ["--inject-config", str(config), "--reload-interval", "0.2", "--cache-entries", "0"]
-            + ["--header-timeout", "2", "--body-timeout", "2", *extra],
+            [
+                *(str(binary), "serve", "--port", str(port)),
+                *("--state-dir", str(directory / "state"), "--inject-config", str(config)),
+                *("--reload-interval", "0.2", "--cache-entries", "0"),
+                *("--header-timeout", "2", "--body-timeout", "2", *extra),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
