@@ -407,8 +407,8 @@ async def test_a_cancelled_admission_still_gets_a_review_answer() -> None:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: app.Message) -> None:
+        sent.append(dict(message))
 
     task = asyncio.ensure_future(webhook(scope, receive, send))
     await asyncio.sleep(0.01)
