@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from sidecar_injector import boundedyaml, gotemplate, istio_funcs
-from sidecar_injector.errors import InjectorError, Location
+from sidecar_injector.errors import InjectorError, Location, excerpt
 from sidecar_injector.meshconfig import MeshConfig, apply_mesh, default_mesh
 from sidecar_injector.meshschema import FieldError
 
@@ -616,9 +616,9 @@ def _message(problem: Any) -> str:
     kind = problem.get("type", "")
     given = problem.get("input")
     if kind == "literal_error":
-        return f"{given!r} is not allowed; {problem['msg'].lower()}"
+        return f"{excerpt(repr(given))} is not allowed; {problem['msg'].lower()}"
     if kind == "extra_forbidden":
         return "unknown key"
     if kind == "value_error":
         return str(problem.get("ctx", {}).get("error", problem["msg"]))
-    return f"{problem['msg'].lower()} (got {given!r})"
+    return f"{problem['msg'].lower()} (got {excerpt(repr(given))})"

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sidecar_injector import podshape
+from sidecar_injector import errors, podshape
 from sidecar_injector.config import LabelSelector, Requirement
 
 logger = logging.getLogger(__name__)
@@ -99,8 +99,9 @@ def _explicit_choice(
         )
     if value == "":
         return None, ()
+    shown = json.dumps(errors.excerpt(value), ensure_ascii=False)
     warning = (
-        f"Invalid value for {INJECT_KEY}: {json.dumps(value)}. Only 'true' and 'false' are "
+        f"Invalid value for {INJECT_KEY}: {shown}. Only 'true' and 'false' are "
         f"accepted. Falling back to default injection policy (from the pod {kind})."
     )
     logger.warning("%s", warning)

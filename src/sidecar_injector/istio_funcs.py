@@ -16,7 +16,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 import yaml
 
-from sidecar_injector import gojson, podview
+from sidecar_injector import errors, gojson, podview
 from sidecar_injector.gotemplate.printing import format_value
 from sidecar_injector.gotemplate.values import ANY, NO_VALUE, Func, Map, Struct, is_nil
 from sidecar_injector.meshconfig import ProxyConfig, clean_json, clean_proxy_config
@@ -147,7 +147,7 @@ def from_json(text: str) -> object:
     try:
         return _go_numbers(json.loads(text))
     except ValueError as err:
-        logger.warning("fromJSON: unable to unmarshal %r: %s", text, err)
+        logger.warning("fromJSON: unable to unmarshal %r: %s", errors.excerpt(text), err)
         return "{}"
 
 

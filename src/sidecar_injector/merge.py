@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar_injector.errors import Location
+from sidecar_injector.errors import Location, excerpt
 from sidecar_injector.legacy import typed_container
 from sidecar_injector.overrides import (
     AUTO_IMAGE,
@@ -267,7 +267,9 @@ def append_legacy(
 
 def _as_legacy_container(container: JSON) -> JSON:
     if not isinstance(container, Mapping):
-        raise MergeError(f"containers must be mappings in the rendered 1.0 template: {container!r}")
+        raise MergeError(
+            "containers must be mappings in the rendered 1.0 template: " + excerpt(repr(container))
+        )
     return typed_container(container)
 
 

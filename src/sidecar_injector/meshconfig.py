@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from sidecar_injector.errors import excerpt
 from sidecar_injector.meshschema import (
     ENUM_NUMBERS,
     ENUMS,
@@ -276,7 +277,7 @@ def _enum(enum: str, value: JSON, path: str) -> str:
         for name, number in numbers.items():
             if number == value:
                 return name
-    raise FieldError(path, f"{value!r} is not one of {', '.join(numbers)}")
+    raise FieldError(path, f"{excerpt(repr(value))} is not one of {', '.join(numbers)}")
 
 
 def clean_json(message: str, data: Mapping[str, JSON]) -> dict[str, JSON]:

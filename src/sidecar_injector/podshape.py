@@ -183,8 +183,7 @@ def _describe(value: JSON) -> str:
     if isinstance(value, int | float):
         return f"the number {value}"
     if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f"the string {shown!r}"
+        return f"the string {errors.excerpt(value, limit=40)!r}"
     if isinstance(value, Mapping):
         return "an object"
     if isinstance(value, list):

@@ -15,7 +15,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar_injector.errors import InjectorError, Location
+from sidecar_injector.errors import InjectorError, Location, excerpt
 
 JSON = Any
 
@@ -157,7 +157,8 @@ def _targets(text: str | None) -> tuple[Target, ...]:
         port, _, path = entry.partition(":")
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise PrometheusError(
-                f"invalid {TARGETS} entry {entry!r}: want PORT or PORT:PATH with PORT in 1-65535",
+                f"invalid {TARGETS} entry {excerpt(entry)!r}: "
+                "want PORT or PORT:PATH with PORT in 1-65535",
                 location=Location(pointer="/metadata/annotations/" + TARGETS.replace("/", "~1")),
             )
         targets.append(Target(port=port, path=path or DEFAULT_TARGET_PATH))

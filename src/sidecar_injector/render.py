@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from sidecar_injector import boundedyaml, config, gotemplate, podshape
-from sidecar_injector.errors import InjectorError, Location
+from sidecar_injector.errors import InjectorError, Location, excerpt
 
 JSON = Any
 TEMPLATES_ANNOTATION = "inject.istio.io/templates"
@@ -61,7 +61,7 @@ def select_templates(
     for name in expanded:
         if name not in injection.templates:
             raise RenderError(
-                f'requested template "{name}" not found; have '
+                f'requested template "{excerpt(name)}" not found; have '
                 f"{', '.join(sorted(injection.templates))}",
                 location=Location(pointer="/metadata/annotations/inject.istio.io~1templates"),
                 hint="name templates that the injection config defines",
@@ -177,4 +177,4 @@ def _quote_line(text: str, line: int | None) -> str:
     lines = text.splitlines()
     if not 0 < line <= len(lines):
         return ""
-    return f" near {lines[line - 1].strip()!r}"
+    return f" near {excerpt(lines[line - 1].strip())!r}"
