@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from sidecar_injector.errors import excerpt
+
 JSON = Any
 
 
@@ -265,13 +267,17 @@ def parse_duration(value: JSON, path: str) -> int:
     if body == "0":
         return 0
     pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(body):
-        if match.start() != pos:
-            break
+    while match := _DURATION_PART.match(body, pos):
         total += float(match.group(1)) * _UNIT_NANOS[match.group(2)]
         pos = match.end()
     if pos != len(body) or pos == 0:
-        raise FieldError(path, f"{value!r} is not a duration; write it like '10s' or '1m30s'")
+        raise FieldError(
+            path, f"{excerpt(repr(value))} is not a duration; write it like '10s' or '1m30s'"
+        )
+    if not total < 2**63:
+        raise FieldError(
+            path, f"{excerpt(repr(value))} is out of range; a duration is at most 2562047h"
+        )
     return sign * round(total)
 
 
@@ -324,7 +330,7 @@ def describe(value: JSON) -> str:
     if isinstance(value, int | float):
         return f"the number {value!r}"
     if isinstance(value, str):
-        return f"the string {value!r}"
+        return f"the string {excerpt(value)!r}"
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list):
