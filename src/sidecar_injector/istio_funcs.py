@@ -146,7 +146,7 @@ def from_json(text: str) -> object:
     """`json.Unmarshal` into `any`; on error Istio logs and returns the string `"{}"`."""
     try:
         return _go_numbers(json.loads(text))
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         logger.warning("fromJSON: unable to unmarshal %r: %s", errors.excerpt(text), err)
         return "{}"
 
@@ -239,7 +239,7 @@ def append_multus_network(existing: str, network: str) -> str:
     if i != -1:
         try:
             entries = json.loads(existing)
-        except ValueError:
+        except (ValueError, RecursionError):
             return existing
         if not isinstance(entries, list):
             return existing

@@ -99,7 +99,7 @@ class InjectionStatus:
         """The status an earlier injection wrote, or None when absent or unreadable."""
         try:
             raw = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if not isinstance(raw, dict):
             return None
@@ -398,7 +398,7 @@ def _json_object(text: str | None) -> dict[str, JSON] | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 

@@ -33,7 +33,7 @@ def parse_overrides(annotations: Mapping[str, str]) -> dict[str, list[dict[str, 
         return {"containers": [], "initContainers": []}
     try:
         saved = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {"containers": [], "initContainers": []}
     if not isinstance(saved, dict):
         return {"containers": [], "initContainers": []}

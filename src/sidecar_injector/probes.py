@@ -123,7 +123,7 @@ def _record(
     if merge and existing is not None:
         try:
             old = json.loads(existing.get("value") or "{}")
-        except ValueError:
+        except (ValueError, RecursionError):
             old = None
         if isinstance(old, dict):
             existing["value"] = probers_json({**probers, **old})

@@ -9,6 +9,7 @@ import pytest
 
 from sidecar_injector import boundedyaml, config, inject, render, templatedata
 from sidecar_injector.annotations import AnnotationError
+from sidecar_injector.errors import InjectorError
 from tests.builders import pod
 
 
@@ -262,3 +263,28 @@ def test_a_rendered_output_past_its_limits_is_denied_naming_the_template(
         "; check what the template inserts from the pod, its annotations and the values"
     )
     assert [n for n in constructed if n.value and n.value[0][0].value == "metadata"] == []
+
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "proxy.istio.io/overrides",
+        "sidecar.istio.io/status",
+        "sidecar.istio.io/userVolume",
+        "sidecar.istio.io/userVolumeMount",
+        "proxy.istio.io/config",
+    ],
+)
+def test_json_nested_past_the_recursion_limit_in_an_annotation_is_not_a_crash(
+    default_config: config.Config, name: str
+) -> None:
+    """JSON has no aliases, but Python's decoder raises RecursionError on deep nesting."""
+    try:
+        inject.inject_pod(
+            pod(annotations={name: DEEP_JSON}), namespace="default", config=default_config
+        )
+    except InjectorError as err:
+        assert len(str(err)) < 1_000
