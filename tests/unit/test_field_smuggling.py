@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from sidecar_injector import annotations, config, inject
+from sidecar_injector import annotations as pod_annotations
+from sidecar_injector import config, inject
 from sidecar_injector.errors import InjectorError
 from tests.builders import container, pod
 
@@ -235,7 +236,7 @@ def test_the_template_quotes_even_what_validation_would_refuse(
     default_config: config.Config,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(annotations, "validate", lambda _: None)
+    monkeypatch.setattr(pod_annotations, "validate", lambda _: None)
     expected = harmless_shape(field, build(harmless), cfg=default_config, validated=False)
     # Only the ProxyConfig schema (a proxy config field) may still refuse.
     refusable = "proxy.istio.io/config" if refusable == "proxy.istio.io/config" else None
@@ -261,7 +262,7 @@ def test_a_namespace_changes_no_field(payload: str, default_config: config.Confi
 def test_a_quoted_log_level_arrives_whole(
     name: str, flag: str, default_config: config.Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(annotations, "validate", lambda _: None)
+    monkeypatch.setattr(pod_annotations, "validate", lambda _: None)
     payload = PAYLOADS[0]
     result = inject.inject_pod(_annotation(name)(payload), namespace="shop", config=default_config)
     proxy = next(c for c in result.pod["spec"]["containers"] if c["name"] == inject.PROXY_NAME)

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from sidecar_injector import annotations, config, decision, inject, rehearsal
+from sidecar_injector import annotations as pod_annotations
+from sidecar_injector import config, decision, inject, rehearsal
 from tests.conftest import KIT, NO_KIT
 
 DEFAULT_TEMPLATE = yaml.safe_load(
@@ -78,7 +79,7 @@ def test_the_canonical_pods_are_injected_by_the_default_and_valid() -> None:
     default = config.load_default()
     for canonical in rehearsal.CANONICAL:
         pod = canonical.build()
-        annotations.validate(pod["metadata"]["annotations"])
+        pod_annotations.validate(pod["metadata"]["annotations"])
         assert decision.decide(pod, namespace=rehearsal.NAMESPACE, config=default.injection).inject
         injected = inject.inject_pod(pod, namespace=rehearsal.NAMESPACE, config=default).pod
         assert "sidecar.istio.io/status" in injected["metadata"]["annotations"]
