@@ -37,6 +37,20 @@ from sidecar_injector import certs, config, errors
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+
+class _APICallsAtDebug(logging.Filter):
+    """The HTTP client logs every API call at info: two lines a second in poll mode, burying
+    what matters. Its records are demoted to debug, shown only with `--log-level debug`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+logging.getLogger("httpx2").addFilter(_APICallsAtDebug())
+
 WebhookKind = Literal["mutating", "validating"]
 WebhookConfiguration = MutatingWebhookConfiguration | ValidatingWebhookConfiguration
 JSON_PATCH = PatchType.JSON
@@ -305,13 +319,35 @@ async def keep_ca_bundle(
     every: float = 5.0,
 ) -> None:
     """Patch and re-patch `caBundle` forever (Istio's 1.0 injector did it every second)."""
+    problems = Problems()
     while True:
         for kind, name in targets:
             try:
                 await patch_ca_bundle(client, kind=kind, name=name, bundle=bundle)
             except KubeError as err:
-                logger.warning("%s; retrying in %.0f s", err, every)
+                problems.failed((kind, name), f"{err}; retrying every {every:.0f} s")
+            else:
+                problems.cleared((kind, name), f"the {kind} webhook configuration {name} is back")
         await asyncio.sleep(every)
+
+
+class Problems:
+    """Warn about a failing target once, not every round: a validating configuration nobody
+    applied would otherwise warn every 5 s forever. A new message warns again; recovery says so."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], str] = {}
+
+    def failed(self, target: tuple[str, str], message: str) -> None:
+        if self._last.get(target) == message:
+            logger.debug("%s", message)
+            return
+        self._last[target] = message
+        logger.warning("%s", message)
+
+    def cleared(self, target: tuple[str, str], message: str) -> None:
+        if self._last.pop(target, None) is not None:
+            logger.info("%s", message)
 
 
 # --- what `check` reads ---------------------------------------------------------------------

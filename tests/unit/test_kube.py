@@ -544,3 +544,48 @@ async def test_a_replica_follows_a_new_ca_in_the_secret(tmp_path: Path) -> None:
         await task
     assert bundle() == certs.ca_bundle(new_ca)
     assert plan.files.ca_cert.read_bytes() == new_ca.cert_pem
+
+
+def test_api_calls_are_logged_at_debug_only(caplog: pytest.LogCaptureFixture) -> None:
+    """The HTTP client's per-request lines would be two a second in poll mode."""
+    calls = logging.getLogger("httpx2")
+    with caplog.at_level(logging.INFO):
+        calls.info(
+            'HTTP Request: %s %s "%s %d %s"', "GET", "https://k8s.test/x", "HTTP/1.1", 200, "OK"
+        )
+        calls.warning("a real problem")
+    assert [r.getMessage() for r in caplog.records] == ["a real problem"]
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        calls.info("HTTP Request: GET https://k8s.test/x")
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("DEBUG", "HTTP Request: GET https://k8s.test/x")
+    ]
+
+
+async def test_a_missing_webhook_configuration_is_warned_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = WebhookStore(generated_webhooks())
+    name = store.body["metadata"]["name"]
+    asked: list[str] = []
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        asked.append(request.url.path)
+        return store.handle(request)
+
+    targets: list[tuple[kube.WebhookKind, str]] = [("mutating", name), ("validating", "absent")]
+    with caplog.at_level(logging.INFO, logger="sidecar_injector.kube"):
+        task = asyncio.create_task(
+            kube.keep_ca_bundle(client(handle), targets=targets, bundle="Q0E=", every=0)
+        )
+        async with asyncio.timeout(10):
+            while sum(path.endswith("/absent") for path in asked) < 3:
+                await asyncio.sleep(0.001)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warned] == [
+        "the validating webhook configuration absent does not exist; retrying every 0 s"
+    ]
