@@ -95,7 +95,11 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=60)
     print(f"server RSS at rest: {idle} MB")
-    print(json.dumps({"bench": "abuse", "serve_args": args.serve_args, "idle_rss_mb": idle, "rows": rows}))
+    print(
+        json.dumps(
+            {"bench": "abuse", "serve_args": args.serve_args, "idle_rss_mb": idle, "rows": rows}
+        )
+    )
 
 
 def _line(row: dict[str, object]) -> str:

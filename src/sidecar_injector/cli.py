@@ -780,7 +780,7 @@ def serve(
             min=64,
             envvar="SIDECAR_INJECTOR_ENGINE_MEMORY_MB",
             help="Memory (MiB) an engine may allocate; past it the admission fails, not the "
-            "server. An engine whose peak RSS passes a quarter of it is replaced.",
+            "server. An engine whose peak RSS passes 128 MiB (or half this) is replaced.",
         ),
     ] = 1024,
     default_timeout: Annotated[
@@ -882,7 +882,7 @@ def serve(
             engines=EngineLimits(
                 engines=engines,
                 memory_bytes=engine_memory_mb * MIB,
-                recycle_bytes=engine_memory_mb * MIB // 4,
+                recycle_bytes=min(128, engine_memory_mb // 2) * MIB,
             ),
             limits=listener.Limits(
                 max_header_bytes=max_header_bytes,

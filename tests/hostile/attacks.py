@@ -348,10 +348,10 @@ def huge_pod(mib: float = 5.0) -> dict[str, Any]:
     return obj
 
 
-async def huge_pod_short_deadline(target: Target) -> Seen:
-    obj = huge_pod()
+async def huge_pods_short_deadline(target: Target, *, count: int = 4, mib: float = 5.9) -> Seen:
+    obj = huge_pod(mib)
     return await _many(
-        2, lambda i: admit(target, obj, uid=f"huge-{i}", path="/inject?timeout=2s"), at_once=2
+        count, lambda i: admit(target, obj, uid=f"huge-{i}", path="/inject?timeout=2s")
     )
 
 
@@ -388,5 +388,5 @@ ATTACKS: dict[str, Callable[[Target], Awaitable[Seen]]] = {
     "JSON nested 256-5,000 levels": deep_json,
     "invalid 200 KB annotation": big_invalid_annotation,
     "UPDATE, DELETE, CONNECT, subresource": other_operations,
-    "two 5 MiB pods with ?timeout=2s": huge_pod_short_deadline,
+    "four 5.9 MiB pods at once with ?timeout=2s": huge_pods_short_deadline,
 }

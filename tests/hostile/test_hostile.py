@@ -199,8 +199,11 @@ def test_only_pod_creation_is_mutated(served: Served) -> None:
 
 
 def test_huge_pods_are_answered_within_their_deadline(served: Served) -> None:
-    seen, _ = under_attack(served, attacks.huge_pod_short_deadline)
+    seen, _ = under_attack(served, attacks.huge_pods_short_deadline)
+    assert any(isinstance(answer, dict) for answer in seen.answers), seen.answers
     for answer in seen.answers:
+        if answer == 503:
+            continue
         assert isinstance(answer, dict), answer
         if not answer["allowed"]:
             assert (

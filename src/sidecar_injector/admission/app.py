@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -38,6 +38,8 @@ DEFAULT_TIMEOUT = 10.0
 """Seconds an admission may take when the API server does not say (its own default is 10)."""
 MAX_TIMEOUT = 30.0
 """The longest `timeoutSeconds` the API server allows."""
+LARGE_BODY_BYTES = 256 * 1024
+"""Requests declaring a larger body are read one at a time per worker (`Webhook._room`)."""
 MAX_MESSAGE_CHARS = 1000
 """Answers and log lines quote at most this much of an error: bad values can be megabytes."""
 JSON_TYPE = b"application/json"
@@ -168,6 +170,7 @@ class Webhook:
         self.settings = settings
         self.checks = tuple(checks)
         self.notify = notify
+        self._large = asyncio.Semaphore(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -192,8 +195,11 @@ class Webhook:
         request: review.Request | None = None
         try:
             params, warnings = parse_path_params(scope["path"])
-            request = review.decode(await self._body(scope, receive))
-            answer = await self._admit(request, params=params, warnings=warnings, deadline=deadline)
+            async with self._room(scope, deadline):
+                request = review.decode(await self._body(scope, receive))
+                answer = await self._admit(
+                    request, params=params, warnings=warnings, deadline=deadline
+                )
         except asyncio.CancelledError:
             await self._last_word(send, request=request, route="inject")
             raise
@@ -252,8 +258,9 @@ class Webhook:
         deadline = self._deadline(scope)
         request: review.Request | None = None
         try:
-            request = review.decode(await self._body(scope, receive))
-            answer = await self._check_config(request, deadline=deadline)
+            async with self._room(scope, deadline):
+                request = review.decode(await self._body(scope, receive))
+                answer = await self._check_config(request, deadline=deadline)
         except asyncio.CancelledError:
             await self._last_word(send, request=request, route="validate")
             raise
@@ -273,6 +280,29 @@ class Webhook:
             review.Verdict(allowed=True), uid=request.uid, api_version=request.api_version
         )
         return Answer(200, body, outcome="allowed", reason="configValid")
+
+    @contextlib.asynccontextmanager
+    async def _room(self, scope: Scope, deadline: float) -> AsyncIterator[None]:
+        """Room for one request's body and decoded object: a large one (a typical pod is
+        10 KB) waits for the one place for large requests of this worker, so that concurrent
+        multi-megabyte bodies cannot multiply the server's memory."""
+        declared = _header(scope, b"content-length")
+        if not (declared.isdigit() and int(declared) > LARGE_BODY_BYTES):
+            yield
+            return
+        try:
+            await asyncio.wait_for(self._large.acquire(), max(deadline - time.monotonic(), 0))
+        except TimeoutError:
+            raise RequestError(
+                "another large request is being handled; try again",
+                status=503,
+                reason="largeRequestBusy",
+                headers=((b"retry-after", b"1"),),
+            ) from None
+        try:
+            yield
+        finally:
+            self._large.release()
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
         """The request body after the method and content-type checks, within the size limit."""
