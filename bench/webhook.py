@@ -4,11 +4,13 @@
     .venv/bin/python bench/webhook.py --samples small typical large -c 8 --seconds 5
     .venv/bin/python bench/webhook.py --servers ours --workers 2
 
-Four servers, each started once and given every (sample, concurrency) row: `go`
+Five servers, each started once and given every (sample, concurrency) row: `go`
 (shared/tools/go-ref-injector), `ours` (`sidecar-injector serve` with the reference template as
 its config, bench/reference.py, and `--cache-entries 0`: every request injected from scratch, as
 Go does), `cached` (the same with the replica cache on, as `serve` runs by default: loadgen sends
-one body over and over, so this is the best case, a burst of identical replicas) and `allow`
+one body over and over, so this is the best case, a burst of identical replicas), `inline`
+(`ours` with `--engines 0`: admissions in the worker itself, no isolation; ours/inline is what
+the injection engines cost) and `allow`
 (ours with `policy: disabled`: decode, decide, answer allowed without a patch: the floor of
 HTTP + TLS + JSON cost). All use one throwaway
 certificate (RSA-2048, as the reference's bench.sh) and are driven by shared/tools/loadgen over
@@ -126,6 +128,7 @@ def server_command(kind: str, *, port: int, certs: Path, workers: int) -> list[s
         "warning",
         "--cache-entries",
         "128" if kind == "cached" else "0",
+        *(["--engines", "0"] if kind == "inline" else []),
     ]
 
 
@@ -213,7 +216,7 @@ def ratios(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     found = {(r["server"], r["sample"], r["c"]): r for r in rows}
     out: list[dict[str, object]] = []
     for (server, sample, c), ours in found.items():
-        if server not in ("ours", "cached"):
+        if server not in ("ours", "cached", "inline"):
             continue
         entry: dict[str, object] = {"server": server, "sample": sample, "c": c}
         go = found.get(("go", sample, c))
