@@ -421,6 +421,10 @@ def configmap_reference(reference: str, *, flag: str) -> tuple[str, str]:
     return namespace, name
 
 
+CONFIG_KEYS = ("config", "values", "mesh")
+"""The keys a config is loaded from; one that is missing takes the embedded default."""
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigMaps:
     """Where `serve` reads its config in a cluster: the injector ConfigMap (`config`, `values`,
@@ -430,6 +434,9 @@ class ConfigMaps:
     injector: tuple[str, str]
     mesh_map: tuple[str, str] | None = None
     mesh_file: Path | None = None
+    _had: set[str] = field(default_factory=set, compare=False, repr=False)
+    """The config keys of every config loaded: one of them gone is refused, not silently
+    replaced by the embedded default."""
 
     @classmethod
     def parse(
@@ -466,16 +473,35 @@ class ConfigMaps:
             if mesh is not None and "mesh" in mesh:
                 data["mesh"] = mesh["mesh"]
             mesh_where = "ConfigMap {}/{} data.mesh".format(*self.mesh_map)
-        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
         sources = config.Sources(f"{where} data.config", f"{where} data.values", mesh_where)
-        return digest, lambda: config.load(
-            config=data.get("config"),
-            values=data.get("values"),
-            mesh=data.get("mesh"),
-            sources=sources,
-            revision=revision,
-            env=dict(os.environ),
-        )
+        self._refuse_lost_keys(data, sources)
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+        def load() -> config.Config:
+            loaded = config.load(
+                config=data.get("config"),
+                values=data.get("values"),
+                mesh=data.get("mesh"),
+                sources=sources,
+                revision=revision,
+                env=dict(os.environ),
+            )
+            self._had.update(key for key in CONFIG_KEYS if key in data)
+            return loaded
+
+        return digest, load
+
+    def _refuse_lost_keys(self, data: Mapping[str, str], sources: config.Sources) -> None:
+        """A key deleted from a ConfigMap is almost always a mistake (an edit or a GitOps
+        overlay gone wrong); loading without it would switch pods to the embedded default."""
+        where = {"config": sources.config, "values": sources.values, "mesh": sources.mesh}
+        lost = [where[key] for key in CONFIG_KEYS if key in self._had and key not in data]
+        if lost:
+            verb = "was" if len(lost) == 1 else "were"
+            raise config.ConfigError(
+                f"{' and '.join(lost)} {verb} removed; serving the last good config",
+                hint="put the key back, or restart the injector to serve the embedded default",
+            )
 
 
 class ConfigMapWatch:

@@ -589,3 +589,69 @@ async def test_a_missing_webhook_configuration_is_warned_once(
     assert [r.getMessage() for r in warned] == [
         "the validating webhook configuration absent does not exist; retrying every 0 s"
     ]
+
+
+class DataSource:
+    """A config source over `ConfigMaps.snapshot`, with data a test edits between reloads."""
+
+    def __init__(self, maps: kube.ConfigMaps, data: dict[str, str]) -> None:
+        self.maps, self.data = maps, data
+
+    def describe(self) -> str:
+        return self.maps.describe()
+
+    def snapshot(self, *, revision: str) -> tuple[str, Callable[[], config.Config]]:
+        return self.maps.snapshot(dict(self.data), None, revision=revision)
+
+
+def test_a_deleted_config_key_keeps_the_last_good_config_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from unittest import mock
+
+    from prometheus_client import CollectorRegistry
+
+    from sidecar_injector import metrics, server
+
+    shipped = manifests.configmaps(manifests.Settings())[0]["data"]
+    mine = shipped["config"].replace("policy: enabled", "policy: disabled")
+    source = DataSource(kube.ConfigMaps.parse("ns/inj"), {**shipped, "config": mine})
+    digest, load = source.snapshot(revision="")
+    pipeline = mock.Mock()
+    recorder = metrics.create(CollectorRegistry())
+    watch = server.ConfigWatch(source, pipeline=pipeline, metrics=recorder, digest=digest)
+    assert load().injection.policy == "disabled"
+    del source.data["config"]
+    with caplog.at_level(logging.ERROR):
+        assert watch.refresh() is False
+        assert watch.refresh() is False
+    pipeline.swap.assert_not_called()
+    removed = "ConfigMap ns/inj data.config was removed; serving the last good config"
+    assert removed in (watch.error or "")
+    assert [r.getMessage().count(removed) for r in caplog.records] == [1]
+    assert watch.check().ok and removed in watch.check().detail
+    sample = recorder.registry.get_sample_value
+    assert sample("sidecar_injector_config_last_reload_ok") == 0
+    assert sample("sidecar_injector_config_reloads_total", {"result": "error"}) == 1
+    source.data["config"] = mine
+    assert watch.refresh() is False
+    assert watch.error is None
+    assert sample("sidecar_injector_config_last_reload_ok") == 1
+
+
+def test_a_key_never_loaded_may_be_absent_and_a_failed_one_may_go() -> None:
+    """The embedded default stands in for a key the ConfigMap never had; a key whose config
+    never loaded can be removed again (that is how a bad edit is reverted)."""
+    maps = kube.ConfigMaps.parse("ns/inj")
+    _, load = maps.snapshot({}, None, revision="")
+    assert load().injection.policy == "enabled"
+    _, load_bad = maps.snapshot({"values": "{nonsense"}, None, revision="")
+    with pytest.raises(config.ConfigError):
+        load_bad()
+    maps.snapshot({}, None, revision="")
+    _, load = maps.snapshot({"values": "{}", "mesh": "{}"}, None, revision="")
+    load()
+    with pytest.raises(
+        config.ConfigError, match=r"data\.values and ConfigMap ns/inj data\.mesh were"
+    ):
+        maps.snapshot({}, None, revision="")

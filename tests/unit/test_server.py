@@ -448,7 +448,7 @@ def test_configmap_source_reloads_and_keeps_the_last_good(tmp_path: Path) -> Non
     api.data = {"values": tagged("second").decode()}
     assert watch.refresh() is True
     assert pipeline.config.values["tag"] == "second"
-    api.data = {"config": "policy: sometimes\n"}
+    api.data = {"values": tagged("second").decode(), "config": "policy: sometimes\n"}
     assert watch.refresh() is False
     assert "ConfigMap istio-system/inj data.config" in (watch.error or "")
     api.data = None
