@@ -29,7 +29,8 @@ class Limits:
     body_timeout: float = 10.0
     """Seconds from the end of the head to the end of the body."""
     max_connections: int = 1000
-    """Per worker; past it the oldest connection with no request in progress is closed."""
+    """Per worker; past it a connection with no request in progress is closed: the oldest that
+    has not yet sent a whole request, else the oldest idle one."""
 
 
 class _Refusal(Exception):
@@ -60,6 +61,8 @@ class GuardedProtocol(HttpToolsProtocol):
         """The complete head's request line and fields, as the parser hands them over."""
         self.header_count = 0
         self.born = self.loop.time()
+        self.answered = 0
+        """Requests read whole: a connection that has had none yet is shed first."""
         self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -123,6 +126,7 @@ class GuardedProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        self.answered += 1
         self._disarm()
         super().on_message_complete()
 
@@ -146,8 +150,8 @@ class GuardedProtocol(HttpToolsProtocol):
         idle = [c for c in self.connections if isinstance(c, GuardedProtocol) and not c.busy()]
         idle = [c for c in idle if c is not self]
         if idle:
-            oldest = min(idle, key=lambda c: c.born)
-            oldest.refuse(503, "Too many connections; closing the oldest idle one.")
+            victim = min(idle, key=lambda c: (c.answered > 0, c.born))
+            victim.refuse(503, "Too many connections; closing the oldest idle one.")
         else:
             self.refuse(503, "Too many connections in progress.")
 

@@ -162,3 +162,24 @@ def test_past_the_connection_cap_the_oldest_idle_one_is_shed(
         second.settimeout(0.2)
         with pytest.raises(TimeoutError):
             second.recv(1)
+
+
+def test_a_kept_alive_client_outlives_half_sent_requests(tmp_path: Path, ca: certs.KeyPair) -> None:
+    """The API server's idle keep-alive connection is older than the flood, yet the flood goes
+    first: connections that never sent a whole request are shed before any that did."""
+    limits = listener.Limits(max_connections=3, header_timeout=30)
+    with ExitStack() as stack:
+        port = stack.enter_context(serving(tmp_path, ca, limits))
+        client = stack.enter_context(connect(port, ca))
+        client.sendall(post(2) + b"ok")
+        first = b""
+        while not first.endswith(b"\r\n\r\n2"):
+            first += client.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200")
+        flood = [stack.enter_context(connect(port, ca)) for _ in range(3)]
+        for slow in flood:
+            slow.sendall(b"POST /inject HTTP/1.1\r\n")
+            time.sleep(0.05)
+        assert answer(flood[0]).startswith(b"HTTP/1.1 503")
+        client.sendall(post(2, b"connection: close\r\n") + b"ok")
+        assert answer(client).startswith(b"HTTP/1.1 200")
