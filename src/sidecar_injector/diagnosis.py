@@ -16,7 +16,9 @@ from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from lightkube import AsyncClient
+from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.core_v1 import Container, PodSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap, Endpoints, Pod, Secret
@@ -46,60 +48,71 @@ class Finding:
 @dataclass(frozen=True, slots=True)
 class _Webhooks:
     hooks: list[dict[str, Any]]
-    bundle: str
+
+    @property
+    def failing_open(self) -> bool:
+        """Whether a dead injector lets pods through uninjected (any webhook on `Ignore`)."""
+        return any(h.get("failurePolicy") == "Ignore" for h in self.hooks)
 
 
 async def diagnose(client: AsyncClient, *, names: manifests.Names) -> list[Finding]:
     """Every check, in order; a check that cannot run is itself a finding."""
     findings: list[Finding] = []
     webhooks = await _webhook_configuration(client, names=names, findings=findings)
-    ready = await _endpoints(client, names=names, findings=findings)
+    validating = await _webhook_configuration(
+        client, names=names, findings=findings, kind="validating"
+    )
+    ready = await _endpoints(client, names=names, findings=findings, webhooks=webhooks)
     if webhooks is not None:
         findings += policy_findings(webhooks.hooks, ready=ready)
         findings += await _pdb(client, names=names, hooks=webhooks.hooks)
-        findings += await _certificate(client, names=names, bundle=webhooks.bundle)
+        every = [*webhooks.hooks, *(validating.hooks if validating is not None else [])]
+        findings += await _certificate(client, names=names, hooks=every)
     by_default = webhooks is not None and _by_default(webhooks.hooks)
     labelled = await _namespaces(client, names=names, findings=findings, by_default=by_default)
-    if labelled and ready:
-        findings.append(await _dry_run(client, namespace=labelled[0]))
+    if labelled:
+        findings.append(await _dry_run(client, namespace=labelled[0], webhooks=webhooks))
     return findings
 
 
 async def _webhook_configuration(
-    client: AsyncClient, *, names: manifests.Names, findings: list[Finding]
+    client: AsyncClient,
+    *,
+    names: manifests.Names,
+    findings: list[Finding],
+    kind: kube.WebhookKind = "mutating",
 ) -> _Webhooks | None:
-    subject = f"MutatingWebhookConfiguration {names.mutating}"
+    name = names.mutating if kind == "mutating" else names.validating
+    subject = f"{kind.capitalize()}WebhookConfiguration {name}"
     try:
-        found = await kube.get_webhook_configuration(client, kind="mutating", name=names.mutating)
+        found = await kube.get_webhook_configuration(client, kind=kind, name=name)
     except kube.KubeError as err:
-        findings.append(
+        missing = (
             Finding("error", subject, str(err), "apply `sidecar-injector manifests` output")
+            if kind == "mutating"
+            else Finding(
+                "warning",
+                subject,
+                f"{err}: a broken injector ConfigMap is stored unchecked",
+                "apply `sidecar-injector manifests` output",
+            )
         )
+        findings.append(missing)
         return None
     hooks: list[dict[str, Any]] = found.to_dict().get("webhooks") or []
     findings.append(Finding("ok", subject, f"exists with {len(hooks)} webhook(s)"))
-    bundles = {h.get("clientConfig", {}).get("caBundle") or "" for h in hooks}
-    if "" in bundles:
+    blank = [str(h.get("name")) for h in hooks if not h.get("clientConfig", {}).get("caBundle")]
+    if blank:
         findings.append(
             Finding(
                 "error",
                 subject,
-                "a webhook has no caBundle: the API server cannot verify the injector",
+                f"no caBundle in {', '.join(blank)}: the API server cannot verify the injector",
                 "with --cert-mode self the injector patches it within seconds; otherwise "
                 "re-apply with `manifests --ca-file`",
             )
         )
-    elif len(bundles) > 1:
-        findings.append(
-            Finding(
-                "warning",
-                subject,
-                "webhooks carry different caBundles",
-                "one of them cannot verify the injector: re-apply the manifests (self mode "
-                "repairs them within seconds)",
-            )
-        )
-    return _Webhooks(hooks, sorted(bundles)[-1] if bundles else "")
+    return _Webhooks(hooks)
 
 
 def policy_findings(hooks: list[dict[str, Any]], *, ready: int) -> list[Finding]:
@@ -142,13 +155,20 @@ def policy_findings(hooks: list[dict[str, Any]], *, ready: int) -> list[Finding]
 
 
 async def _endpoints(
-    client: AsyncClient, *, names: manifests.Names, findings: list[Finding]
+    client: AsyncClient,
+    *,
+    names: manifests.Names,
+    findings: list[Finding],
+    webhooks: _Webhooks | None,
 ) -> int:
     subject = f"Service {names.namespace}/{names.app}"
+    down = _when_down(webhooks)
     try:
         found = await client.get(Endpoints, name=names.app, namespace=names.namespace)
     except kube.TransportErrors as err:
-        findings.append(Finding("error", subject, f"no endpoints: {err}", "is it deployed?"))
+        findings.append(
+            Finding("error", subject, f"no endpoints: {err}; {down}", "is it deployed?")
+        )
         return 0
     ready = sum(len(s.addresses or []) for s in found.subsets or [])
     if ready == 0:
@@ -156,7 +176,7 @@ async def _endpoints(
             Finding(
                 "error",
                 subject,
-                "no ready endpoints: every webhook call fails",
+                f"no ready endpoints: every webhook call fails; {down}",
                 f"kubectl -n {names.namespace} describe deploy {names.app}; look at /readyz",
             )
         )
@@ -165,28 +185,56 @@ async def _endpoints(
     return ready
 
 
+def _when_down(webhooks: _Webhooks | None) -> str:
+    """What a dead injector does to pods, by failurePolicy."""
+    if webhooks is not None and webhooks.failing_open:
+        return (
+            "failing open (failurePolicy Ignore): pods are created without sidecars; "
+            "restart them once the injector is back (`check --proxy` lists them)"
+        )
+    return "pods in labelled namespaces are refused (failurePolicy Fail)"
+
+
+PDB_V1BETA1 = create_namespaced_resource(
+    "policy", "v1beta1", "PodDisruptionBudget", "poddisruptionbudgets"
+)
+"""Kubernetes 1.16 to 1.20 serve PodDisruptionBudget only as policy/v1beta1."""
+
+
 async def _pdb(
     client: AsyncClient, *, names: manifests.Names, hooks: list[dict[str, Any]]
 ) -> list[Finding]:
     if all(h.get("failurePolicy") == "Ignore" for h in hooks):
         return []
     subject = f"PodDisruptionBudget {names.namespace}/{names.app}"
-    try:
-        await client.get(PodDisruptionBudget, name=names.app, namespace=names.namespace)
-    except kube.TransportErrors:
-        return [
-            Finding(
-                "warning",
-                subject,
-                "missing while failurePolicy is Fail: a node drain can stop all replicas",
-                "apply the PodDisruptionBudget from `sidecar-injector manifests`",
-            )
-        ]
-    return [Finding("ok", subject, "exists")]
+    for version, resource in (("policy/v1", PodDisruptionBudget), ("policy/v1beta1", PDB_V1BETA1)):
+        try:
+            await client.get(resource, name=names.app, namespace=names.namespace)
+        except kube.TransportErrors as err:
+            if kube.status_code(err) == 404:
+                continue  # absent, or an API server that does not serve this version
+            return [
+                Finding(
+                    "warning",
+                    subject,
+                    f"cannot read it: {err}",
+                    "use a context that may get poddisruptionbudgets",
+                )
+            ]
+        return [Finding("ok", subject, f"exists ({version})")]
+    return [
+        Finding(
+            "warning",
+            subject,
+            "missing while failurePolicy is Fail: a node drain can stop all replicas",
+            "apply the PodDisruptionBudget from `sidecar-injector manifests` "
+            "(`--kubernetes-version 1.19` before Kubernetes 1.21)",
+        )
+    ]
 
 
 async def _certificate(
-    client: AsyncClient, *, names: manifests.Names, bundle: str
+    client: AsyncClient, *, names: manifests.Names, hooks: list[dict[str, Any]]
 ) -> list[Finding]:
     subject = f"Secret {names.namespace}/{names.tls_secret}"
     try:
@@ -201,7 +249,12 @@ async def _certificate(
                 "check that the Secret exists and that you may read it (`kubectl get secret`)",
             )
         ]
-    return certificate_findings(serving, bundle=bundle, hosts=manifests.service_hosts(names))
+    bundles: dict[str, list[str]] = {}
+    for hook in hooks:
+        bundle = hook.get("clientConfig", {}).get("caBundle") or ""
+        if bundle:  # a blank one is already an error of its configuration
+            bundles.setdefault(bundle, []).append(str(hook.get("name")))
+    return bundle_findings(serving, bundles=bundles, hosts=manifests.service_hosts(names))
 
 
 def certificate_findings(
@@ -212,10 +265,26 @@ def certificate_findings(
     now: datetime.datetime | None = None,
 ) -> list[Finding]:
     """Whether `caBundle` verifies the serving certificate, its names, and days to expiry."""
+    return bundle_findings(serving_pem, bundles={bundle: []}, hosts=hosts, now=now)
+
+
+def bundle_findings(
+    serving_pem: bytes,
+    *,
+    bundles: Mapping[str, list[str]],
+    hosts: list[str],
+    now: datetime.datetime | None = None,
+) -> list[Finding]:
+    """Whether each distinct `caBundle` (with the webhooks carrying it) verifies the serving
+    certificate, its names, and days to expiry of it and of every CA: the API server calls each
+    webhook with its own bundle, so one that does not verify fails that webhook's calls."""
     now = now or datetime.datetime.now(datetime.UTC)
     try:
         cert = x509.load_pem_x509_certificate(serving_pem)
-        cas = x509.load_pem_x509_certificates(base64.b64decode(bundle)) if bundle else []
+        parsed = {
+            bundle: x509.load_pem_x509_certificates(base64.b64decode(bundle)) if bundle else []
+            for bundle in bundles
+        }
     except ValueError as err:
         return [
             Finding(
@@ -225,9 +294,14 @@ def certificate_findings(
                 "replace the Secret's tls.crt or the caBundle with PEM (`sidecar-injector certs`)",
             )
         ]
-    findings = [_verified(cert, cas)]
+    alone = len(parsed) == 1
+    findings = [
+        _verified(cert, cas, webhooks=bundles[bundle], alone=alone)
+        for bundle, cas in parsed.items()
+    ]
     findings += _names(cert, hosts)
-    for label, item in [("serving certificate", cert), *(("CA", ca) for ca in cas)]:
+    expiring = {ca.fingerprint(hashes.SHA256()): ca for cas in parsed.values() for ca in cas}
+    for label, item in [("serving certificate", cert), *(("CA", ca) for ca in expiring.values())]:
         days = (item.not_valid_after_utc - now).days
         severity: Severity = (
             "error" if days < 0 else "warning" if days < EXPIRY_WARNING_DAYS else "ok"
@@ -249,16 +323,21 @@ def _renewal_hint(label: str) -> str:
     )
 
 
-def _verified(cert: x509.Certificate, cas: list[x509.Certificate]) -> Finding:
+def _verified(
+    cert: x509.Certificate, cas: list[x509.Certificate], *, webhooks: list[str], alone: bool
+) -> Finding:
+    """One bundle's verdict; `alone`: the only bundle, so the subject need not name webhooks."""
+    subject = "caBundle" if alone or not webhooks else f"caBundle of {', '.join(webhooks)}"
     for ca in cas:
         try:
             cert.verify_directly_issued_by(ca)
         except (ValueError, TypeError, InvalidSignature):
             continue
-        return Finding("ok", "caBundle", f"verifies the serving certificate ({ca.subject})")
+        carried = f" in {len(webhooks)} webhook(s)" if webhooks else ""
+        return Finding("ok", subject, f"verifies the serving certificate ({ca.subject}){carried}")
     return Finding(
         "error",
-        "caBundle",
+        subject,
         "does not verify the serving certificate: calls fail with "
         "`x509: certificate signed by unknown authority`",
         "re-patch caBundle from the Secret's ca.crt, or restart the injector in --cert-mode self",
@@ -339,7 +418,8 @@ def labelled_namespaces(
     ]
 
 
-async def _dry_run(client: AsyncClient, *, namespace: str) -> Finding:
+async def _dry_run(client: AsyncClient, *, namespace: str, webhooks: _Webhooks | None) -> Finding:
+    """A pod created with `dryRun: All`: what the API server really does with the next pod."""
     subject = f"dry-run pod in {namespace}"
     pod = Pod(
         metadata=ObjectMeta(generateName="sidecar-injector-check-", namespace=namespace),
@@ -352,12 +432,14 @@ async def _dry_run(client: AsyncClient, *, namespace: str) -> Finding:
     containers = [c.name for c in (created.spec.containers if created.spec else [])]
     if len(containers) > 1:
         return Finding("ok", subject, f"injected: containers {', '.join(containers)}")
-    return Finding(
-        "error",
-        subject,
-        "came back without a sidecar",
-        f"run `sidecar-injector explain` for a pod in {namespace}",
-    )
+    hint = f"run `sidecar-injector explain` for a pod in {namespace}"
+    if webhooks is not None and webhooks.failing_open:
+        hint = (
+            "failurePolicy Ignore: if the API server could not call the injector, the webhook "
+            f"is failing open and pods are created without sidecars (see the findings above); "
+            f"otherwise {hint}"
+        )
+    return Finding("error", subject, "came back without a sidecar", hint)
 
 
 # --- check --proxy --------------------------------------------------------------------------

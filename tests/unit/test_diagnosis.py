@@ -105,6 +105,16 @@ def test_labelled_namespaces_follow_the_webhook_selectors() -> None:
 # --- the command against a fake cluster -----------------------------------------------------
 
 
+MUTATING = (
+    "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector"
+)
+VALIDATING = (
+    "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/"
+    "istio-sidecar-injector-config"
+)
+PDB_V1 = "/apis/policy/v1/namespaces/istio-system/poddisruptionbudgets/sidecar-injector"
+
+
 def cluster_objects(ca: certs.KeyPair, serving: certs.KeyPair, *, bundle: str) -> dict[str, Any]:
     settings = manifests.Settings()
     webhooks = manifests.mutating_webhook_configuration(settings)
@@ -158,7 +168,8 @@ def fake_cluster() -> Iterator[tuple[str, dict[str, Any], list[str]]]:
         def do_POST(self) -> None:
             posts.append(self.path)
             pod = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            pod["spec"]["containers"].append({"name": "istio-proxy", "image": "proxy"})
+            if not objects.get("failing open"):
+                pod["spec"]["containers"].append({"name": "istio-proxy", "image": "proxy"})
             pod["metadata"]["name"] = "sidecar-injector-check-x"
             self._reply(201, pod)
 
@@ -224,10 +235,105 @@ def test_check_fails_on_a_blank_ca_bundle_and_no_endpoints(
     args = ["check", "--kubeconfig", str(kubeconfig(tmp_path, server))]
     result = CliRunner().invoke(cli.app, args)
     assert result.exit_code == 1
-    assert "a webhook has no caBundle" in result.output
+    assert "no caBundle in rev.namespace.sidecar-injector.istio.io, " in result.output
     assert "no ready endpoints" in result.output
+    assert "pods in labelled namespaces are refused (failurePolicy Fail)" in result.output
     assert "failurePolicy Fail with 0 ready" in result.output
-    assert posts == []
+    assert "[ok] caBundle" not in result.output
+    # the dry run shows what the API server really does (here: the fake injects)
+    assert posts == ["/api/v1/namespaces/apps/pods?dryRun=All"]
+
+
+def test_check_verifies_every_webhooks_bundle_of_both_configurations(
+    fake_cluster: tuple[str, dict[str, Any], list[str]],
+    tmp_path: Path,
+    ca: certs.KeyPair,
+    serving: certs.KeyPair,
+) -> None:
+    server, objects, _ = fake_cluster
+    good = certs.ca_bundle(ca)
+    objects.update(cluster_objects(ca, serving, bundle=good))
+    mutating = objects[MUTATING]
+    mutating["webhooks"][1]["clientConfig"]["caBundle"] = certs.ca_bundle(certs.make_ca())
+    validating = manifests.validating_webhook_configuration(manifests.Settings())
+    validating["webhooks"][0]["clientConfig"]["caBundle"] = ""
+    objects[VALIDATING] = validating
+    result = CliRunner().invoke(
+        cli.app, ["check", "--kubeconfig", str(kubeconfig(tmp_path, server))]
+    )
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    second = mutating["webhooks"][1]["name"]
+    others = ", ".join(h["name"] for i, h in enumerate(mutating["webhooks"]) if i != 1)
+    assert f"[ok] caBundle of {others}: verifies the serving certificate" in result.output
+    assert any(line.startswith(f"[error] caBundle of {second}: does not verify") for line in lines)
+    assert (
+        "[error] ValidatingWebhookConfiguration istio-sidecar-injector-config: no caBundle in "
+        "config.validation.sidecar-injector.istio.io" in result.output
+    )
+    # a rotation in progress: both CAs in one bundle still verify
+    both = base64.b64encode(ca.cert_pem + certs.make_ca().cert_pem).decode()
+    for hook in mutating["webhooks"]:
+        hook["clientConfig"]["caBundle"] = both
+    validating["webhooks"][0]["clientConfig"]["caBundle"] = good
+    result = CliRunner().invoke(
+        cli.app, ["check", "--kubeconfig", str(kubeconfig(tmp_path, server))]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count(": verifies the serving certificate") == 2
+    assert result.output.count("[ok] CA: expires in") == 2
+
+
+def test_a_dead_injector_with_failure_policy_ignore_is_failing_open(
+    fake_cluster: tuple[str, dict[str, Any], list[str]],
+    tmp_path: Path,
+    ca: certs.KeyPair,
+    serving: certs.KeyPair,
+) -> None:
+    server, objects, _ = fake_cluster
+    objects.update(cluster_objects(ca, serving, bundle=certs.ca_bundle(ca)))
+    for hook in objects[MUTATING]["webhooks"]:
+        hook["failurePolicy"] = "Ignore"
+    objects["/api/v1/namespaces/istio-system/endpoints/sidecar-injector"]["subsets"] = []
+    result = CliRunner().invoke(
+        cli.app, ["check", "--kubeconfig", str(kubeconfig(tmp_path, server))]
+    )
+    assert result.exit_code == 1
+    assert (
+        "[error] Service istio-system/sidecar-injector: no ready endpoints: every webhook call "
+        "fails; failing open (failurePolicy Ignore): pods are created without sidecars"
+    ) in result.output
+    objects["failing open"] = True
+    result = CliRunner().invoke(
+        cli.app, ["check", "--kubeconfig", str(kubeconfig(tmp_path, server))]
+    )
+    assert (
+        "[error] dry-run pod in apps: came back without a sidecar; failurePolicy Ignore: if the "
+        "API server could not call the injector, the webhook is failing open"
+    ) in result.output
+
+
+def test_check_finds_a_policy_v1beta1_disruption_budget(
+    fake_cluster: tuple[str, dict[str, Any], list[str]],
+    tmp_path: Path,
+    ca: certs.KeyPair,
+    serving: certs.KeyPair,
+) -> None:
+    """Kubernetes 1.16 to 1.20 answer 404 for policy/v1: that is not a missing budget."""
+    server, objects, _ = fake_cluster
+    objects.update(cluster_objects(ca, serving, bundle=certs.ca_bundle(ca)))
+    old = manifests.disruption_budget(manifests.Settings(kubernetes_version="1.19"))
+    del objects[PDB_V1]
+    objects[PDB_V1.replace("/v1/", "/v1beta1/")] = old
+    args = ["check", "--kubeconfig", str(kubeconfig(tmp_path, server))]
+    result = CliRunner().invoke(cli.app, args)
+    assert (
+        "[ok] PodDisruptionBudget istio-system/sidecar-injector: exists (policy/v1beta1)"
+        in result.output
+    )
+    del objects[PDB_V1.replace("/v1/", "/v1beta1/")]
+    result = CliRunner().invoke(cli.app, args)
+    assert "[warning] PodDisruptionBudget istio-system/sidecar-injector: missing" in result.output
 
 
 def test_check_without_the_webhook_configuration(
