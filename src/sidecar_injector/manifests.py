@@ -288,7 +288,8 @@ def _bound(
 
 
 def configmaps(settings: Settings) -> list[Manifest]:
-    """The injector ConfigMap (`config`, `values`) and the mesh ConfigMap, embedded unless given."""
+    """The injector ConfigMap (`config`, `values`) and the mesh ConfigMap, embedded unless given;
+    both labelled for the validating webhook, so a bad `mesh` edit is refused too."""
     n = names(settings)
     defaults = resources.files("sidecar_injector") / "defaults"
 
@@ -306,7 +307,13 @@ def configmaps(settings: Settings) -> list[Manifest]:
         "config": text(settings.injection_config, "config.yaml"),
         "values": text(settings.values, "values.yaml"),
     }
-    mesh = _object("v1", "ConfigMap", n.mesh_configmap, namespace=n.namespace, labels=_labels(n))
+    mesh = _object(
+        "v1",
+        "ConfigMap",
+        n.mesh_configmap,
+        namespace=n.namespace,
+        labels={**_labels(n), CONFIG_LABEL: "true"},
+    )
     mesh["data"] = {"mesh": text(settings.mesh, "mesh.yaml")}
     return [injector, mesh]
 
@@ -589,7 +596,8 @@ def match_conditions() -> list[Manifest]:
 
 
 def validating_webhook_configuration(settings: Settings) -> Manifest:
-    """Refuses an injector ConfigMap that would not load, before it is stored.
+    """Refuses an injector or mesh ConfigMap (those labelled `sidecar-injector.io/config`) that
+    would not load, before it is stored.
 
     `Ignore` on failure: a down injector must not stop anyone repairing its config.
     """

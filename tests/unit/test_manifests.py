@@ -93,12 +93,15 @@ def test_webhook_defaults() -> None:
     (hook,) = validating["webhooks"]
     assert hook["clientConfig"]["service"]["path"] == "/validate"
     assert hook["failurePolicy"] == "Ignore"
-    (injector,) = [c for c in objects["ConfigMap"] if c["metadata"]["name"].startswith("istio-s")]
-    assert manifests.CONFIG_LABEL in injector["metadata"]["labels"]
-    assert all(
-        injector["metadata"]["labels"][k] == v
-        for k, v in hook["objectSelector"]["matchLabels"].items()
-    )
+    assert [c["metadata"]["name"] for c in objects["ConfigMap"]] == [
+        "istio-sidecar-injector",
+        "istio",
+    ]
+    for validated in objects["ConfigMap"]:  # the injector's and the mesh ConfigMap
+        assert all(
+            validated["metadata"]["labels"].get(k) == v
+            for k, v in hook["objectSelector"]["matchLabels"].items()
+        )
 
 
 def test_self_mode_carries_no_certificate_and_no_ca_bundle() -> None:
