@@ -5,7 +5,9 @@ come from `explanation.webhooks`, the same table `explain` evaluates: what we de
 explain. Defaults lean towards a dead injector hurting as little as possible: two replicas and a
 PodDisruptionBudget, a 3 s timeout instead of Kubernetes' 10 s, and in `self` certificate mode no
 certificate or `caBundle` in the manifests at all (the injector makes and patches them), so
-GitOps tools see no drift.
+GitOps tools see no drift. What the API server defaults inside a list that `kubectl apply`
+replaces whole (a webhook rule's `scope`) or under a `retainKeys` field (the Deployment's
+`strategy.type`) is written out: otherwise every re-apply reports `configured`.
 """
 
 from __future__ import annotations
@@ -361,7 +363,10 @@ def deployment(settings: Settings) -> Manifest:
     body["spec"] = {
         "replicas": settings.replicas,
         "selector": {"matchLabels": _selector_labels(n)},
-        "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+        },
         "template": {
             "metadata": {
                 "labels": {**_labels(n), decision.INJECT_KEY: "false"},
@@ -560,6 +565,7 @@ def _webhook(
                 "apiGroups": [""],
                 "apiVersions": ["v1"],
                 "resources": ["pods"],
+                "scope": "*",
             }
         ],
         "failurePolicy": settings.failure_policy,
@@ -620,6 +626,7 @@ def validating_webhook_configuration(settings: Settings) -> Manifest:
                     "apiGroups": [""],
                     "apiVersions": ["v1"],
                     "resources": ["configmaps"],
+                    "scope": "*",
                 }
             ],
             "failurePolicy": "Ignore",

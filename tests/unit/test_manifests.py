@@ -456,3 +456,13 @@ def test_serve_takes_its_cluster_flags_from_the_environment_and_istios_names(
     assert params["cert_host"] == ["a.ns.svc", "b.ns.svc"]
     assert (params["reload_interval"], params["graceful_timeout"]) == (2.5, 7)
     assert params["webhook_configuration"] == ["hooks"]
+
+
+def test_fields_the_api_server_defaults_where_kubectl_apply_compares_them_are_written() -> None:
+    """A webhook's rules list is replaced whole and `strategy` keeps only the keys given
+    (retainKeys): a field the API server adds there makes every re-apply `configured`."""
+    objects = {o["kind"]: o for o in manifests.build(manifests.Settings())}
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        for hook in objects[kind]["webhooks"]:
+            assert [rule["scope"] for rule in hook["rules"]] == ["*"]
+    assert objects["Deployment"]["spec"]["strategy"]["type"] == "RollingUpdate"
