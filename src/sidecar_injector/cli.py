@@ -669,6 +669,16 @@ def serve(
             help="With --cert-mode self: the Secret.",
         ),
     ] = "",
+    cert_secret_interval: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            envvar="SIDECAR_INJECTOR_CERT_SECRET_INTERVAL",
+            help="With --cert-mode self: seconds between reads of the Secret (at once when a "
+            "caBundle holds a CA not seen before); a replaced CA stays trusted about twice this "
+            "long.",
+        ),
+    ] = 60.0,
     webhook_configuration: Annotated[
         list[str] | None,
         typer.Option(
@@ -851,6 +861,7 @@ def serve(
                 hosts=cert_host or [],
                 mutating=webhook_configuration or [],
                 validating=validating_webhook_configuration or [],
+                read_every=cert_secret_interval,
             )
         else:
             cert, key = _serving_files(

@@ -225,6 +225,7 @@ def self_certificates(
     hosts: list[str],
     mutating: list[str],
     validating: list[str],
+    read_every: float = 60.0,
 ) -> tuple[Path, Path]:
     """`serve --cert-mode self`: the shared Secret's certificate files; caBundle kept patched."""
     from sidecar_injector import certs, kube
@@ -238,7 +239,9 @@ def self_certificates(
     webhooks: list[tuple[kube.WebhookKind, str]] = [("mutating", n) for n in mutating]
     webhooks += [("validating", n) for n in validating]
     files = certs.StateFiles(state_dir)
-    plan = kube.SelfCertificates(secret, files=files, hosts=hosts, webhooks=webhooks)
+    plan = kube.SelfCertificates(
+        secret, files=files, hosts=hosts, webhooks=webhooks, renew_every=read_every
+    )
     kube.start_self_certificates(plan)
     typer.echo(f"serving certificate from Secret {secret} for {', '.join(hosts)}")
     return files.cert, files.key

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import httpx2
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from lightkube import AsyncClient, KubeConfig
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.admissionregistration_v1 import (
@@ -259,21 +261,56 @@ def _secret(issued: Issued, *, name: str, namespace: str, version: str | None = 
 
 # --- caBundle -------------------------------------------------------------------------------
 
+BundleRule = Callable[[list[x509.Certificate]], str]
+"""The caBundle to write, given the CAs that the configuration's webhooks carry now."""
+
+
+def bundle_cas(bundle: str) -> list[x509.Certificate]:
+    """The certificates of a `caBundle` (base64 PEM); none for one that does not parse: it is
+    someone's mistake, replaced like a blank one."""
+    try:
+        return x509.load_pem_x509_certificates(base64.b64decode(bundle, validate=True))
+    except ValueError:
+        return []
+
+
+def encode_bundle(cas: list[x509.Certificate]) -> str:
+    pem = b"".join(ca.public_bytes(serialization.Encoding.PEM) for ca in cas)
+    return base64.b64encode(pem).decode("ascii")
+
+
+def _same_trust(bundle: str, other: str) -> bool:
+    """Whether two bundles trust the same CAs (their order and line breaks do not matter)."""
+    if bundle == other:
+        return True
+    ours, theirs = bundle_cas(bundle), bundle_cas(other)
+    return bool(ours) and {_fingerprint(c) for c in ours} == {_fingerprint(c) for c in theirs}
+
+
+def _fingerprint(cert: x509.Certificate) -> bytes:
+    return cert.fingerprint(hashes.SHA256())
+
 
 async def patch_ca_bundle(
-    client: AsyncClient, *, kind: WebhookKind, name: str, bundle: str
+    client: AsyncClient, *, kind: WebhookKind, name: str, bundle: str | BundleRule
 ) -> list[str]:
     """Put `bundle` into every webhook of the configuration that lacks it; the names patched.
 
     Only differing webhooks are patched, so a steady state costs one GET per round, and a blank
     `caBundle` re-applied by a GitOps tool (Istio issue #6069) is repaired on the next round.
+    A rule gets the CAs all the configuration's webhooks carry now (see `TrustedCAs`); the
+    patch is refused if the configuration changed since it was read (another replica wrote).
     """
     found = await get_webhook_configuration(client, kind=kind, name=name)
     ops: list[dict[str, Any]] = []
     patched: list[str] = []
     raw = found.to_dict()
-    for index, hook in enumerate(raw.get("webhooks") or []):
-        if hook.get("clientConfig", {}).get("caBundle") != bundle:
+    hooks = raw.get("webhooks") or []
+    if callable(bundle):
+        carried = [bundle_cas(h.get("clientConfig", {}).get("caBundle") or "") for h in hooks]
+        bundle = bundle([ca for cas in carried for ca in cas])
+    for index, hook in enumerate(hooks):
+        if not _same_trust(hook.get("clientConfig", {}).get("caBundle") or "", bundle):
             ops.append(
                 {"op": "add", "path": f"/webhooks/{index}/clientConfig/caBundle", "value": bundle}
             )
@@ -298,6 +335,49 @@ async def patch_ca_bundle(
     return patched
 
 
+class TrustedCAs:
+    """The CAs one replica writes into `caBundle` while the replicas may disagree on the CA.
+
+    Replicas read the shared Secret at different times, so during a CA change (someone deleted
+    the Secret, a replica made a new one) some serve a certificate of the new CA and some of the
+    old. Each replica writes its own CA and keeps every other CA it finds for `grace` seconds
+    after it first saw it; a CA it has not seen before also makes it re-read the Secret at once
+    (`saw_new`): if the Secret holds that CA, the replica follows it. So the bundle verifies
+    every serving certificate in use, a replica behind never writes its CA alone over a newer
+    one, and the bundle ends with the one CA all replicas serve. Only a replica that cannot read
+    the Secret for longer than `grace` falls out of it.
+    """
+
+    def __init__(self, *, grace: float, clock: Callable[[], float]) -> None:
+        self.grace = grace
+        self.clock = clock
+        self._seen: dict[bytes, float] = {}
+        self.saw_new = False
+        """Set when a CA not seen before appears in a webhook: time to re-read the Secret."""
+
+    def rule(self, own: x509.Certificate) -> BundleRule:
+        def bundle(carried: list[x509.Certificate]) -> str:
+            return encode_bundle(self.keep(own, carried))
+
+        return bundle
+
+    def keep(
+        self, own: x509.Certificate, carried: list[x509.Certificate]
+    ) -> list[x509.Certificate]:
+        now, wall = self.clock(), datetime.datetime.now(datetime.UTC)
+        self._seen[_fingerprint(own)] = now  # once replaced, its grace starts from here
+        kept = {_fingerprint(own): own}
+        for ca in carried:
+            key = _fingerprint(ca)
+            if key in kept or ca.not_valid_after_utc <= wall:
+                continue
+            if key not in self._seen:
+                self._seen[key], self.saw_new = now, True
+            if now - self._seen[key] < self.grace:
+                kept[key] = ca
+        return list(kept.values())
+
+
 async def get_webhook_configuration(
     client: AsyncClient, *, kind: WebhookKind, name: str
 ) -> WebhookConfiguration:
@@ -309,26 +389,6 @@ async def get_webhook_configuration(
         if status_code(err) == 404:
             raise KubeError(f"the {kind} webhook configuration {name} does not exist") from None
         raise KubeError(f"cannot read the {kind} webhook configuration {name}: {err}") from None
-
-
-async def keep_ca_bundle(
-    client: AsyncClient,
-    *,
-    targets: list[tuple[WebhookKind, str]],
-    bundle: str,
-    every: float = 5.0,
-) -> None:
-    """Patch and re-patch `caBundle` forever (Istio's 1.0 injector did it every second)."""
-    problems = Problems()
-    while True:
-        for kind, name in targets:
-            try:
-                await patch_ca_bundle(client, kind=kind, name=name, bundle=bundle)
-            except KubeError as err:
-                problems.failed((kind, name), f"{err}; retrying every {every:.0f} s")
-            else:
-                problems.cleared((kind, name), f"the {kind} webhook configuration {name} is back")
-        await asyncio.sleep(every)
 
 
 class Problems:
@@ -571,6 +631,9 @@ class SelfCertificates:
     hosts: list[str]
     webhooks: list[tuple[WebhookKind, str]]
     every: float = 5.0
+    """Seconds between rounds of caBundle patching (Istio's 1.0 injector: every second)."""
+    renew_every: float = 60.0
+    """Seconds between reads of the Secret (`serve --cert-secret-interval`)."""
 
     @property
     def namespace_name(self) -> tuple[str, str]:
@@ -590,36 +653,48 @@ class SelfCertificates:
         certs.write_pair(issued.serving, cert=self.files.cert, key=self.files.key)
         return issued
 
-    async def maintain(self, client: AsyncClient, *, renew_every: float = 60.0) -> None:
-        """Keep `caBundle` patched, and re-read the Secret (renewing near expiry) every minute.
+    async def maintain(self, client: AsyncClient) -> None:
+        """Keep `caBundle` patched every `every` seconds, and re-read the Secret (renewing near
+        expiry) every `renew_every` seconds, or at once when a webhook carries a CA not seen
+        before: another replica may follow a new Secret (someone deleted it); so should we.
 
-        The re-read is what makes replicas agree when the Secret changes under them (a new CA,
-        a deleted Secret): each patches the bundle of the CA it last read, so they disagree for
-        at most `renew_every`. Failures are logged and retried: this task must outlive
-        API-server outages.
+        During the change the bundle trusts both CAs (`TrustedCAs`), so no replica's serving
+        certificate goes unverified. Failures are logged once and retried: this task must
+        outlive API-server outages.
         """
-        bundle = ""
-        patcher: asyncio.Task[None] | None = None
-        try:
-            while True:
+        loop = asyncio.get_running_loop()
+        trusted = TrustedCAs(grace=2 * (self.renew_every + self.every), clock=loop.time)
+        problems = Problems()
+        own: x509.Certificate | None = None
+        read_at = loop.time()
+        while True:
+            if own is None or loop.time() >= read_at or trusted.saw_new:
+                trusted.saw_new = False
                 try:
                     issued = await self.issue(client)
                 except (KubeError, *TransportErrors) as err:
-                    logger.warning("certificate Secret %s: %s; retrying", self.secret, err)
+                    problems.failed(("Secret", self.secret), f"certificate Secret: {err}; retrying")
                 else:
-                    if certs.ca_bundle(issued.ca) != bundle:
-                        bundle = certs.ca_bundle(issued.ca)
-                        if patcher is not None:
-                            patcher.cancel()
-                        patcher = asyncio.create_task(
-                            keep_ca_bundle(
-                                client, targets=self.webhooks, bundle=bundle, every=self.every
-                            )
+                    problems.cleared(("Secret", self.secret), f"Secret {self.secret} read again")
+                    read = x509.load_pem_x509_certificate(issued.ca.cert_pem)
+                    if own is not None and _fingerprint(own) != _fingerprint(read):
+                        logger.info(
+                            "Secret %s holds a new CA; serving and trusting it", self.secret
                         )
-                await asyncio.sleep(renew_every if bundle else self.every)
-        finally:
-            if patcher is not None:
-                patcher.cancel()
+                    own = read
+                    read_at = loop.time() + self.renew_every
+            if own is not None:
+                await self._patch_all(client, trusted.rule(own), problems)
+            await asyncio.sleep(self.every)
+
+    async def _patch_all(self, client: AsyncClient, rule: BundleRule, problems: Problems) -> None:
+        for kind, name in self.webhooks:
+            try:
+                await patch_ca_bundle(client, kind=kind, name=name, bundle=rule)
+            except KubeError as err:
+                problems.failed((kind, name), f"{err}; retrying every {self.every:.0f} s")
+            else:
+                problems.cleared((kind, name), f"the {kind} webhook configuration {name} is back")
 
 
 def start_self_certificates(

@@ -16,6 +16,9 @@ from typing import Any
 
 import httpx2
 import pytest
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding
 from lightkube import AsyncClient, KubeConfig
 
 from sidecar_injector import certs, config, kube, manifests
@@ -318,14 +321,23 @@ def api_of(secrets: SecretStore, webhooks: WebhookStore) -> Handler:
     return handle
 
 
-def self_plan(tmp_path: Path, webhooks: WebhookStore, *, every: float) -> kube.SelfCertificates:
+def self_plan(
+    tmp_path: Path,
+    webhooks: WebhookStore,
+    *,
+    every: float,
+    renew_every: float = 60.0,
+    validating: tuple[str, ...] = (),
+) -> kube.SelfCertificates:
     """`--cert-mode self` for the Secret ns/tls and the one webhook configuration."""
+    targets: list[tuple[kube.WebhookKind, str]] = [("mutating", webhooks.body["metadata"]["name"])]
     return kube.SelfCertificates(
         "ns/tls",
         files=certs.StateFiles(tmp_path),
         hosts=HOSTS,
-        webhooks=[("mutating", webhooks.body["metadata"]["name"])],
+        webhooks=targets + [("validating", name) for name in validating],
         every=every,
+        renew_every=renew_every,
     )
 
 
@@ -518,32 +530,87 @@ def test_a_watch_that_dies_says_so(caplog: pytest.LogCaptureFixture) -> None:
         source.close()
 
 
+def bundle_of(webhooks: WebhookStore, index: int = 0) -> set[bytes]:
+    """The CAs (PEM) that a webhook's caBundle trusts."""
+    bundle = webhooks.body["webhooks"][index]["clientConfig"].get("caBundle", "")
+    return {ca.public_bytes(Encoding.PEM) for ca in kube.bundle_cas(bundle)}
+
+
 async def test_a_replica_follows_a_new_ca_in_the_secret(tmp_path: Path) -> None:
     """Someone deletes the Secret and another replica makes a new CA: this replica serves and
-    patches the new CA at its next re-read, not an hour later."""
+    patches the new CA at its next re-read, not an hour later, and trusts the old one only
+    for a while after."""
     secrets, webhooks = SecretStore(), WebhookStore(generated_webhooks())
-
-    handle = api_of(secrets, webhooks)
-    plan = self_plan(tmp_path, webhooks, every=0.01)
-
-    def bundle() -> str:
-        return str(webhooks.body["webhooks"][0]["clientConfig"].get("caBundle", ""))
-
-    task = asyncio.create_task(plan.maintain(client(handle), renew_every=0.02))
+    plan = self_plan(tmp_path, webhooks, every=0.01, renew_every=0.02)
+    task = asyncio.create_task(plan.maintain(client(api_of(secrets, webhooks))))
     async with asyncio.timeout(10):
-        while not bundle():
+        while not bundle_of(webhooks):
             await asyncio.sleep(0.01)
-        first = bundle()
+        first = bundle_of(webhooks)
         new_ca = certs.make_ca()
         other = kube.Issued(new_ca, certs.make_serving(new_ca, hosts=HOSTS), created=True)
         secrets.stored = secret_of(other)
-        while bundle() == first:
+        while bundle_of(webhooks) == first:
+            await asyncio.sleep(0.01)
+        assert bundle_of(webhooks) == first | {new_ca.cert_pem}
+        while bundle_of(webhooks) != {new_ca.cert_pem}:
             await asyncio.sleep(0.01)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    assert bundle() == certs.ca_bundle(new_ca)
     assert plan.files.ca_cert.read_bytes() == new_ca.cert_pem
+
+
+def verifies(bundle: set[bytes], serving_pem: bytes) -> bool:
+    serving = x509.load_pem_x509_certificate(serving_pem)
+    for pem in bundle:
+        with contextlib.suppress(ValueError, TypeError, InvalidSignature):
+            serving.verify_directly_issued_by(x509.load_pem_x509_certificate(pem))
+            return True
+    return False
+
+
+async def test_two_replicas_keep_every_serving_certificate_verified_through_a_ca_change(
+    tmp_path: Path,
+) -> None:
+    """Issue 16: replica B re-reads the Secret rarely; the Secret is deleted and A makes a new
+    CA. After every patch of either replica, the bundle must verify what both serve, and B
+    must never write its old CA alone over the new one."""
+    secrets, webhooks = SecretStore(), WebhookStore(generated_webhooks())
+    handle = api_of(secrets, webhooks)
+    a = self_plan(tmp_path / "a", webhooks, every=0.01, renew_every=0.05)
+    b = self_plan(tmp_path / "b", webhooks, every=0.01, renew_every=3600)
+    unverified: list[str] = []
+    patch = webhooks.handle
+
+    def checked(request: httpx2.Request) -> httpx2.Response:
+        answer = patch(request)
+        if request.method == "PATCH":
+            trusted = bundle_of(webhooks)
+            for plan in (a, b):
+                if plan.files.cert.exists() and not verifies(trusted, plan.files.cert.read_bytes()):
+                    unverified.append(str(plan.files.directory))
+        return answer
+
+    webhooks.handle = checked  # type: ignore[method-assign]
+    tasks = [asyncio.create_task(p.maintain(client(handle))) for p in (a, b)]
+    async with asyncio.timeout(20):
+        while not (a.files.cert.exists() and b.files.cert.exists() and webhooks.patches):
+            await asyncio.sleep(0.01)
+        old = a.files.ca_cert.read_bytes()
+        assert b.files.ca_cert.read_bytes() == old
+        secrets.stored = None  # deleted: A makes a new CA at its next read
+        while a.files.ca_cert.read_bytes() == old or b.files.ca_cert.read_bytes() == old:
+            await asyncio.sleep(0.01)
+        new = a.files.ca_cert.read_bytes()
+        while bundle_of(webhooks) != {new}:
+            await asyncio.sleep(0.01)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert secrets.creates == 2
+    assert b.files.ca_cert.read_bytes() == new
+    assert unverified == []
 
 
 def test_api_calls_are_logged_at_debug_only(caplog: pytest.LogCaptureFixture) -> None:
@@ -564,21 +631,19 @@ def test_api_calls_are_logged_at_debug_only(caplog: pytest.LogCaptureFixture) ->
 
 
 async def test_a_missing_webhook_configuration_is_warned_once(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    store = WebhookStore(generated_webhooks())
-    name = store.body["metadata"]["name"]
+    secrets, webhooks = SecretStore(), WebhookStore(generated_webhooks())
     asked: list[str] = []
+    handle = api_of(secrets, webhooks)
 
-    def handle(request: httpx2.Request) -> httpx2.Response:
+    def counted(request: httpx2.Request) -> httpx2.Response:
         asked.append(request.url.path)
-        return store.handle(request)
+        return handle(request)
 
-    targets: list[tuple[kube.WebhookKind, str]] = [("mutating", name), ("validating", "absent")]
+    plan = self_plan(tmp_path, webhooks, every=0, validating=("absent",))
     with caplog.at_level(logging.INFO, logger="sidecar_injector.kube"):
-        task = asyncio.create_task(
-            kube.keep_ca_bundle(client(handle), targets=targets, bundle="Q0E=", every=0)
-        )
+        task = asyncio.create_task(plan.maintain(client(counted)))
         async with asyncio.timeout(10):
             while sum(path.endswith("/absent") for path in asked) < 3:
                 await asyncio.sleep(0.001)
