@@ -3,7 +3,8 @@
     .venv/bin/python bench/abuse.py                      # every attack, `serve` as deployed
     .venv/bin/python bench/abuse.py --only "48 MiB header" --serve-args --engines 0
 
-For each attack: the normal client's pods (a new pod every 200 ms, 3 s timeout) answered and
+For each attack: the normal client's pods (a new pod every 200 ms, 3 s timeout, from a process
+of its own so that the attacker's client work never delays it) answered and
 lost and its worst wait; how long the attacker took to be answered; the server's peak RSS (the
 whole process tree: the worker and its injection engines, sampled every 50 ms) during the
 attack. `serve` runs on the embedded default config with a self-signed certificate on loopback
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -41,12 +41,14 @@ async def measure(target: attacks.Target, pid: int, name: str) -> dict[str, obje
             await asyncio.sleep(0.05)
 
     sampler = asyncio.ensure_future(sample())
-    normal = asyncio.ensure_future(attacks.normal_client(target, halt))
-    await asyncio.sleep(1.0)
-    seen = await attack(target)
-    await asyncio.sleep(1.0)
-    halt.set()
-    client = await normal
+    normal = attacks.NormalProcess(target)
+    try:
+        await asyncio.sleep(1.0)
+        seen = await attack(target)
+        await asyncio.sleep(1.0)
+    finally:
+        halt.set()
+        client = normal.finish()
     await sampler
     return {
         "attack": name,
@@ -86,7 +88,7 @@ def main() -> None:
             while not cafile.exists():
                 time.sleep(0.05)
             wait_healthy(f"https://127.0.0.1:{port}/healthz", cafile=cafile, process=process)
-            target = attacks.Target("127.0.0.1", port, ssl.create_default_context(cafile=cafile))
+            target = attacks.Target("127.0.0.1", port, str(cafile))
             idle = rss_mb(process.pid)
             for name in args.only:
                 rows.append(asyncio.run(measure(target, process.pid, name)))

@@ -840,10 +840,10 @@ def serve(
         typer.Option(
             min=1,
             envvar="SIDECAR_INJECTOR_MAX_CONNECTIONS",
-            help="Connections per worker; past it the oldest one with no request in progress "
-            "is closed.",
+            help="Connections per worker; past it one with no request in progress is closed "
+            "(first those that never sent a whole request, oldest first).",
         ),
-    ] = 1000,
+    ] = 512,
 ) -> None:
     """Run the HTTPS admission webhook (POST /inject, /validate; GET /healthz /readyz /metrics)."""
     # Imported here: the server's dependencies (uvicorn, cryptography) slow every other command.

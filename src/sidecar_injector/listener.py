@@ -28,9 +28,14 @@ class Limits:
     """Seconds from the connection (or the first byte of a request) to the end of its head."""
     body_timeout: float = 10.0
     """Seconds from the end of the head to the end of the body."""
-    max_connections: int = 1000
+    max_connections: int = 512
     """Per worker; past it a connection with no request in progress is closed: the oldest that
     has not yet sent a whole request, else the oldest idle one."""
+
+
+CLOSE_GRACE = 1.0
+"""Seconds a refused connection may take to close: a TLS close waits for the peer's
+close_notify (30 s by default), and a client that never reads would hold the connection."""
 
 
 class _Refusal(Exception):
@@ -141,6 +146,7 @@ class GuardedProtocol(HttpToolsProtocol):
             % (status, _PHRASES.get(status, b"Error"), len(body), body)
         )
         self.transport.close()
+        self.loop.call_later(CLOSE_GRACE, self.transport.abort)
 
     def busy(self) -> bool:
         """Whether a request of this connection is being read whole or answered."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
+import multiprocessing
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -24,11 +26,16 @@ import orjson
 class Target:
     host: str
     port: int
-    context: ssl.SSLContext
+    cafile: str
 
     @property
-    def url(self) -> str:
-        return f"https://{self.host}:{self.port}"
+    def context(self) -> ssl.SSLContext:
+        return _context(self.cafile)
+
+
+@functools.cache
+def _context(cafile: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile)
 
 
 @dataclass
@@ -184,6 +191,40 @@ async def normal_client(
     if connection is not None:
         await close(connection[1])
     return seen
+
+
+class NormalProcess:
+    """The normal client in a process of its own, so that the attacker's work (thousands of
+    TLS handshakes, megabytes of JSON) never delays it on this side of the wire."""
+
+    def __init__(self, target: Target) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._results: multiprocessing.Queue[Normal] = context.Queue()
+        self._process = context.Process(
+            target=_normal_main, args=(target, self._stop, self._results), daemon=True
+        )
+        self._process.start()
+
+    def finish(self) -> Normal:
+        self._stop.set()
+        result = self._results.get(timeout=30)
+        self._process.join(10)
+        self._results.close()
+        self._results.join_thread()
+        return result
+
+
+def _normal_main(target: Target, stop: Any, results: Any) -> None:
+    async def run() -> Normal:
+        halt = asyncio.Event()
+        client = asyncio.ensure_future(normal_client(target, halt))
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        halt.set()
+        return await client
+
+    results.put(asyncio.run(run()))
 
 
 # The attacks.
@@ -384,6 +425,9 @@ ATTACKS: dict[str, Callable[[Target], Awaitable[Seen]]] = {
     "48 MiB header": huge_header,
     "20,000 headers": many_headers,
     "500 half-sent requests": slowloris,
+    "5,000 half-sent requests (over the 512 connection cap)": functools.partial(
+        slowloris, connections=5000
+    ),
     "field smuggling (logLevel, agentLogLevel, owner name)": smuggling,
     "JSON nested 256-5,000 levels": deep_json,
     "invalid 200 KB annotation": big_invalid_annotation,

@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import time
@@ -67,8 +66,7 @@ def start(directory: Path, *extra: str) -> Served:
         assert process.poll() is None, log.read_text()
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.05)
-    context = ssl.create_default_context(cafile=str(directory / "state/ca.crt"))
-    return Served(Target("127.0.0.1", port, context), process, config, log)
+    return Served(Target("127.0.0.1", port, str(directory / "state/ca.crt")), process, config, log)
 
 
 def stop(served: Served) -> None:
@@ -92,18 +90,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def under_attack(
     served: Served, attack: Callable[[Target], Awaitable[Seen]]
 ) -> tuple[Seen, attacks.Normal]:
-    async def both() -> tuple[Seen, attacks.Normal]:
-        halt = asyncio.Event()
-        normal = asyncio.ensure_future(attacks.normal_client(served.target, halt))
+    async def attacking() -> Seen:
+        await asyncio.sleep(0.5)
+        seen = await attack(served.target)
         await asyncio.sleep(0.3)
-        try:
-            seen = await attack(served.target)
-            await asyncio.sleep(0.3)
-        finally:
-            halt.set()
-        return seen, await normal
+        return seen
 
-    seen, normal = asyncio.run(both())
+    client = attacks.NormalProcess(served.target)
+    try:
+        seen = asyncio.run(attacking())
+    finally:
+        normal = client.finish()
     assert normal.lost == [], normal.lost
     assert normal.injected >= 2
     assert served.process.poll() is None, served.log.read_text()[-3000:]
