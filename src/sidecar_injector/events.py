@@ -3,7 +3,9 @@
 
 A pod has no name yet when the webhook sees it (the API server names it from `generateName`
 after admission), so the event goes to the workload that creates it: the pod's controller
-(a ReplicaSet, a Job, ...), or the pod itself when it has a name and no controller. A scale-up
+(a ReplicaSet, a Job, ...), or the pod itself when it has a name and no controller. That one
+carries no uid (the API server assigns it after admission), so `kubectl describe pod`, which
+filters by uid, does not list it; docs/deploy.md says how to find it. A scale-up
 would write one event per replica; one event per owner, kind of event and reason per minute is
 what `kubectl describe` needs, so the rest are counted, not sent.
 
