@@ -792,7 +792,7 @@ def serve(
             help="Memory (MiB) an engine may allocate; past it the admission fails, not the "
             "server. An engine whose peak RSS passes 128 MiB (or half this) is replaced.",
         ),
-    ] = 1024,
+    ] = 384,
     default_timeout: Annotated[
         float,
         typer.Option(

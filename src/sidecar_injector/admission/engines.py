@@ -193,7 +193,7 @@ class Limits:
     """How many engines, and how much memory each may use before it is replaced or refused."""
 
     engines: int = 2
-    memory_bytes: int = 1024 * 1024 * 1024
+    memory_bytes: int = 384 * 1024 * 1024
     """Hard limit (RLIMIT_DATA): an allocation past it fails the admission, not the server."""
     recycle_bytes: int = 128 * 1024 * 1024
     """Peak RSS after which an engine is replaced once it has answered: an engine at rest is
