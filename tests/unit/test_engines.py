@@ -114,6 +114,20 @@ async def test_an_engine_that_dies_mid_admission_fails_that_one(
         await work.close()
 
 
+async def test_a_pod_past_the_engines_memory_limit_fails_alone(
+    default_config: config.Config,
+) -> None:
+    pool = engines.Pool(engines.Limits(engines=1, memory_bytes=200 * 1024 * 1024))
+    work = engines.IsolatedPipeline(default_config, engines=pool, cache_entries=0)
+    await work.start()
+    try:
+        with pytest.raises(engines.Refused, match="more memory than an engine may use"):
+            await admit(work, big_pod(3000), deadline=soon(60))
+        assert (await admit(work, a_pod(name="after"))).patch is not None
+    finally:
+        await work.close()
+
+
 async def test_an_engine_past_its_memory_peak_is_recycled(default_config: config.Config) -> None:
     pool = engines.Pool(engines.Limits(engines=1, recycle_bytes=1))
     work = engines.IsolatedPipeline(default_config, engines=pool, cache_entries=0)

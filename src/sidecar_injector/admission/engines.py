@@ -129,7 +129,7 @@ class Handler:
             return {"error": "no config loaded", "reason": "engineFailed"}, b""
         if op == "admit":
             admitted = self.work.admit(
-                orjson.loads(blob), namespace=head["namespace"], params=head["params"]
+                _decode(blob), namespace=head["namespace"], params=head["params"]
             )
             return {
                 "inject": admitted.inject,
@@ -139,9 +139,19 @@ class Handler:
                 "patched": admitted.patch is not None,
             }, admitted.patch or b""
         if op == "validate":
-            self.work.validate(orjson.loads(blob))
+            self.work.validate(_decode(blob))
             return {"ok": True}, b""
         return {"error": f"unknown operation {op!r}", "reason": "engineFailed"}, b""
+
+
+def _decode(blob: bytes) -> JSON:
+    """orjson reports running out of memory as a decoding error."""
+    try:
+        return orjson.loads(blob)
+    except orjson.JSONDecodeError as err:
+        if "memory" in str(err).lower():
+            raise MemoryError(str(err)) from None
+        raise
 
 
 def read_frame(stream: IO[bytes]) -> Frame | None:
