@@ -201,10 +201,13 @@ def check_command(
     names = manifests.Names(namespace, "" if revision == "default" else revision)
 
     async def run() -> list[diagnosis.Finding]:
-        findings = await diagnosis.diagnose(client, names=names)
-        if proxy:
-            findings += await diagnosis.proxy_findings(client, names=names)
-        return findings
+        try:
+            findings = await diagnosis.diagnose(client, names=names)
+            if proxy:
+                findings += await diagnosis.proxy_findings(client, names=names)
+            return findings
+        finally:
+            await client.close()  # its connections would otherwise outlive the event loop
 
     try:
         findings = asyncio.run(run())

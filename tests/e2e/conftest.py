@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -63,6 +64,18 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def logged(command: list[str], log: Path, **options: Any) -> subprocess.Popen[bytes]:
+    """Start `command` with stderr (and stdout unless piped) into `log`. Only the child keeps
+    the log open: the suite runs with warnings as errors, and an unclosed file is one."""
+    with log.open("wb") as sink:
+        options.setdefault("stdout", sink)
+        return subprocess.Popen(
+            command, stderr=subprocess.STDOUT if options["stdout"] is sink else sink, **options
+        )
 
 
 @dataclass(frozen=True)
@@ -87,7 +100,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         pytest.skip(f"the end-to-end suite needs {' and '.join(missing)}")
     work = tmp_path_factory.mktemp("cluster")
     etcd_client, etcd_peer, secure = free_port(), free_port(), free_port()
-    etcd_process = subprocess.Popen(
+    etcd_process = logged(
         [
             str(etcd),
             f"--data-dir={work / 'etcd'}",
@@ -97,8 +110,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
             f"--initial-cluster=default=http://127.0.0.1:{etcd_peer}",
         ],
-        stdout=(work / "etcd.log").open("wb"),
-        stderr=subprocess.STDOUT,
+        work / "etcd.log",
     )
     key = ec.generate_private_key(ec.SECP256R1())
     sa_key = work / "sa.key"
@@ -110,7 +122,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         )
     )
     (work / "tokens.csv").write_text(f'{TOKEN},admin,admin,"system:masters"\n')
-    api_process = subprocess.Popen(
+    api_process = logged(
         [
             str(apiserver),
             f"--etcd-servers=http://127.0.0.1:{etcd_client}",
@@ -126,8 +138,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             f"--service-account-signing-key-file={sa_key}",
             "--allow-privileged=true",
         ],
-        stdout=(work / "apiserver.log").open("wb"),
-        stderr=subprocess.STDOUT,
+        work / "apiserver.log",
     )
     url = f"https://127.0.0.1:{secure}"
     try:
@@ -166,7 +177,7 @@ class Injector:
 
 
 def start_injector(work: Path, port: int) -> Injector:
-    process = subprocess.Popen(
+    process = logged(
         [
             str(REPO / ".venv" / "bin" / "sidecar-injector"),
             "serve",
@@ -174,8 +185,8 @@ def start_injector(work: Path, port: int) -> Injector:
             f"--port={port}",
             f"--state-dir={work}",
         ],
+        work / "serve.log",
         stdout=subprocess.PIPE,
-        stderr=(work / "serve.log").open("wb"),
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert process.stdout is not None

@@ -24,8 +24,10 @@ _names = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def client(cluster: Cluster) -> Client:
-    return Client(KubeConfig.from_file(cluster.kubeconfig).get())
+def client(cluster: Cluster) -> Iterator[Client]:
+    """Closed after the module: an open TLS connection left to the GC is a warning, so an error."""
+    with Client(KubeConfig.from_file(cluster.kubeconfig).get()) as opened:
+        yield opened
 
 
 def url_mode(body: dict[str, Any], *, url: str, bundle: str) -> dict[str, Any]:
