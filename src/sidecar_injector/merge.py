@@ -3,9 +3,12 @@
 Modern configs (Istio 1.9+) render partial Pods that are strategically merged, in template order,
 both onto an empty pod (what the templates contributed, which the status annotation lists) and
 onto the request pod; the user's own versions of injected containers are then re-applied
-(overrides.py). Legacy 1.0 configs render a `SidecarInjectionSpec` whose lists are appended as
-Istio 1.0 did. Either way the pod records what was injected in `sidecar.istio.io/status`, which
-is what makes re-injection idempotent (`strip`) and `uninject` possible.
+(overrides.py). For the shape templates render, podmerge merges each one once, by the Pod's merge
+keys, and keeps only the names of what the templates contributed; anything else takes Istio's
+way through the generic strategic merge. Legacy 1.0 configs render a `SidecarInjectionSpec`
+whose lists are appended as Istio 1.0 did. Either way the pod records what was injected in
+`sidecar.istio.io/status`, which is what makes re-injection idempotent (`strip`) and `uninject`
+possible.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sidecar_injector import podmerge
 from sidecar_injector.errors import Location, excerpt
 from sidecar_injector.legacy import typed_container
 from sidecar_injector.overrides import (
@@ -138,10 +142,9 @@ class InjectionStatus:
 
 @dataclass(frozen=True, slots=True)
 class Merged:
-    """The injected pod and what the templates alone contributed (for status and post-steps)."""
+    """The injected pod and what the templates themselves contributed (its status)."""
 
     pod: Pod
-    template: Pod
     status: InjectionStatus
 
 
@@ -193,18 +196,18 @@ def merge_sidecar(
 
     `overlays` are the rendered templates (partial Pods) in selection order; `pod` is the raw
     request pod (not stripped: Istio merges onto the request and strips only for rendering).
+    `pod` is not changed; the result shares what the merge leaves untouched with it.
     """
-    template: Pod = {}
-    merged: Pod = copy_object(pod)
-    for overlay in overlays:
-        template = merge_pod(template, overlay)
-        merged = move_proxy_to_init(merged, template=template)
-        merged = merge_pod(merged, overlay)
+    overlays = list(overlays)
+    try:
+        merged, contributed = _merge_by_pod_schema(pod, overlays)
+    except podmerge.Unsupported:
+        merged, contributed = _merge_strategic(pod, overlays)
     previous = status_of(pod)
     merged = reapply_overwritten(
         merged,
         original=pod,
-        template=template,
+        injected=contributed,
         injected_status=previous.by_kind() if previous is not None else None,
         tproxy=tproxy,
     )
@@ -213,13 +216,57 @@ def merge_sidecar(
     annotations = metadata["annotations"] = dict(metadata.get("annotations") or {})
     if network:
         labels["topology.istio.io/network"] = network
-    status = InjectionStatus.of(template.get("spec") or {}, revision=revision or "default")
+    status = InjectionStatus(
+        init_containers=contributed["initContainers"],
+        containers=contributed["containers"],
+        volumes=contributed["volumes"],
+        image_pull_secrets=contributed["imagePullSecrets"],
+        revision=revision or "default",
+    )
     annotations[STATUS_KEY] = status.to_json()
     annotations.update(injected_annotations or {})
     if not labels:
         del metadata["labels"]
     merged = reorder(merged, hold_application=hold_application)
-    return Merged(pod=merged, template=template, status=status)
+    return Merged(pod=merged, status=status)
+
+
+Contributed = dict[str, tuple[JSON, ...]]
+"""The names of the items the templates themselves put in each of LEGACY_SPEC_KEYS, in the
+order of the templates merged together (Istio's templatePod): the status lists them."""
+
+
+def _merge_by_pod_schema(
+    pod: Mapping[str, JSON], overlays: Sequence[JSON]
+) -> tuple[Pod, Contributed]:
+    """Each overlay merged once onto the pod by the Pod's merge keys; of the templates merged
+    together only the names are kept. `podmerge.Unsupported` when any overlay needs more."""
+    names: dict[str, list[JSON]] = {kind: [] for kind in LEGACY_SPEC_KEYS}
+    merged: Pod = dict(pod)
+    for overlay in overlays:
+        spec = overlay.get("spec", {}) if type(overlay) is dict else None
+        if type(spec) is not dict:
+            raise podmerge.Unsupported
+        for kind in LEGACY_SPEC_KEYS:
+            if kind in spec:
+                names[kind] = podmerge.merge_names(names[kind], spec[kind])
+        merged = move_proxy_to_init(merged, template_inits=names["initContainers"])
+        merged = podmerge.merge(merged, overlay)
+    return merged, {kind: tuple(found) for kind, found in names.items()}
+
+
+def _merge_strategic(pod: Mapping[str, JSON], overlays: Sequence[JSON]) -> tuple[Pod, Contributed]:
+    """Istio's way, by the generic strategic merge: each overlay merged onto the templates'
+    own pod and onto the request pod; the reference for `_merge_by_pod_schema`."""
+    template: Pod = {}
+    merged: Pod = dict(pod)
+    for overlay in overlays:
+        template = merge_pod(template, overlay)
+        inits = _names((template.get("spec") or {}).get("initContainers"))
+        merged = move_proxy_to_init(merged, template_inits=inits)
+        merged = merge_pod(merged, overlay)
+    spec = template.get("spec") or {}
+    return merged, {kind: _names(spec.get(kind)) for kind in LEGACY_SPEC_KEYS}
 
 
 def append_legacy(
@@ -262,7 +309,7 @@ def append_legacy(
     annotations = metadata["annotations"] = metadata.get("annotations") or {}
     annotations[STATUS_KEY] = status.to_json()
     annotations.update(injected_annotations or {})
-    return Merged(pod=result, template={"spec": dict(spec)}, status=status)
+    return Merged(pod=result, status=status)
 
 
 def _as_legacy_container(container: JSON) -> JSON:

@@ -59,12 +59,13 @@ def reapply_overwritten(
     merged: Mapping[str, JSON],
     *,
     original: Mapping[str, JSON],
-    template: Mapping[str, JSON],
+    injected: Mapping[str, Sequence[JSON]],
     injected_status: Mapping[str, Sequence[str]] | None,
     tproxy: bool = False,
 ) -> dict[str, JSON]:
     """Re-apply the user's version of every container the templates also define.
 
+    `injected` names what the templates put in `containers` and `initContainers`.
     `injected_status` is the parsed status of an already injected pod (None otherwise): its
     containers are Istio's own from last time, so the new template wins for them, except for
     what the user's saved overrides say. Istio skips those too, so re-injecting a pod whose
@@ -77,7 +78,7 @@ def reapply_overwritten(
     applied: dict[str, list[dict[str, JSON]]] = {"containers": [], "initContainers": []}
     result = dict(merged)
     for kind in ("containers", "initContainers"):
-        for name in _names((template.get("spec") or {}).get(kind)):
+        for name in injected.get(kind) or ():
             user = _find(saved[kind], name)
             if user is None and name not in (status.get(kind) or ()):
                 user = _user_container(original, name, kind=kind)
@@ -154,10 +155,6 @@ def _find(containers: Sequence[JSON], name: str) -> dict[str, JSON] | None:
         if isinstance(container, dict) and container.get("name") == name:
             return container
     return None
-
-
-def _names(containers: JSON) -> list[str]:
-    return [c["name"] for c in containers or [] if isinstance(c, dict) and "name" in c]
 
 
 # Go's `encoding/json` writes struct fields in declaration order; these are corev1's.

@@ -43,13 +43,12 @@ def reorder(pod: Mapping[str, JSON], *, hold_application: bool = False) -> dict[
     return {**pod, "spec": spec}
 
 
-def move_proxy_to_init(pod: dict[str, JSON], *, template: Mapping[str, JSON]) -> dict[str, JSON]:
-    """When the templates put the proxy among init containers (native sidecars) but the user
-    customised it among containers, move the user's to the end of the init containers first,
-    so that the two merge instead of the pod getting two proxies."""
-    template_inits = (template.get("spec") or {}).get("initContainers") or []
+def move_proxy_to_init(pod: dict[str, JSON], *, template_inits: Sequence[JSON]) -> dict[str, JSON]:
+    """When the templates put the proxy among init containers (native sidecars: its name is in
+    `template_inits`) but the user customised it among containers, move the user's to the end
+    of the init containers first, so that the two merge instead of the pod getting two proxies."""
     spec = pod.get("spec") or {}
-    if not any(c.get("name") == PROXY_NAME for c in template_inits):
+    if PROXY_NAME not in template_inits:
         return pod
     containers = spec.get("containers") or []
     user = [c for c in containers if c.get("name") == PROXY_NAME]

@@ -389,9 +389,10 @@ def _clean(value: JSON, key: str | None = None) -> JSON:
     return value
 
 
-def as_typed(value: JSON) -> JSON:
-    """`value` (a rendered Pod part) with nulls as Go's typed decoding leaves them."""
-    return _clean(value)
+def as_typed(value: JSON, key: str | None = None) -> JSON:
+    """`value` (a rendered Pod part, the field `key` if given) with nulls as Go's typed
+    decoding leaves them, as a new value."""
+    return _clean(value, key)
 
 
 def _without(mapping: Mapping[str, JSON], key: str) -> dict[str, JSON]:

@@ -52,14 +52,12 @@ def test_reorder_without_lists() -> None:
 
 def test_native_move_only_when_template_has_proxy_in_init_containers() -> None:
     user = pod(containers=["app", "istio-proxy"], init_containers=["i"])
-    native = {"spec": {"initContainers": [{"name": "istio-proxy"}]}}
-    classic = {"spec": {"containers": [{"name": "istio-proxy"}]}}
-    moved = move_proxy_to_init(user, template=native)
+    moved = move_proxy_to_init(user, template_inits=["istio-proxy"])
     assert order(moved, "containers") == ["app"]
     assert order(moved, "initContainers") == ["i", "istio-proxy"]
-    assert move_proxy_to_init(user, template=classic) is user
+    assert move_proxy_to_init(user, template_inits=[]) is user
     no_user_proxy = pod(containers=["app"])
-    assert move_proxy_to_init(no_user_proxy, template=native) is no_user_proxy
+    assert move_proxy_to_init(no_user_proxy, template_inits=["istio-proxy"]) is no_user_proxy
 
 
 NODES = {"old": "v1.32.4", "new": "v1.33.1-eks-abc", "newer": "v1.34.0"}
