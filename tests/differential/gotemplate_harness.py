@@ -7,6 +7,7 @@ engines and compares output, or error text and partial output, exactly.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +53,16 @@ def case(template: str, data: Any = None, **options: Any) -> Case:
 
 
 def render(request: dict[str, Any]) -> dict[str, Any]:
-    """Our answer to an oracle request."""
+    """Our answer to an oracle request; the compiled form and the interpreter must agree on it."""
+    compiled, interpreted = both_engines(request)
+    assert compiled == interpreted, "the compiled template and the interpreter disagree"
+    return compiled
+
+
+def both_engines(request: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(compiled, interpreted) answers to an oracle request, each over its own copy of the data
+    (sprig's `set` may change it). Nondeterministic templates (`now`, `randAlpha`) are answered
+    by the compiled form alone."""
     try:
         template = gotemplate.parse(
             request["template"],
@@ -62,12 +72,21 @@ def render(request: dict[str, Any]) -> dict[str, Any]:
             options=tuple(request.get("options", ())),
         )
     except ValueError as err:
-        return {"error": f"bad option: {err}", "phase": "request"}
+        answer = {"error": f"bad option: {err}", "phase": "request"}
+        return answer, answer
     except gotemplate.ParseError as err:
-        return {"error": str(err), "phase": "parse"}
+        answer = {"error": str(err), "phase": "parse"}
+        return answer, answer
+    compiled = _execute(template.execute, request)
+    if not template.deterministic:
+        return compiled, compiled
+    return compiled, _execute(template.interpret, request)
+
+
+def _execute(run: Callable[[object, str | None], str], request: dict[str, Any]) -> dict[str, Any]:
     data = go_data(request.get("data"), request.get("numbers", "float64"))
     try:
-        return {"output": template.execute(data, name=request.get("name") or None)}
+        return {"output": run(data, request.get("name") or None)}
     except gotemplate.ExecError as err:
         return {"error": str(err), "phase": "exec", "partial": err.partial}
 

@@ -4,6 +4,8 @@
 t = gotemplate.parse(text, name="inject", funcs={"indent": indent})
 out = t.execute(data)              # or t.execute(data, name="sidecar") for a defined template
 ```
+`parse` compiles the templates into Python functions (`codegen`); `interpret` runs the
+tree-walking interpreter (`exec`), the reference the compiled form must agree with.
 `str(err)` of a `ParseError` or `ExecError` is Go's error text; `ExecError.partial` is what
 was written before the failure. A parsed `Template` is immutable: execute it from any thread.
 """
@@ -14,8 +16,8 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
+from . import codegen, nodes
 from . import exec as executor
-from . import nodes
 from .builtins import BUILTINS, as_func
 from .errors import ExecError, ParseError, TemplateError, go_quote
 from .parser import parse_trees
@@ -29,11 +31,19 @@ _MISSING_KEY_MODES = ("default", "invalid", "zero", "error")
 class Template:
     """A parsed template set: the main template and every `define`/`block` in its text."""
 
-    __slots__ = ("_program", "name")
+    __slots__ = ("_compiled", "_program", "name")
 
-    def __init__(self, name: str, program: executor.Program) -> None:
+    def __init__(
+        self, name: str, program: executor.Program, compiled: codegen.CompiledProgram | None
+    ) -> None:
         self.name = name
         self._program = program
+        self._compiled = compiled
+
+    @property
+    def compiled(self) -> bool:
+        """Whether `execute` runs compiled code (else the interpreter: see `codegen`)."""
+        return self._compiled is not None
 
     @property
     def template_names(self) -> frozenset[str]:
@@ -55,14 +65,23 @@ class Template:
 
     def execute(self, data: object, name: str | None = None) -> str:
         """Renders the main template (or the defined template `name`) over `data`."""
-        tree_name = self.name if name is None else name
+        tree_name = self._tree_name(name)
+        if self._compiled is not None:
+            return codegen.execute(self._program, self._compiled, tree_name, data)
+        return executor.execute(self._program, tree_name, data)
+
+    def interpret(self, data: object, name: str | None = None) -> str:
+        """`execute` by walking the tree: the reference for the compiled form."""
+        return executor.execute(self._program, self._tree_name(name), data)
+
+    def _tree_name(self, name: str | None) -> str:
         if name is not None and name not in self._program.trees:
             raise ExecError(
                 f"template: no template {go_quote(name)} associated with template "
                 f"{go_quote(self.name)}",
                 template_name=self.name,
             )
-        return executor.execute(self._program, tree_name, data)
+        return self.name if name is None else name
 
     def __repr__(self) -> str:
         return f"Template({self.name!r}, templates={sorted(self._program.trees)!r})"
@@ -95,8 +114,10 @@ def parse(
     funcs: Mapping[str, Func | Callable[..., object]] | None = None,
     sprig: bool = True,
     options: Sequence[str] = ("missingkey=default",),
+    compiled: bool = True,
 ) -> Template:
-    """Parses `text` as Go's `template.New(name).Funcs(...).Delims(...).Parse(text)` does."""
+    """Parses `text` as Go's `template.New(name).Funcs(...).Delims(...).Parse(text)` does,
+    then compiles it (`compiled=False`: only the interpreter runs it)."""
     table: dict[str, Func] = dict(BUILTINS)
     if sprig:
         table.update(_sprig_funcs())
@@ -113,4 +134,4 @@ def parse(
         builtin_names=builtin_names,
         missing_key=missing_key,
     )
-    return Template(name, program)
+    return Template(name, program, codegen.compile_program(program) if compiled else None)

@@ -27,14 +27,14 @@ and the error then carries the same text (with less partial output than Go write
 _MISSING: Final = builtins.MISSING_ARG
 
 
-_TAKES_STRING_LITERAL: Final = frozenset({"string", "interface {}", "any", "interface{}"})
+TAKES_STRING_LITERAL: Final = frozenset({"string", "interface {}", "any", "interface{}"})
 
 
-class _Break(Exception):
+class Break(Exception):
     pass
 
 
-class _Continue(Exception):
+class Continue(Exception):
     pass
 
 
@@ -50,7 +50,7 @@ class Program:
     missing_key: str
 
 
-def _elem_boxed(container: object) -> bool:
+def elem_boxed(container: object) -> bool:
     """Whether members of `container` sit in `interface {}` slots."""
     if type(container) is dict or type(container) is list or type(container) is tuple:
         return True
@@ -161,10 +161,10 @@ class State:
         self.node = node
 
     def walk_break(self, dot: object, node: n.Node) -> None:
-        raise _Break
+        raise Break
 
     def walk_continue(self, dot: object, node: n.Node) -> None:
-        raise _Continue
+        raise Continue
 
     def walk_if(self, dot: object, node: n.IfNode) -> None:
         self.node = node
@@ -196,10 +196,10 @@ class State:
         items = self._range_items(value)
         if items:
             boxed = self.dot_boxed
-            self.dot_boxed = _elem_boxed(value)
+            self.dot_boxed = elem_boxed(value)
             try:  # noqa: SIM105 - cheaper than contextlib.suppress on this path
                 self._range_loop(node, items, mark=len(self.vars))
-            except _Break:
+            except Break:
                 pass
             self.dot_boxed = boxed
         elif node.else_list is not None:
@@ -228,10 +228,10 @@ class State:
                 vars_[mark - 1] = (vars_[mark - 1][0], elem, elem_boxed)
                 if decl > 1:
                     vars_[mark - 2] = (vars_[mark - 2][0], index, False)
-            try:  # noqa: SIM105 - once per element: a bare try costs nothing
+            try:
                 self.walk_list(elem, body)
-            except _Continue:
-                pass
+            except Continue:
+                self.dot_boxed = elem_boxed  # a `with` it left did not restore it
             del vars_[mark:]
 
     def walk_template(self, dot: object, node: n.TemplateNode) -> None:
@@ -368,9 +368,9 @@ class State:
                 boxed = True
             else:
                 value = self.eval_field(dot, ident[i], node, None, _MISSING, receiver, boxed)
-                boxed = _elem_boxed(receiver)
+                boxed = elem_boxed(receiver)
             receiver = value
-        self.last_boxed = type(receiver) is dict or _elem_boxed(receiver)
+        self.last_boxed = type(receiver) is dict or elem_boxed(receiver)
         return self.eval_field(dot, ident[last], node, args, final, receiver, boxed)
 
     def eval_field(
@@ -517,7 +517,7 @@ class State:
             argv.append(self.validate_type(final, last))
         try:
             return func.fn(*argv)
-        except (TemplateError, _Break, _Continue, RecursionError):
+        except (TemplateError, Break, Continue, RecursionError):
             raise
         except Exception as err:  # a Go function's error result, or its recovered panic
             self.node = node
@@ -530,7 +530,7 @@ class State:
             return self.eval_reflect_arg(dot, node)
         self.node = node
         kind = type(node)
-        if kind is n.StringNode and typ in _TAKES_STRING_LITERAL:
+        if kind is n.StringNode and typ in TAKES_STRING_LITERAL:
             return node.text  # type: ignore[attr-defined]
         if kind is n.FieldNode:
             value = self.eval_field_node(dot, node, (node,), _MISSING)  # type: ignore[arg-type]
