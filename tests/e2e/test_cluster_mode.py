@@ -239,8 +239,8 @@ def test_a_ca_change_under_two_replicas_refuses_no_pod(
                 done.set()
                 creator.join(timeout=30)
         finally:
-            for replica in replicas:
-                stop(replica.process)
+            for running in replicas:
+                stop(running.process)
     assert refused == []
     assert created[0] > 20
     assert "holds a new CA" in replicas[1].log.read_text()
@@ -284,7 +284,7 @@ def test_dry_run_admissions_write_no_events(
     )
 
     def about(name: str) -> list[Event]:
-        fields = {"involvedObject.kind": "Pod", "involvedObject.name": name}
+        fields: dict[str, Any] = {"involvedObject.kind": "Pod", "involvedObject.name": name}
         return list(client.list(Event, namespace="e2e-events", fields=fields))
 
     def injected_dry_run() -> bool:
