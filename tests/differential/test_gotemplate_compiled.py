@@ -203,3 +203,11 @@ def test_compile_program_refuses_instead_of_failing() -> None:
         return
     assert template.execute(None) == template.interpret(None)
     assert codegen.compile_program(template._program) is None or template.compiled
+
+
+def test_a_template_too_large_to_compile_is_interpreted() -> None:
+    """Python's compiler needs memory out of proportion: past a size, the interpreter runs."""
+    text = "{{ if .a }}{{ .b.c | quote }}{{ end }}\n" * 20_000
+    template = gotemplate.parse(text)
+    assert not template.compiled
+    assert template.execute({"a": 1, "b": {"c": "x"}}).count('"x"') == 20_000

@@ -40,8 +40,13 @@ MAX_LOOP_NESTING: Final = 16
 MAX_CALL_CHAIN: Final = 32
 """`{{template}}` calls nested deeper than this are interpreted (Python's stack is the limit)."""
 
-MAX_SOURCE_CHARS: Final = 32 << 20
-"""Generated source past this is not compiled (a template is at most a ConfigMap, 1 MiB)."""
+MAX_SOURCE_CHARS: Final = 512 << 10
+"""Generated source past this is not compiled: Python's compiler needs over a hundred times the
+source's size in memory for a moment (Istio's largest template, 25 KiB of text, gives 190 KiB
+of source and 25 MB)."""
+
+MAX_TEXT_CHARS: Final = 128 << 10
+"""Template text past this is not even tried (it would pass MAX_SOURCE_CHARS)."""
 
 
 class Unsupported(Exception):
@@ -73,12 +78,12 @@ def execute(program: executor.Program, compiled: CompiledProgram, name: str, dat
 
 def compile_program(program: executor.Program) -> CompiledProgram | None:
     """The program's templates as Python functions, or None where only the interpreter is exact."""
+    if len(program.text) > MAX_TEXT_CHARS:
+        return None
     try:
         _check_calls(program)
         compiler = _Compiler(program)
         source = compiler.module()
-        if len(source) > MAX_SOURCE_CHARS:
-            return None
         code = compile(source, f"<template {program.parse_name}>", "exec")
         namespace: dict[str, object] = {}
         exec(code, namespace)  # source we generated; its names are bound below
@@ -186,8 +191,9 @@ def _validate(state: executor.State, node: n.Node, value: object, typ: str) -> o
     return state.validate_type(value, typ)
 
 
-def _call_error(state: executor.State, node: n.Node, name: str, err: Exception) -> None:
-    state.node = node
+def _call_error(state: executor.State, site: tuple[n.Node, str], err: Exception) -> None:
+    """A function's error or panic; `site` is the call's node and the function's name."""
+    state.node, name = site
     state.error(f"error calling {name}: {arguments.error_text(err)}")
 
 
@@ -279,6 +285,8 @@ class _Compiler:
     def __init__(self, program: executor.Program) -> None:
         self.program = program
         self.lines: list[str] = []
+        self.size = 0
+        self.sites: list[tuple[n.Node, str]] = []
         self.depth = 1
         self.counter = 0
         self.nodes: list[n.Node] = []
@@ -296,7 +304,7 @@ class _Compiler:
     # --- output ---------------------------------------------------------------------
 
     def module(self) -> str:
-        names = ", ".join(["*", *_RUNTIME, "N"])
+        names = ", ".join(["*", *_RUNTIME, "N", "S"])
         body_start = len(self.lines)
         for name, tree in self.program.trees.items():
             self.function(name, tree)
@@ -308,10 +316,14 @@ class _Compiler:
         return f"def _factory({names}{extra}):\n" + "\n".join(body) + "\n"
 
     def bindings(self) -> dict[str, object]:
-        return {**_RUNTIME, "N": tuple(self.nodes), **self.values}
+        return {**_RUNTIME, "N": tuple(self.nodes), "S": tuple(self.sites), **self.values}
 
     def emit(self, line: str) -> None:
-        self.lines.append("    " * self.depth + line)
+        line = "    " * self.depth + line
+        self.size += len(line) + 1
+        if self.size > MAX_SOURCE_CHARS:
+            raise Unsupported("template too large to compile")
+        self.lines.append(line)
 
     @contextmanager
     def indented(self) -> Iterator[None]:
@@ -384,9 +396,18 @@ class _Compiler:
         self.emit(f"def {self.tree_functions[name]}(st, dot):")
         with self.indented():
             self.emit("append = st.out.append")
-            self.emit("v0 = dot")
-            self.emit("b0 = False")
-            self.walk_list(tree)
+            self.emit("v0, b0, site = dot, False, -1")
+            self.emit("try:")
+            with self.indented():
+                self.walk_list(tree)
+            # `site` is set only while a template function runs: its exception is Go's
+            # "error calling"; any other (a bug) goes up as it would from the interpreter.
+            self.emit("except PASS:")
+            self.emit("    raise")
+            self.emit("except Exception as exc:")
+            self.emit("    if site < 0:")
+            self.emit("        raise")
+            self.emit("    call_error(st, S[site], exc)")
 
     def walk_list(self, node: n.ListNode) -> None:
         for child in node.nodes:
@@ -534,9 +555,7 @@ class _Compiler:
         if value.const is not _UNKNOWN:
             return self.literal(NO_VALUE) if value.const is None else value
         value = self.owned(value)
-        self.emit(f"if {value.code} is None:")
-        with self.indented():
-            self.emit(f"{value.code} = NO_VALUE")
+        self.emit(f"if {value.code} is None: {value.code} = NO_VALUE")
         return value
 
     def pipeline(self, pipe: n.PipeNode) -> _Value:
@@ -660,23 +679,13 @@ class _Compiler:
             result = self.temp()
             if i == last and ((args is not None and len(args) > 1) or final is not None):
                 return self.method_call(current, step_boxed, node, name, args, final, result)
-            self.emit(f"if type({current}) is dict:")
-            with self.indented():
-                if mode == "error":
-                    self.emit(f"{result} = {current}.get({name!r}, MISSING)")
-                    self.emit(f"if {result} is MISSING:")
-                    with self.indented():
-                        self.emit(f"{result} = missing_key(st, {ref}, {name!r})")
-                elif mode == "zero":
-                    self.emit(f"{result} = {current}.get({name!r})")
-                else:
-                    self.emit(f"{result} = {current}.get({name!r}, NO_VALUE)")
-            self.emit("else:")
-            with self.indented():
-                self.emit(
-                    f"{result} = field(st, {ref}, {own}, {self.dot}, {name!r}, {current}, "
-                    f"{step_boxed})"
-                )
+            default = {"error": ", MISSING", "zero": ""}.get(mode, ", NO_VALUE")
+            self.emit(
+                f"{result} = {current}.get({name!r}{default}) if type({current}) is dict "
+                f"else field(st, {ref}, {own}, {self.dot}, {name!r}, {current}, {step_boxed})"
+            )
+            if mode == "error":
+                self.emit(f"if {result} is MISSING: missing_key(st, {ref}, {name!r})")
             previous, current = current, result
         return _Value(current, owned=True, boxed=f"elem_boxed({previous})")
 
@@ -792,15 +801,8 @@ class _Compiler:
         if fast:
             self.emit("else:")
             self.depth += 1
-        self.emit("try:")
-        with self.indented():
-            self.emit(f"{result} = {call}")
-        self.emit("except PASS:")
-        with self.indented():
-            self.emit("raise")
-        self.emit("except Exception as exc:")
-        with self.indented():
-            self.emit(f"call_error(st, N[{self.index(node)}], {name!r}, exc)")
+        self.sites.append((node, name))
+        self.emit(f"site = {len(self.sites) - 1}; {result} = {call}; site = -1")
         if fast:
             self.depth -= 1
         return _Value(result, owned=True)
@@ -872,9 +874,7 @@ class _Compiler:
         if value.const is not _UNKNOWN:
             return self.literal(None) if value.const is NO_VALUE else value
         value = self.owned(value)
-        self.emit(f"if {value.code} is NO_VALUE:")
-        with self.indented():
-            self.emit(f"{value.code} = None")
+        self.emit(f"if {value.code} is NO_VALUE: {value.code} = None")
         return value
 
     def validate(self, value: _Value, typ: str | None) -> _Value:
