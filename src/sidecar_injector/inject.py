@@ -18,7 +18,6 @@ from sidecar_injector import (
     templatedata,
     typedpod,
 )
-from sidecar_injector.strategic import copy_object
 
 JSON = Any
 Pod = dict[str, Any]
@@ -101,7 +100,7 @@ def _inject_modern(
     workload: templatedata.WorkloadMeta | None,
     kubelet_versions: Mapping[str, str] | None,
 ) -> Injected:
-    pod = typedpod.normalize(copy_object(pod))
+    pod = typedpod.normalized(dict(pod))
     pod_annotations = _annotations(pod)
     proxy_config = templatedata.effective_proxy_config(config.mesh, pod_annotations)
     status_port = _int(config.mesh.default_config.data.get("statusPort"))
@@ -126,10 +125,40 @@ def _inject_modern(
         hold_application=_hold_application(proxy_config.data, config.values),
         tproxy=_tproxy(proxy_config.data, pod_annotations),
     )
-    injected = _overwrite_cluster_info(merged.pod, proxy_env)
+    injected = _overwrite_cluster_info(_owned(merged.pod), proxy_env)
     _post_process(injected, config=config, previously_injected=merge.status_of(pod) is not None)
-    typedpod.normalize(injected)
+    injected = typedpod.normalized(injected, since=pod)
     return Injected(injected, answer, answer.warnings + _preconditions(pod), rendered)
+
+
+def _owned(pod: Pod) -> Pod:
+    """The merged pod with its own copy of every part the post-processing steps change in
+    place (the metadata, containers, their lifecycle hooks and the proxy's env), so that those
+    steps never reach into the request pod, with which the merged pod shares the rest."""
+    result = dict(pod)
+    metadata = result.get("metadata")
+    if isinstance(metadata, dict):
+        metadata = result["metadata"] = dict(metadata)
+        if isinstance(metadata.get("annotations"), dict):
+            metadata["annotations"] = dict(metadata["annotations"])
+    spec = result.get("spec")
+    if isinstance(spec, dict):
+        spec = result["spec"] = dict(spec)
+        for kind in ("initContainers", "containers"):
+            if isinstance(spec.get(kind), list):
+                spec[kind] = [_owned_container(c) for c in spec[kind]]
+    return result
+
+
+def _owned_container(container: JSON) -> JSON:
+    if not isinstance(container, dict):
+        return container
+    owned = dict(container)
+    if isinstance(owned.get("lifecycle"), dict):
+        owned["lifecycle"] = dict(owned["lifecycle"])
+    if owned.get("name") == PROXY_NAME and isinstance(owned.get("env"), list):
+        owned["env"] = [dict(e) if isinstance(e, dict) else e for e in owned["env"]]
+    return owned
 
 
 def _post_process(pod: Pod, *, config: config.Config, previously_injected: bool) -> None:

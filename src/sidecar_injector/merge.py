@@ -159,17 +159,21 @@ def strip(pod: Mapping[str, JSON], *, status_port: int | None = None) -> Pod:
 
     Only containers and init containers go (volumes merge by name again). Prometheus
     annotations pointing at the proxy's status port are dropped so they are regenerated.
+    `pod` is not changed; the result shares what it keeps with it.
     """
-    result = copy_object(pod)
+    result = dict(pod)
     status = status_of(result)
     if status is None:
         return result
     spec = result.setdefault("spec", {})
+    if isinstance(spec, dict):
+        spec = result["spec"] = dict(spec)
     for kind in ("containers", "initContainers"):
         names = status.by_kind()[kind]
         if kind in spec:
             spec[kind] = [c for c in spec[kind] or [] if _name(c) not in names]
-    annotations = result["metadata"]["annotations"]
+    metadata = result["metadata"] = dict(result["metadata"])
+    annotations = metadata["annotations"] = dict(metadata["annotations"])
     if status_port is not None and annotations.get("prometheus.io/port") == str(status_port):
         for key in PROMETHEUS_KEYS:
             annotations.pop(key, None)

@@ -9,7 +9,8 @@ it does not describe pass through unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 from sidecar_injector import quantity
 from sidecar_injector.podview import TYPES, Field
@@ -37,37 +38,94 @@ _BY_JSON = {
 """Each type's fields that `_field` may change, by JSON name: a pod sets few of them."""
 
 
-def normalize(pod: dict[str, JSON]) -> dict[str, JSON]:
-    """`pod` (changed in place and returned) with its metadata and spec in Go's typed form."""
+def normalized(pod: dict[str, JSON], *, since: Mapping[str, JSON] | None = None) -> dict[str, JSON]:
+    """`pod` in Go's typed form, copied only where that changes it: `pod` itself when nothing
+    changes, else a new pod sharing every unchanged part with `pod`.
+
+    `since` is a pod this returned before that `pod` was made from (the request pod, before
+    templates were merged into it): parts of `pod` that are the very objects found at the same
+    place in `since` are in typed form already and are not walked again.
+    """
+    changed: dict[str, JSON] = {}
     for key, type_name in (("metadata", "ObjectMeta"), ("spec", "PodSpec")):
         part = pod.get(key)
         if isinstance(part, dict):
-            _struct(part, type_name)
-    return pod
+            typed = _struct(part, type_name, _part(since, key))
+            if typed is not part:
+                changed[key] = typed
+    return {**pod, **changed} if changed else pod
 
 
-def _struct(data: dict[str, JSON], type_name: str) -> None:
+_GONE: Final = object()
+"""What `_field` gives for a field Go's round trip leaves out."""
+
+
+def _part(since: JSON, key: str) -> JSON:
+    return since.get(key) if type(since) is dict else None
+
+
+def _struct(data: dict[str, JSON], type_name: str, since: JSON) -> dict[str, JSON]:
     fields = _BY_JSON.get(type_name)
-    if fields is None:
-        return
+    if data is since or fields is None:
+        return data
+    result = data
     for key in [key for key in data if key in fields]:
-        _field(data, fields[key])
+        value = data[key]
+        typed = _field(value, fields[key], _part(since, key))
+        if typed is not value:
+            if result is data:
+                result = dict(data)
+            if typed is _GONE:
+                del result[key]
+            else:
+                result[key] = typed
+    return result
 
 
-def _field(data: dict[str, JSON], spec: Field) -> None:
-    value = data[spec.json]
+def _field(value: JSON, spec: Field, since: JSON) -> JSON:
     kind = spec.kind
     if kind in _ZERO_SCALARS:
-        if spec.omitempty and _is_zero(value, kind):
-            del data[spec.json]
-    elif kind == "quantities" and isinstance(value, dict):
-        data[spec.json] = {name: _canonical(amount) for name, amount in value.items()}
-    elif kind.startswith(("struct:", "ptr:")) and isinstance(value, dict):
-        _struct(value, kind.split(":", 1)[1])
-    elif kind.startswith("[]") and kind[2:] in TYPES and isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict):
-                _struct(item, kind[2:])
+        return _GONE if spec.omitempty and _is_zero(value, kind) else value
+    if value is since:
+        return value
+    if kind == "quantities" and isinstance(value, dict):
+        return _quantities(value)
+    if kind.startswith(("struct:", "ptr:")) and isinstance(value, dict):
+        return _struct(value, kind.split(":", 1)[1], since)
+    if kind.startswith("[]") and kind[2:] in TYPES and isinstance(value, list):
+        return _items(value, kind[2:], since)
+    return value
+
+
+def _items(items: list[JSON], type_name: str, since: JSON) -> list[JSON]:
+    """The list with each struct in typed form; an item found in `since`'s list is already,
+    and one with the `name` of an item there shares most of its parts with it."""
+    seen = {id(item) for item in since} if type(since) is list else set()
+    named = {
+        item.get("name"): item
+        for item in (since if type(since) is list else ())
+        if type(item) is dict and type(item.get("name")) is str
+    }
+    result = items
+    for position, item in enumerate(items):
+        if type(item) is not dict or id(item) in seen:
+            continue
+        name = item.get("name")
+        typed = _struct(item, type_name, named.get(name) if type(name) is str else None)
+        if typed is not item:
+            if result is items:
+                result = list(items)
+            result[position] = typed
+    return result
+
+
+def _quantities(amounts: dict[str, JSON]) -> dict[str, JSON]:
+    typed = {name: _canonical(amount) for name, amount in amounts.items()}
+    same = all(
+        type(typed[name]) is type(amount) and typed[name] == amount
+        for name, amount in amounts.items()
+    )
+    return amounts if same else typed
 
 
 def _is_zero(value: JSON, kind: str) -> bool:

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sidecar_injector import merge, podmerge, workloads
+from sidecar_injector import inject, merge, podmerge, workloads
 from sidecar_injector.strategic import MergeError, merge_pod
 from tests.conftest import KIT
 from tests.golden.test_inject_kit import KIT_CASES, _case_settings
@@ -252,3 +252,24 @@ def test_kit_cases_merge_the_same_both_ways(
     text = (KIT / suite / "cases" / case["input"]).read_text()
     workloads.kube_inject(text, settings=_case_settings(suite, case))
     assert all(both_merges)
+
+
+@pytest.mark.skipif(not MODERN_CASES, reason="no Istio kit")
+@pytest.mark.parametrize(
+    ("suite", "case"), MODERN_CASES, ids=lambda c: c if isinstance(c, str) else c["name"]
+)
+def test_injecting_and_injecting_again_leave_the_given_pod_alone(
+    suite: str, case: dict[str, Any]
+) -> None:
+    """The injected pod shares unchanged parts with the request pod (copy on write): nothing
+    after the merge may change it, or the patch would be made against a changed original."""
+    settings = _case_settings(suite, case)
+    text = (KIT / suite / "cases" / case["input"]).read_text()
+    for template in workloads.iter_pod_templates(text):
+        given = template.pod
+        kept = copy.deepcopy(given)
+        injected = inject.inject_pod(given, namespace="default", config=settings).pod
+        assert _same(given, kept)
+        kept = copy.deepcopy(injected)
+        inject.inject_pod(injected, namespace="default", config=settings)
+        assert _same(injected, kept)
