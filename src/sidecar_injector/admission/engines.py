@@ -29,7 +29,7 @@ import sys
 import time
 import traceback
 from collections.abc import Awaitable, Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any, Protocol, TypeVar
 
 import orjson
@@ -46,6 +46,8 @@ _SIZES = struct.Struct(">II")
 T = TypeVar("T")
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 """A pod is at most the request body (6 MiB by default), a patch a few times that."""
+MEMORY_ENV = "SIDECAR_INJECTOR_ENGINE_MEMORY"
+"""How the parent tells an engine its memory limit (bytes)."""
 HEAVY_POD_BYTES = 256 * 1024
 """Pods larger than this (a typical one is 10 KB) share all engines but one, so a few huge pods
 cannot keep every engine busy while ordinary pods wait."""
@@ -110,7 +112,7 @@ class Handler:
             return {"error": message, "reason": "tooLarge", "exit": True}, b""
         except Exception as err:
             return {
-                "error": f"internal error: {type(err).__name__}: {str(err)[:500]}",
+                "error": f"internal error: {type(err).__name__}: {errors.excerpt(str(err))}",
                 "reason": "internalError",
                 "trace": traceback.format_exc(),
             }, b""
@@ -192,9 +194,6 @@ def main() -> None:
             return
 
 
-MEMORY_ENV = "SIDECAR_INJECTOR_ENGINE_MEMORY"
-
-
 # The server's side.
 
 
@@ -257,7 +256,6 @@ class _Engine:
     process: asyncio.subprocess.Process
     state: State | None = None
     peak: int = 0
-    started: float = field(default_factory=time.monotonic)
 
     async def call(self, head: Head, blob: bytes) -> Frame:
         stdin, stdout = self.process.stdin, self.process.stdout
@@ -346,8 +344,6 @@ class Pool:
             if isinstance(err, (asyncio.IncompleteReadError, ConnectionError)):
                 raise EngineFailed(_lost(engine)) from None
             raise
-        if reply.get("trace"):
-            logger.error("engine error: %s", reply["trace"])
         if reply.get("exit") or engine.peak > self.limits.recycle_bytes:
             self._replace(engine, why="memory")
         else:
@@ -554,6 +550,8 @@ def _encode(value: JSON) -> bytes:
 
 
 def _raise_for(reply: Head) -> None:
+    if reply.get("trace"):
+        logger.error("injection engine error: %s", reply["trace"])
     if "error" in reply:
         raise Refused(str(reply["error"]), reason=str(reply.get("reason") or "engineFailed"))
 
