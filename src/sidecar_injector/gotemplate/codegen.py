@@ -30,7 +30,7 @@ from . import arguments, builtins
 from . import exec as executor
 from . import nodes as n
 from .errors import ExecError, TemplateError, go_quote
-from .values import NO_VALUE, Func, Int, Map, Nil
+from .values import NO_VALUE, Func, Int, Map, Nil, Struct
 
 TreeFunction = Callable[[executor.State, object], None]
 
@@ -156,7 +156,17 @@ def _field(
     receiver: object,
     boxed: bool,
 ) -> object:
-    """One step of a field chain when the receiver is not a plain dict."""
+    """One step of a field chain when the receiver is not a plain dict: a struct's field at
+    once, anything else (a method, a typed map, an error) as the interpreter does it."""
+    if (
+        isinstance(receiver, Struct)
+        and not isinstance(receiver, dict)
+        and receiver.go_method(name) is None
+    ):
+        try:
+            return receiver.go_field(name)
+        except KeyError:
+            pass
     state.node = current
     return state.eval_field(dot, name, node, None, builtins.MISSING_ARG, receiver, boxed)
 
@@ -218,6 +228,7 @@ _RUNTIME: Final[dict[str, object]] = {
     "is_true": builtins.is_true,
     "elem_boxed": executor.elem_boxed,
     "zero_of": builtins.zero_of,
+    "Map": Map,
     "err": _err,
     "field": _field,
     "field_call": _field_call,
@@ -821,6 +832,11 @@ class _Compiler:
                 self.emit(f"if {' and '.join(test)}:")
                 with self.indented():
                     self.emit(f"{result} = {current}.get({keys[-1].code})")
+                if len(keys) == 1:  # a typed map (a pod's annotations): its zero when missing
+                    x = argv[0].code
+                    self.emit(f"elif type({x}) is Map:")
+                    with self.indented():
+                        self.emit(f"{result} = {x}.get({keys[0].code}, {x}.zero)")
                 return True
         if func.fn is builtins.eq and len(argv) >= 2:
             others = argv[1:]
