@@ -211,3 +211,15 @@ def test_a_template_too_large_to_compile_is_interpreted() -> None:
     template = gotemplate.parse(text)
     assert not template.compiled
     assert template.execute({"a": 1, "b": {"c": "x"}}).count('"x"') == 20_000
+
+
+def test_data_too_deep_for_python_gives_the_interpreters_error() -> None:
+    """A function recursing through very deep data runs out of Python's stack: the compiled form
+    hands the execution to the interpreter, whose error (and partial output) it returns."""
+    deep: object = "x"
+    for _ in range(5000):
+        deep = [deep]
+    template = gotemplate.parse("a{{ toJson .d }}b")
+    assert template.compiled
+    compiled = _answer(lambda: template.execute({"d": deep}))
+    assert compiled == _answer(lambda: template.interpret({"d": deep}))

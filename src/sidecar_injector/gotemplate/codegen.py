@@ -62,7 +62,12 @@ class CompiledProgram:
 
 
 def execute(program: executor.Program, compiled: CompiledProgram, name: str, data: object) -> str:
-    """`exec.execute` for the compiled form: the same state, errors and output."""
+    """`exec.execute` for the compiled form: the same state, errors and output.
+
+    Python's stack can only run out inside a function given very deep data (compiled programs
+    do not recurse): the interpreter then runs it again, for its error text and partial output.
+    """
+    given = data
     if data is None:
         data = NO_VALUE
     state = executor.State(program, name, data)
@@ -72,7 +77,7 @@ def execute(program: executor.Program, compiled: CompiledProgram, name: str, dat
     try:
         function(state, data)
     except RecursionError:
-        state.error(f"exceeded maximum template depth ({executor.MAX_EXEC_DEPTH})")
+        return executor.execute(program, name, given)
     return "".join(state.out)
 
 
