@@ -20,7 +20,15 @@ from lightkube.resources.apps_v1 import DaemonSet, Deployment, ReplicaSet, State
 from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod, ReplicationController
 
-from sidecar_injector import __version__, cluster, config, errors, explanation, workloads
+from sidecar_injector import (
+    __version__,
+    cluster,
+    config,
+    errors,
+    explanation,
+    repaircommands,
+    workloads,
+)
 
 HELP_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 """-h as kubectl and istioctl take it. Help is click's plain text (no rich boxes): it wraps to
@@ -961,6 +969,8 @@ def _serving_files(
 app.command("manifests")(cluster.manifests_command)
 app.command("certs")(cluster.certs_command)
 app.command("check")(cluster.check_command)
+app.command("drift")(repaircommands.drift_command)
+app.command("repair")(repaircommands.repair_command)
 
 template_app = typer.Typer(
     help="Go text/template tools for debugging injection templates.",
