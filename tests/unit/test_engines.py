@@ -128,6 +128,22 @@ async def test_a_pod_past_the_engines_memory_limit_fails_alone(
         await work.close()
 
 
+async def test_a_server_that_grew_does_not_make_new_engines_look_big(
+    default_config: config.Config,
+) -> None:
+    """Linux keeps `ru_maxrss` across execve: engines measure what they hold now instead."""
+    ballast = b"x" * (200 * 1024 * 1024)
+    pool = engines.Pool(engines.Limits(engines=1))
+    work = engines.IsolatedPipeline(default_config, engines=pool, cache_entries=0)
+    await work.start()
+    try:
+        assert (await admit(work, a_pod(name="p"))).patch is not None
+        assert pool.replaced == {}
+    finally:
+        await work.close()
+    assert len(ballast) == 200 * 1024 * 1024
+
+
 async def test_an_engine_past_its_memory_peak_is_recycled(default_config: config.Config) -> None:
     pool = engines.Pool(engines.Limits(engines=1, recycle_bytes=1))
     work = engines.IsolatedPipeline(default_config, engines=pool, cache_entries=0)

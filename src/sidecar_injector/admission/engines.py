@@ -5,7 +5,7 @@ only does I/O (TLS, HTTP, probes, metrics) and each admission that the replica c
 goes to an engine: a child process that holds the config and runs `pipeline.InjectionPipeline`.
 An admission has a deadline (from the API server's `?timeout=`); past it the engine is killed,
 which really stops the work (a thread could not be stopped), and a new one takes its place.
-An engine whose peak memory passes a limit is replaced after its answer, so no pod can grow the
+An engine whose memory passes a limit is replaced after its answer, so no pod can grow the
 server for good.
 
 Parent and engine speak length-prefixed frames over the engine's stdin and stdout: a JSON head
@@ -30,6 +30,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Coroutine, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
 
 import orjson
@@ -156,6 +157,19 @@ def _decode(blob: bytes) -> JSON:
         raise
 
 
+def resident_bytes() -> int:
+    """This process's resident memory now. Not `ru_maxrss`: Linux carries the peak over
+    `execve`, so a new engine would report the peak of the server that started it."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return pages * PAGE_BYTES
+
+
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
 def read_frame(stream: IO[bytes]) -> Frame | None:
     sizes = stream.read(_SIZES.size)
     if len(sizes) < _SIZES.size:
@@ -187,7 +201,7 @@ def main() -> None:
     handler = Handler()
     while (frame := read_frame(requests)) is not None:
         head, blob = handler.answer(*frame)
-        head["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        head["rss"] = resident_bytes()
         replies.write(encode_frame(head, blob))
         replies.flush()
         if head.get("exit"):
@@ -205,8 +219,8 @@ class Limits:
     memory_bytes: int = 384 * 1024 * 1024
     """Hard limit (RLIMIT_DATA): an allocation past it fails the admission, not the server."""
     recycle_bytes: int = 128 * 1024 * 1024
-    """Peak RSS after which an engine is replaced once it has answered: an engine at rest is
-    about 45 MB, so only a multi-megabyte pod gets it there, and the memory it kept goes."""
+    """Resident memory after an answer past which the engine is replaced: one at rest holds
+    about 45 MB, so only a multi-megabyte pod leaves it there, and the memory it kept goes."""
 
 
 class Engines(Protocol):
@@ -255,7 +269,7 @@ class Inline:
 class _Engine:
     process: asyncio.subprocess.Process
     state: State | None = None
-    peak: int = 0
+    rss: int = 0
 
     async def call(self, head: Head, blob: bytes) -> Frame:
         stdin, stdout = self.process.stdin, self.process.stdout
@@ -267,7 +281,7 @@ class _Engine:
             raise EngineFailed(f"an engine answered a frame of {head_size + blob_size} bytes")
         reply: Head = orjson.loads(await stdout.readexactly(head_size))
         out = await stdout.readexactly(blob_size)
-        self.peak = int(reply.get("peak") or 0)
+        self.rss = int(reply.get("rss") or 0)
         return reply, out
 
     async def load(self, state: State) -> None:
@@ -344,7 +358,7 @@ class Pool:
             if isinstance(err, (asyncio.IncompleteReadError, ConnectionError)):
                 raise EngineFailed(_lost(engine)) from None
             raise
-        if reply.get("exit") or engine.peak > self.limits.recycle_bytes:
+        if reply.get("exit") or engine.rss > self.limits.recycle_bytes:
             self._replace(engine, why="memory")
         else:
             self._idle.put_nowait(engine)
