@@ -51,9 +51,9 @@ def run(*args: str, stdin: str | bytes | None = None, env: dict[str, str] | None
     return CliRunner().invoke(cli.app, list(args), input=stdin, env=env)
 
 
-def command(*args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
+def command(*args: str, columns: int = 80, **extra_env: str) -> subprocess.CompletedProcess[str]:
     """The entry point as a shell runs it, its output a pipe."""
-    env = {**os.environ, "COLUMNS": str(columns), "TERM": "dumb"}
+    env = {**os.environ, "COLUMNS": str(columns), "TERM": "dumb", **extra_env}
     return subprocess.run(
         [sys.executable, "-m", "sidecar_injector", *args],
         capture_output=True,
@@ -174,7 +174,11 @@ class TestHelp:
         assert (shown.returncode, shown.stdout) == (0, f"{__version__}\n")
 
     def test_bash_completion_script(self) -> None:
-        shown = command("--show-completion", "bash")
+        # Without a shell among its ancestors (CI, pytest workers) typer detects none; this
+        # typer switch makes it take the shell named on the command line instead.
+        shown = command(
+            "--show-completion", "bash", _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1"
+        )
         assert shown.returncode == 0, shown.stderr
         assert "_SIDECAR_INJECTOR_COMPLETE=complete_bash" in shown.stdout
         assert shown.stdout.rstrip().endswith("sidecar-injector")
