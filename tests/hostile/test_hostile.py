@@ -242,7 +242,7 @@ def test_sigterm_answers_what_is_queued_within_the_graceful_timeout(tmp_path: Pa
             )
             for i in range(12)
         ]
-        await asyncio.sleep(0.5)
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         served.process.send_signal(signal.SIGTERM)
         return await asyncio.gather(*pending, return_exceptions=True)
 
