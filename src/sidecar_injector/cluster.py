@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from sidecar_injector import errors, manifests
+from sidecar_injector import errors, manifests, repairjob
 
 
 def _read(path: Path | None) -> str | None:
@@ -108,6 +108,16 @@ def manifests_command(
         Path | None,
         typer.Option(help="Write a kustomize base (one file per object) into this directory."),
     ] = None,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Add a CronJob running `repair --apply` on a schedule, with least-privilege RBAC.",
+        ),
+    ] = False,
+    repair_schedule: Annotated[
+        str, typer.Option(metavar="CRON", help="The repair CronJob's schedule.")
+    ] = "*/10 * * * *",
 ) -> None:
     """Print every object needed to run the injector (YAML stream for `kubectl apply -f -`)."""
     import base64
@@ -134,11 +144,12 @@ def manifests_command(
             values=_read(values),
             mesh=_read(mesh),
         )
+        extra = repairjob.objects(settings, schedule=repair_schedule) if repair else []
         if kustomize is None:
-            typer.echo(manifests.dump(manifests.build(settings)), nl=False)
+            typer.echo(manifests.dump([*manifests.build(settings), *extra]), nl=False)
             return
         kustomize.mkdir(parents=True, exist_ok=True)
-        for name, text in manifests.kustomize_base(settings).items():
+        for name, text in manifests.kustomize_base(settings, extra=extra).items():
             (kustomize / name).write_text(text, encoding="utf-8")
         typer.echo(f"wrote a kustomize base to {kustomize}")
     except errors.InjectorError as err:

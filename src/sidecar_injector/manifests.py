@@ -12,7 +12,7 @@ replaces whole (a webhook rule's `scope`) or under a `retainKeys` field (the Dep
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal
@@ -645,10 +645,11 @@ def validating_webhook_configuration(settings: Settings) -> Manifest:
     return body
 
 
-def kustomize_base(settings: Settings) -> dict[str, str]:
-    """The files of a kustomize base: one YAML per object, and the kustomization listing them."""
+def kustomize_base(settings: Settings, *, extra: Sequence[Manifest] = ()) -> dict[str, str]:
+    """The files of a kustomize base: one YAML per object (`extra` ones after those of
+    `build`), and the kustomization listing them."""
     files: dict[str, str] = {}
-    for item in build(settings):
+    for item in [*build(settings), *extra]:
         stem = f"{item['kind'].lower()}-{item['metadata']['name']}.yaml"
         files[stem] = yaml.safe_dump(item, sort_keys=False, default_flow_style=False, width=100)
     kustomization = {

@@ -13,19 +13,23 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import pytest
+import yaml
 from lightkube import Client, KubeConfig
 from lightkube.codecs import from_dict
 from lightkube.core.exceptions import ApiError
+from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.admissionregistration_v1 import MutatingWebhookConfiguration
 from lightkube.resources.apps_v1 import Deployment, ReplicaSet
 from lightkube.resources.core_v1 import ConfigMap, Event, Namespace, Pod, ServiceAccount
 from typer.testing import CliRunner, Result
 
-from sidecar_injector import cli, manifests, repair
-from tests.e2e.conftest import Cluster, Injector, free_port
+from sidecar_injector import cli, manifests, repair, repairjob
+from tests.e2e.conftest import TOKEN, Cluster, Injector, free_port
 
 pytestmark = pytest.mark.e2e
 INJECTOR_NS = "istio-system"
@@ -297,3 +301,43 @@ def test_opt_out_budgets_rollouts_and_limits_hold(
     scoped = run(cluster, "repair", "-n", ns, "--owner", "deployment/e-second", "-o", "json")
     steps = json.loads(scoped.stdout)["steps"]
     assert [(s["name"], s["action"]) for s in steps] == [("e-second", "restart")]
+
+
+def service_account_kubeconfig(client: Client, cluster: Cluster, account: str, path: Path) -> Path:
+    """A kubeconfig holding a token of `account` (TokenRequest), to act as the CronJob does."""
+    url = f"{cluster.url}/api/v1/namespaces/{INJECTOR_NS}/serviceaccounts/{account}/token"
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    answer = httpx.post(url, json=request, headers=headers, verify=False, timeout=10)
+    answer.raise_for_status()
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["users"] = [{"name": "admin", "user": {"token": answer.json()["status"]["token"]}}]
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_the_cronjobs_rbac_is_enough_for_repair_and_no_more(
+    client: Client, cluster: Cluster, injector: Injector, tmp_path: Path
+) -> None:
+    objects = repairjob.objects(manifests.Settings(kubernetes_version="1.20"))
+    create_namespaced_resource("batch", "v1beta1", "CronJob", "cronjobs")  # 1.20 has no batch/v1
+    for body in objects:
+        client.create(from_dict(body))
+    ns = namespace(client, "e2e-drift-rbac")
+    with failing_open(client, injector):
+        deployment(client, ns, "web")
+        bare_pod(client, ns, "lonely")
+    account = objects[0]["metadata"]["name"]
+    kubeconfig = service_account_kubeconfig(client, cluster, account, tmp_path / "kubeconfig")
+    args = ["repair", "-n", ns, "--apply", "--kubeconfig", str(kubeconfig)]
+
+    done = CliRunner().invoke(cli.app, args)
+    assert done.exit_code == 0, done.output
+    assert "[problem]" not in done.stdout
+    assert f"restarted Deployment {ns}/web: {repair.RESTARTED_AT}=" in done.stdout
+    assert "(no Event" not in done.stdout
+
+    denied = CliRunner().invoke(cli.app, [*args, "--delete-pods"])
+    assert denied.exit_code == 1
+    assert f"failed   Pod {ns}/lonely: cannot delete pod lonely" in denied.stdout
+    assert client.get(Pod, "lonely", namespace=ns).metadata is not None
