@@ -38,7 +38,8 @@ def big_pod(containers: int) -> dict[str, Any]:
     }
 
 
-def soon(seconds: float = 10.0) -> float:
+def soon(seconds: float = 60.0) -> float:
+    """A deadline; the default leaves room for an engine to start on a loaded machine."""
     return time.monotonic() + seconds
 
 
