@@ -86,11 +86,13 @@ def pod_drift(
     namespace: str,
     config: config.Config,
     template: Mapping[str, JSON] | None = None,
+    kubelet_versions: Mapping[str, str] | None = None,
 ) -> PodDrift | None:
     """The verdict on one stored pod, or None when it is not drift: a pod that has ended or is
     being deleted, or one the current config does not inject and that has no sidecar.
     `template` is the owner's pod template metadata (labels, annotations): an owner that opts
-    out now is not drift, whatever its older pods say."""
+    out now is not drift, whatever its older pods say. `kubelet_versions` are the nodes' (as
+    `serve` lists them for native sidecars)."""
     metadata = _mapping(pod.get("metadata"))
     if metadata.get("deletionTimestamp") or _mapping(pod.get("status")).get("phase") in DONE_PHASES:
         return None
@@ -101,7 +103,9 @@ def pod_drift(
     try:
         if template is not None and not _wanted(admitted, template, namespace, config):
             return None
-        expected = inject.inject_pod(admitted, namespace=namespace, config=config)
+        expected = inject.inject_pod(
+            admitted, namespace=namespace, config=config, kubelet_versions=kubelet_versions
+        )
     except errors.InjectorError as err:
         return PodDrift(name, owner, "failed", (errors.excerpt(str(err), 300),))
     if not expected.decision.inject:

@@ -116,6 +116,7 @@ async def scan(
     verdicts: list[drift.PodDrift] = []
     objects: dict[drift.Owner, JSON] = {}
     problems: list[str] = []
+    kubelets = await _kubelet_versions(client, problems=problems)
     for namespace in sorted(labels):
         if not scope.covers_namespace(namespace) or namespace in decision.IGNORED_NAMESPACES:
             continue
@@ -131,7 +132,13 @@ async def scan(
             if not scope.covers(owner):
                 continue
             template = await _template(client, owner, objects=objects, problems=problems)
-            verdict = drift.pod_drift(pod, namespace=namespace, config=current, template=template)
+            verdict = drift.pod_drift(
+                pod,
+                namespace=namespace,
+                config=current,
+                template=template,
+                kubelet_versions=kubelets,
+            )
             if verdict is not None:
                 verdicts.append(verdict)
     owners = tuple(drift.by_owner(verdicts))
@@ -163,6 +170,18 @@ async def cluster_config(client: AsyncClient, *, names: manifests.Names) -> conf
     injector = data[names.injector_configmap] or {}
     _, load = maps.snapshot(injector, data[names.mesh_configmap], revision=names.revision)
     return load()
+
+
+async def _kubelet_versions(
+    client: AsyncClient, *, problems: list[str]
+) -> Mapping[str, str] | None:
+    """The nodes' kubelets, which decide native sidecars under `ENABLE_NATIVE_SIDECARS=auto`
+    as in `serve`; without them pods are judged as `serve` injects before its first list."""
+    try:
+        return await kube.kubelet_versions(client)
+    except (*kube.TransportErrors, ValueError) as err:
+        problems.append(f"cannot list nodes (native sidecars judged as off): {err}")
+        return None
 
 
 async def _namespaces_by_default(client: AsyncClient, *, names: manifests.Names) -> bool:

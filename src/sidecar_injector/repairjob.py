@@ -1,10 +1,11 @@
 """`manifests --repair`: a CronJob that runs `repair --apply` on a schedule, with its own
 ServiceAccount and the least RBAC that lets it do so.
 
-What `repair` reads and writes, and so all it may: list namespaces, pods and
-PodDisruptionBudgets; get the injector's two ConfigMaps and its mutating webhook configuration
-(by name); get and patch Deployments, StatefulSets and DaemonSets (the restart is a patch of
-the pod template); create Events. Nothing may be deleted: the job never runs `--delete-pods`.
+What `repair` reads and writes, and so all it may: list namespaces, pods, nodes (their kubelet
+versions decide native sidecars, as in `serve`) and PodDisruptionBudgets; get the injector's
+two ConfigMaps and its mutating webhook configuration (by name); get and patch Deployments,
+StatefulSets and DaemonSets (the restart is a patch of the pod template); create Events.
+Nothing may be deleted: the job never runs `--delete-pods`.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def role_rules(n: manifests.Names) -> list[Manifest]:
 
 def cluster_rules(n: manifests.Names) -> list[Manifest]:
     return [
-        {"apiGroups": [""], "resources": ["namespaces", "pods"], "verbs": ["list"]},
+        {"apiGroups": [""], "resources": ["namespaces", "pods", "nodes"], "verbs": ["list"]},
         {
             "apiGroups": ["apps"],
             "resources": ["deployments", "statefulsets", "daemonsets"],

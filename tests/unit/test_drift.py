@@ -163,6 +163,17 @@ def test_the_service_account_token_mount_is_not_drift(current: config.Config) ->
     assert verdict is not None and verdict.differences == ()
 
 
+def test_nodes_that_now_run_native_sidecars_make_a_regular_sidecar_stale(
+    current: config.Config,
+) -> None:
+    old = drift.pod_drift(STORED, namespace=NAMESPACE, config=current, kubelet_versions={})
+    assert old is not None and old.state == "current"
+    nodes = {"node-1": "v1.33.1", "node-2": "v1.34.0"}
+    new = drift.pod_drift(STORED, namespace=NAMESPACE, config=current, kubelet_versions=nodes)
+    assert new is not None and new.state == "stale"
+    assert "istio-proxy: containers -> initContainers" in new.differences
+
+
 def test_a_pod_the_config_fails_on_is_reported_with_the_error() -> None:
     broken = config.load(config="policy: enabled\ntemplate: '{{ .Values.x.y.z }}'\n")
     verdict = drift.pod_drift(merge.uninject(STORED), namespace=NAMESPACE, config=broken)
