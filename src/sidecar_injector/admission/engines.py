@@ -175,8 +175,8 @@ def read_frame(stream: IO[bytes]) -> Frame | None:
     if len(sizes) < _SIZES.size:
         return None
     head_size, blob_size = _SIZES.unpack(sizes)
-    head = orjson.loads(stream.read(head_size))
-    return head, stream.read(blob_size)
+    rest = stream.read(head_size + blob_size)
+    return orjson.loads(rest[:head_size]), rest[head_size:]
 
 
 def encode_frame(head: Head, blob: bytes) -> bytes:
@@ -279,8 +279,9 @@ class _Engine:
         head_size, blob_size = _SIZES.unpack(await stdout.readexactly(_SIZES.size))
         if head_size + blob_size > MAX_FRAME_BYTES:
             raise EngineFailed(f"an engine answered a frame of {head_size + blob_size} bytes")
-        reply: Head = orjson.loads(await stdout.readexactly(head_size))
-        out = await stdout.readexactly(blob_size)
+        rest = await stdout.readexactly(head_size + blob_size)
+        reply: Head = orjson.loads(rest[:head_size])
+        out = rest[head_size:]
         self.rss = int(reply.get("rss") or 0)
         return reply, out
 
