@@ -453,7 +453,7 @@ def _container(settings: Settings, *, mounts: list[Manifest]) -> Manifest:
         "readinessProbe": probe("/readyz", period=3, failures=2),
         "livenessProbe": probe("/healthz", period=10, failures=3),
         "resources": {
-            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "requests": {"cpu": "100m", "memory": "192Mi"},
             "limits": {"memory": "512Mi"},
         },
         "securityContext": {
