@@ -851,7 +851,7 @@ def serve(
             help="Connections per worker; past it one with no request in progress is closed "
             "(first those that never sent a whole request, oldest first).",
         ),
-    ] = 512,
+    ] = 256,
 ) -> None:
     """Run the HTTPS admission webhook (POST /inject, /validate; GET /healthz /readyz /metrics)."""
     # Imported here: the server's dependencies (uvicorn, cryptography) slow every other command.

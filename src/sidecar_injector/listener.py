@@ -10,7 +10,10 @@ refusing the new one, so a flood of slow connections cannot lock out the API ser
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -28,7 +31,7 @@ class Limits:
     """Seconds from the connection (or the first byte of a request) to the end of its head."""
     body_timeout: float = 10.0
     """Seconds from the end of the head to the end of the body."""
-    max_connections: int = 512
+    max_connections: int = 256
     """Per worker; past it a connection with no request in progress is closed: the oldest that
     has not yet sent a whole request, else the oldest idle one."""
 
@@ -73,10 +76,12 @@ class GuardedProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm(self.limits.header_timeout)
+        self.newcomers[self] = None
         if len(self.connections) > self.limits.max_connections:
             self._shed()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.newcomers.pop(self, None)
         self._disarm()
         super().connection_lost(exc)
 
@@ -132,11 +137,14 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self.answered += 1
+        self.newcomers.pop(self, None)
         self._disarm()
         super().on_message_complete()
 
-    def refuse(self, status: int, message: str) -> None:
-        """Answer with `status` and close, without involving the application."""
+    def refuse(self, status: int, message: str, *, grace: float = CLOSE_GRACE) -> None:
+        """Answer with `status` and close, without involving the application; what has not
+        closed after `grace` seconds is aborted (0: at once, for connections shed in a flood,
+        whose buffers must go now)."""
         if self.transport.is_closing():
             return
         body = message.encode("utf-8", "replace")
@@ -145,19 +153,31 @@ class GuardedProtocol(HttpToolsProtocol):
             b"content-length: %d\r\nconnection: close\r\n\r\n%s"
             % (status, _PHRASES.get(status, b"Error"), len(body), body)
         )
+        if grace <= 0:
+            self.transport.abort()
+            return
         self.transport.close()
-        self.loop.call_later(CLOSE_GRACE, self.transport.abort)
+        self.loop.call_later(grace, self.transport.abort)
 
     def busy(self) -> bool:
         """Whether a request of this connection is being read whole or answered."""
         return not self.reading_head and self.cycle is not None and not self.cycle.response_complete
 
+    @property
+    def newcomers(self) -> dict[GuardedProtocol, None]:
+        """This server's connections that have not sent a whole request yet, oldest first."""
+        return _newcomers.setdefault(self.server_state, {})
+
     def _shed(self) -> None:
+        for waiting in self.newcomers:
+            if waiting is not self and not waiting.busy():
+                waiting.refuse(503, "Too many connections; closing the oldest idle one.", grace=0)
+                return
         idle = [c for c in self.connections if isinstance(c, GuardedProtocol) and not c.busy()]
         idle = [c for c in idle if c is not self]
         if idle:
             victim = min(idle, key=lambda c: (c.answered > 0, c.born))
-            victim.refuse(503, "Too many connections; closing the oldest idle one.")
+            victim.refuse(503, "Too many connections; closing the oldest idle one.", grace=0)
         else:
             self.refuse(503, "Too many connections in progress.")
 
@@ -174,6 +194,31 @@ class GuardedProtocol(HttpToolsProtocol):
         self.timer = None
         what = "head" if self.reading_head else "body"
         self.refuse(408, f"The request {what} did not arrive in time.")
+
+
+_newcomers: weakref.WeakKeyDictionary[Any, dict[GuardedProtocol, None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def give_back_memory() -> None:
+    """Return the C heap's free pages to the system (glibc's `malloc_trim`). Closed TLS
+    connections leave their buffers free but scattered, and glibc keeps them: after a burst of
+    thousands of connections the server would stay hundreds of MB larger for good. A no-op
+    where the C library has no `malloc_trim`."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
+
+
+_malloc_trim = _find_malloc_trim()
 
 
 def protocol(limits: Limits) -> type[GuardedProtocol]:

@@ -311,6 +311,7 @@ class Service:
             try:
                 self.tls.refresh()
                 await asyncio.to_thread(self.watch.refresh)
+                listener.give_back_memory()
             except Exception:
                 logger.exception("reload check failed; trying again in %s s", self.every)
 

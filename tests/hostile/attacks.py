@@ -206,6 +206,10 @@ class NormalProcess:
         )
         self._process.start()
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
     def finish(self) -> Normal:
         self._stop.set()
         result = self._results.get(timeout=30)
@@ -425,7 +429,7 @@ ATTACKS: dict[str, Callable[[Target], Awaitable[Seen]]] = {
     "48 MiB header": huge_header,
     "20,000 headers": many_headers,
     "500 half-sent requests": slowloris,
-    "5,000 half-sent requests (over the 512 connection cap)": functools.partial(
+    "5,000 half-sent requests (over the 256 connection cap)": functools.partial(
         slowloris, connections=5000
     ),
     "field smuggling (logLevel, agentLogLevel, owner name)": smuggling,
