@@ -27,18 +27,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.hostile import attacks  # noqa: E402
-from webhook import free_port, rss_mb, wait_healthy  # noqa: E402
+from webhook import free_port, rss_mb, tree, wait_healthy  # noqa: E402
 
 
 async def measure(target: attacks.Target, pid: int, name: str) -> dict[str, object]:
     attack = attacks.ATTACKS[name]
     halt = asyncio.Event()
-    peak = rss_mb(pid)
+    peak, peak_pss = rss_mb(pid), pss_mb(pid)
 
     async def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss
         while not halt.is_set():
-            peak = max(peak, rss_mb(pid))
+            peak, peak_pss = max(peak, rss_mb(pid)), max(peak_pss, pss_mb(pid))
             await asyncio.sleep(0.05)
 
     sampler = asyncio.ensure_future(sample())
@@ -61,9 +61,23 @@ async def measure(target: attacks.Target, pid: int, name: str) -> dict[str, obje
         "normal_worst_ms": round(client.worst * 1000, 1),
         "attacker_s": round(seen.seconds, 2),
         "peak_rss_mb": peak,
+        "peak_pss_mb": peak_pss,
         "answers": sorted({_summary(a) for a in seen.answers}),
         "normal_lost_first": client.lost[:3],
     }
+
+
+def pss_mb(pid: int) -> float:
+    """The tree's proportional set size: pages shared by the worker and its engines (the
+    interpreter, libraries) counted once, as the container's memory counts them."""
+    kb = 0
+    for each in tree(pid):
+        try:
+            text = Path(f"/proc/{each}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        kb += int(text.split("\nPss:")[1].split()[0])
+    return round(kb / 1024, 1)
 
 
 def _summary(answer: object) -> str:
@@ -121,7 +135,8 @@ def _line(row: dict[str, object]) -> str:
     return (
         f"{row['attack']:<55} normal {row['normal_injected']}/{row['normal_sent']} "
         f"lost {row['normal_lost']} worst {row['normal_worst_ms']} ms | attacker "
-        f"{row['attacker_s']} s | peak RSS {row['peak_rss_mb']} MB | {'; '.join(row['answers'])}"  # type: ignore[arg-type]
+        f"{row['attacker_s']} s | peak RSS {row['peak_rss_mb']} MB PSS {row['peak_pss_mb']} MB"
+        f" | {'; '.join(row['answers'])}"  # type: ignore[arg-type]
     )
 
 

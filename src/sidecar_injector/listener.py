@@ -84,6 +84,9 @@ class GuardedProtocol(HttpToolsProtocol):
         self.newcomers.pop(self, None)
         self._disarm()
         super().connection_lost(exc)
+        _closed.count += 1
+        if _closed.count % TRIM_EVERY == 0:
+            self.loop.call_soon(give_back_memory)
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
@@ -145,6 +148,7 @@ class GuardedProtocol(HttpToolsProtocol):
         """Answer with `status` and close, without involving the application; what has not
         closed after `grace` seconds is aborted (0: at once, for connections shed in a flood,
         whose buffers must go now)."""
+        self.newcomers.pop(self, None)
         if self.transport.is_closing():
             return
         body = message.encode("utf-8", "replace")
@@ -170,7 +174,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _shed(self) -> None:
         for waiting in self.newcomers:
-            if waiting is not self and not waiting.busy():
+            if waiting is not self and not waiting.busy() and not waiting.transport.is_closing():
                 waiting.refuse(503, "Too many connections; closing the oldest idle one.", grace=0)
                 return
         idle = [c for c in self.connections if isinstance(c, GuardedProtocol) and not c.busy()]
@@ -195,6 +199,15 @@ class GuardedProtocol(HttpToolsProtocol):
         what = "head" if self.reading_head else "body"
         self.refuse(408, f"The request {what} did not arrive in time.")
 
+
+class _Closed:
+    count = 0
+
+
+_closed = _Closed()
+TRIM_EVERY = 64
+"""Closed connections between two `give_back_memory` calls: a flood of connections churns
+hundreds of MB a second through the C heap, more than a trim per reload tick keeps up with."""
 
 _newcomers: weakref.WeakKeyDictionary[Any, dict[GuardedProtocol, None]] = (
     weakref.WeakKeyDictionary()
