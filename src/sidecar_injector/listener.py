@@ -12,12 +12,16 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import functools
+import socket
+import ssl
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 import httptools
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
@@ -34,6 +38,10 @@ class Limits:
     max_connections: int = 256
     """Per worker; past it a connection with no request in progress is closed: the oldest that
     has not yet sent a whole request, else the oldest idle one."""
+    handshake_timeout: float = 5.0
+    max_handshakes: int = 64
+    """TLS handshakes in progress per worker; the next connection waits in the kernel's
+    backlog (a real client's handshake takes a millisecond)."""
 
 
 CLOSE_GRACE = 1.0
@@ -238,3 +246,107 @@ def protocol(limits: Limits) -> type[GuardedProtocol]:
     """What uvicorn's `http=` takes: a factory of protocols with these limits, picklable for
     uvicorn's worker processes."""
     return cast(type[GuardedProtocol], functools.partial(GuardedProtocol, limits=limits))
+
+
+class Gate:
+    """A listening socket served by our own accept loop: at most `limits.max_handshakes` TLS
+    handshakes in progress (the next connection is accepted only when one finishes) and each
+    bounded by `limits.handshake_timeout`. The event loop's own TLS servers accept every
+    connection at once and give a handshake 60 s: a flood of new connections then holds
+    thousands of handshakes and their buffers at once."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        factory: Callable[[], asyncio.Protocol],
+        *,
+        tls: Callable[[], ssl.SSLContext],
+        limits: Limits,
+        owned: bool = False,
+    ) -> None:
+        self.sock = sock
+        self.owned = owned
+        self.factory = factory
+        self.tls = tls
+        self.limits = limits
+        self.sockets = [sock]
+        self._slots = asyncio.Semaphore(limits.max_handshakes)
+        self._handshakes: set[asyncio.Task[None]] = set()
+        self._accepting = asyncio.get_running_loop().create_task(self._accept_forever())
+
+    async def _accept_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._slots.acquire()
+            try:
+                conn, _ = await loop.sock_accept(self.sock)
+            except OSError:
+                self._slots.release()
+                await asyncio.sleep(0.05)
+                continue
+            task = loop.create_task(self._handshake(conn))
+            self._handshakes.add(task)
+            task.add_done_callback(self._handshakes.discard)
+
+    async def _handshake(self, conn: socket.socket) -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                self.factory,
+                conn,
+                ssl=self.tls(),
+                ssl_handshake_timeout=self.limits.handshake_timeout,
+            )
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError):
+            conn.close()
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        """Stop accepting (what uvicorn's shutdown calls on each of its servers)."""
+        self._accepting.cancel()
+        for task in self._handshakes:
+            task.cancel()
+        if self.owned:
+            self.sock.close()
+
+    async def wait_closed(self) -> None:
+        await asyncio.gather(self._accepting, *self._handshakes, return_exceptions=True)
+
+
+class GatedServer(uvicorn.Server):
+    """uvicorn's server listening through a `Gate` per socket (one worker process)."""
+
+    def __init__(
+        self, config: uvicorn.Config, *, tls: Callable[[], ssl.SSLContext], limits: Limits
+    ) -> None:
+        super().__init__(config)
+        self.tls = tls
+        self.limits = limits
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            raise SystemExit(STARTUP_FAILURE)
+        config = self.config
+
+        def protocol() -> asyncio.Protocol:
+            made: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+            return made
+
+        owned = sockets is None
+        listening = sockets or [_listen(config.host, config.port, backlog=config.backlog)]
+        for sock in listening:
+            sock.setblocking(False)
+        gates = [
+            Gate(sock, protocol, tls=self.tls, limits=self.limits, owned=owned)
+            for sock in listening
+        ]
+        self.servers = cast(list[asyncio.base_events.Server], gates)
+        self.started = True
+
+
+def _listen(host: str, port: int, *, backlog: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=backlog)

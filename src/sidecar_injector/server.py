@@ -391,12 +391,12 @@ def config_source(options: Options) -> ConfigSource:
 
 
 def make_server(service: Service, options: Options) -> uvicorn.Server:
-    return uvicorn.Server(
-        uvicorn.Config(
-            service,
-            ssl_context_factory=lambda _config, _default: service.tls.context,
-            **_uvicorn_settings(options),
-        )
+    """One worker: TLS through the listener's gate, which bounds handshakes in progress."""
+    tls = service.tls
+    return listener.GatedServer(
+        uvicorn.Config(service, **_uvicorn_settings(options)),
+        tls=lambda: tls.context,
+        limits=options.limits,
     )
 
 
