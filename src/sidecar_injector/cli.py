@@ -852,6 +852,23 @@ def serve(
             "(first those that never sent a whole request, oldest first).",
         ),
     ] = 256,
+    max_handshakes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="SIDECAR_INJECTOR_MAX_HANDSHAKES",
+            help="TLS handshakes in progress at once (one worker); the next connection waits "
+            "in the kernel's backlog.",
+        ),
+    ] = 64,
+    handshake_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            envvar="SIDECAR_INJECTOR_HANDSHAKE_TIMEOUT",
+            help="Seconds for a TLS handshake (one worker).",
+        ),
+    ] = 5.0,
 ) -> None:
     """Run the HTTPS admission webhook (POST /inject, /validate; GET /healthz /readyz /metrics)."""
     # Imported here: the server's dependencies (uvicorn, cryptography) slow every other command.
@@ -909,6 +926,8 @@ def serve(
                 header_timeout=header_timeout,
                 body_timeout=body_timeout,
                 max_connections=max_connections,
+                max_handshakes=max_handshakes,
+                handshake_timeout=handshake_timeout,
             ),
         )
         typer.echo(f"listening on https://{host}:{port} (POST /inject)")
