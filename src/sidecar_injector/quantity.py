@@ -44,6 +44,17 @@ def parse(text: str) -> tuple[Decimal, str]:
 
 
 @functools.lru_cache(maxsize=1024, typed=True)
+def canonical_or_same(amount: object) -> object:
+    """`canonical(amount)`, or `amount` itself when it is not a quantity (as a stored pod or a
+    rendered template may hold: the caller's checks report it)."""
+    if isinstance(amount, bool) or not isinstance(amount, str | int | float):
+        return amount
+    try:
+        return canonical(amount)
+    except QuantityError:
+        return amount
+
+
 def canonical(text: str | int | float) -> str:
     """`resource.MustParse(text).String()` (remembered: pods repeat a few amounts)."""
     if isinstance(text, bool):

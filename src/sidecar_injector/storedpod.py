@@ -169,7 +169,7 @@ def _default_field_ref(ref: JSON) -> None:
 def _default_resource_ref(ref: JSON) -> None:
     """`divisor` is a Quantity value, not a pointer: Go writes its zero, `"0"`."""
     if isinstance(ref, dict):
-        ref["divisor"] = _canonical(ref.get("divisor", "0"))
+        ref["divisor"] = quantity.canonical_or_same(ref.get("divisor", "0"))
 
 
 def _default_http(action: JSON) -> None:
@@ -192,7 +192,9 @@ def _default_resources(container: dict[str, JSON]) -> None:
     for key in ("limits", "requests"):
         amounts = resources.get(key)
         if isinstance(amounts, dict):
-            resources[key] = {name: _canonical(value) for name, value in amounts.items()}
+            resources[key] = {
+                name: quantity.canonical_or_same(value) for name, value in amounts.items()
+            }
         if not resources.get(key):
             resources.pop(key, None)
     if not resources:
@@ -201,15 +203,6 @@ def _default_resources(container: dict[str, JSON]) -> None:
 
 def _token_mount(mount: JSON) -> bool:
     return isinstance(mount, Mapping) and mount.get("mountPath") == TOKEN_MOUNT_PATH
-
-
-def _canonical(amount: JSON) -> JSON:
-    if isinstance(amount, bool) or not isinstance(amount, str | int | float):
-        return amount
-    try:
-        return quantity.canonical(amount)
-    except quantity.QuantityError:
-        return amount
 
 
 def _dicts(items: JSON) -> list[dict[str, JSON]]:

@@ -120,7 +120,7 @@ def _items(items: list[JSON], type_name: str, since: JSON) -> list[JSON]:
 
 
 def _quantities(amounts: dict[str, JSON]) -> dict[str, JSON]:
-    typed = {name: _canonical(amount) for name, amount in amounts.items()}
+    typed = {name: quantity.canonical_or_same(amount) for name, amount in amounts.items()}
     same = all(
         type(typed[name]) is type(amount) and typed[name] == amount
         for name, amount in amounts.items()
@@ -131,12 +131,3 @@ def _quantities(amounts: dict[str, JSON]) -> dict[str, JSON]:
 def _is_zero(value: JSON, kind: str) -> bool:
     zero = _ZERO_SCALARS[kind]
     return type(value) is type(zero) and value == zero
-
-
-def _canonical(amount: JSON) -> JSON:
-    if isinstance(amount, bool) or not isinstance(amount, str | int | float):
-        return amount
-    try:
-        return quantity.canonical(amount)
-    except quantity.QuantityError:
-        return amount
