@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -42,22 +41,23 @@ def ca() -> certs.KeyPair:
 
 @contextmanager
 def serving(tmp_path: Path, ca: certs.KeyPair, limits: listener.Limits) -> Iterator[int]:
+    """The server one worker runs: TLS through the listener's gate, `limits` applied."""
     pair = certs.make_serving(ca, hosts=["127.0.0.1"])
     (tmp_path / "tls.crt").write_bytes(pair.cert_pem)
     (tmp_path / "tls.key").write_bytes(pair.key_pem)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "tls.crt", tmp_path / "tls.key")
     config = uvicorn.Config(
         echo,
         host="127.0.0.1",
         port=0,
-        ssl_certfile=str(tmp_path / "tls.crt"),
-        ssl_keyfile=str(tmp_path / "tls.key"),
         http=listener.protocol(limits),
         ws="none",
         lifespan="off",
         log_config=None,
         access_log=False,
     )
-    server = uvicorn.Server(config)
+    server = listener.GatedServer(config, tls=lambda: context, limits=limits)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -186,51 +186,13 @@ def test_a_kept_alive_client_outlives_half_sent_requests(tmp_path: Path, ca: cer
         assert answer(client).startswith(b"HTTP/1.1 200")
 
 
-@contextmanager
-def gated(ca: certs.KeyPair, limits: listener.Limits) -> Iterator[int]:
-    pair = certs.make_serving(ca, hosts=["127.0.0.1"])
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    with tempfile_pair(pair) as (cert, key):
-        context.load_cert_chain(cert, key)
-    config = uvicorn.Config(
-        echo,
-        host="127.0.0.1",
-        port=0,
-        http=listener.protocol(limits),
-        ws="none",
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-    )
-    server = listener.GatedServer(config, tls=lambda: context, limits=limits)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    try:
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-@contextmanager
-def tempfile_pair(pair: certs.KeyPair) -> Iterator[tuple[str, str]]:
-    with tempfile.TemporaryDirectory() as work:
-        (Path(work) / "tls.crt").write_bytes(pair.cert_pem)
-        (Path(work) / "tls.key").write_bytes(pair.key_pem)
-        yield str(Path(work) / "tls.crt"), str(Path(work) / "tls.key")
-
-
 def test_silent_connections_hold_a_handshake_place_only_until_its_timeout(
-    ca: certs.KeyPair,
+    tmp_path: Path, ca: certs.KeyPair
 ) -> None:
     """Two places for handshakes: two clients that never start TLS take both, a real client
     waits in the backlog, and is served once the silent ones are dropped at the timeout."""
     limits = listener.Limits(max_handshakes=2, handshake_timeout=0.5)
-    with gated(ca, limits) as port, ExitStack() as stack:
+    with serving(tmp_path, ca, limits) as port, ExitStack() as stack:
         silent = [
             stack.enter_context(socket.create_connection(("127.0.0.1", port))) for _ in range(2)
         ]
