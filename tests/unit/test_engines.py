@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
+from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any
 
@@ -43,17 +45,27 @@ def soon(seconds: float = 60.0) -> float:
     return time.monotonic() + seconds
 
 
+@contextlib.asynccontextmanager
+async def pooled(
+    current: config.Config, **limits: Any
+) -> AsyncIterator[tuple[engines.Pool, engines.IsolatedPipeline]]:
+    """A started pool of real engine processes (no replica cache), closed afterwards."""
+    pool = engines.Pool(engines.Limits(**limits))
+    work = engines.IsolatedPipeline(current, engines=pool, cache_entries=0)
+    await work.start()
+    try:
+        yield pool, work
+    finally:
+        await work.close()
+
+
 async def admit(work: engines.IsolatedPipeline, pod: dict[str, Any], **kw: Any) -> Any:
     return await work.admit(pod, namespace="shop", params={}, deadline=kw.get("deadline", soon()))
 
 
 async def test_an_engine_answers_as_the_pipeline_does(default_config: config.Config) -> None:
-    work = engines.isolated(default_config, cache_entries=0, limits=engines.Limits(engines=1))
-    await work.start()
-    try:
+    async with pooled(default_config, engines=1) as (_, work):
         answer = await admit(work, a_pod(name="p"))
-    finally:
-        await work.close()
     expected = pipeline.InjectionPipeline(default_config, cache_entries=0).admit(
         a_pod(name="p"), namespace="shop", params={}
     )
@@ -64,10 +76,7 @@ async def test_an_engine_answers_as_the_pipeline_does(default_config: config.Con
 async def test_past_its_deadline_the_engine_is_killed_and_replaced(
     default_config: config.Config,
 ) -> None:
-    pool = engines.Pool(engines.Limits(engines=1))
-    work = engines.IsolatedPipeline(default_config, engines=pool, cache_entries=0)
-    await work.start()
-    try:
+    async with pooled(default_config, engines=1) as (pool, work):
         (first,) = pool._all
         with pytest.raises(engines.DeadlineExceeded):
             await admit(work, big_pod(300), deadline=soon(0.05))
@@ -76,34 +85,24 @@ async def test_past_its_deadline_the_engine_is_killed_and_replaced(
         answer = await admit(work, a_pod(name="after"))
         assert answer.patch is not None
         assert first not in pool._all
-    finally:
-        await work.close()
 
 
 async def test_an_engine_that_died_idle_is_replaced_before_use(
     default_config: config.Config,
 ) -> None:
-    pool = engines.Pool(engines.Limits(engines=1))
-    work = engines.IsolatedPipeline(default_config, engines=pool, cache_entries=0)
-    await work.start()
-    try:
+    async with pooled(default_config, engines=1) as (pool, work):
         (first,) = pool._all
         os.kill(first.process.pid, signal.SIGKILL)
         await first.process.wait()
         answer = await admit(work, a_pod(name="p"))
         assert answer.patch is not None
         assert pool.replaced == {"died": 1}
-    finally:
-        await work.close()
 
 
 async def test_an_engine_that_dies_mid_admission_fails_that_one(
     default_config: config.Config,
 ) -> None:
-    pool = engines.Pool(engines.Limits(engines=1))
-    work = engines.IsolatedPipeline(default_config, engines=pool, cache_entries=0)
-    await work.start()
-    try:
+    async with pooled(default_config, engines=1) as (pool, work):
         (first,) = pool._all
         slow = asyncio.ensure_future(admit(work, big_pod(300)))
         await asyncio.sleep(0.1)
@@ -111,22 +110,15 @@ async def test_an_engine_that_dies_mid_admission_fails_that_one(
         with pytest.raises(engines.EngineFailed, match="engine stopped during the admission"):
             await slow
         assert (await admit(work, a_pod(name="p"))).patch is not None
-    finally:
-        await work.close()
 
 
 async def test_a_pod_past_the_engines_memory_limit_fails_alone(
     default_config: config.Config,
 ) -> None:
-    pool = engines.Pool(engines.Limits(engines=1, memory_bytes=200 * 1024 * 1024))
-    work = engines.IsolatedPipeline(default_config, engines=pool, cache_entries=0)
-    await work.start()
-    try:
+    async with pooled(default_config, engines=1, memory_bytes=200 * 1024 * 1024) as (_, work):
         with pytest.raises(engines.Refused, match="more memory than an engine may use"):
             await admit(work, big_pod(3000), deadline=soon(60))
         assert (await admit(work, a_pod(name="after"))).patch is not None
-    finally:
-        await work.close()
 
 
 async def test_a_server_that_grew_does_not_make_new_engines_look_big(
@@ -134,82 +126,55 @@ async def test_a_server_that_grew_does_not_make_new_engines_look_big(
 ) -> None:
     """Linux keeps `ru_maxrss` across execve: engines measure what they hold now instead."""
     ballast = b"x" * (200 * 1024 * 1024)
-    pool = engines.Pool(engines.Limits(engines=1))
-    work = engines.IsolatedPipeline(default_config, engines=pool, cache_entries=0)
-    await work.start()
-    try:
+    async with pooled(default_config, engines=1) as (pool, work):
         assert (await admit(work, a_pod(name="p"))).patch is not None
         assert pool.replaced == {}
-    finally:
-        await work.close()
     assert len(ballast) == 200 * 1024 * 1024
 
 
 async def test_an_engine_past_its_memory_peak_is_recycled(default_config: config.Config) -> None:
-    pool = engines.Pool(engines.Limits(engines=1, recycle_bytes=1))
-    work = engines.IsolatedPipeline(default_config, engines=pool, cache_entries=0)
-    await work.start()
-    try:
+    async with pooled(default_config, engines=1, recycle_bytes=1) as (pool, work):
         await admit(work, a_pod(name="p"))
         assert pool.replaced == {"memory": 1}
         assert (await admit(work, a_pod(name="q"))).patch is not None
-    finally:
-        await work.close()
 
 
 async def test_a_new_config_reaches_every_engine(default_config: config.Config) -> None:
     disabled = config.load(config="policy: disabled\ntemplates:\n  sidecar: |\n    spec: {}\n")
-    work = engines.isolated(default_config, cache_entries=0, limits=engines.Limits(engines=2))
-    await work.start()
-    try:
+    async with pooled(default_config, engines=2) as (_, work):
         assert (await admit(work, a_pod(name="p"))).inject
         work.swap(disabled)
         answers = await asyncio.gather(*(admit(work, a_pod(name=f"p{i}")) for i in range(4)))
         assert {a.inject for a in answers} == {False}
-    finally:
-        await work.close()
 
 
 async def test_validate_runs_in_an_engine(default_config: config.Config) -> None:
-    work = engines.isolated(default_config, limits=engines.Limits(engines=1))
-    await work.start()
-    try:
+    async with pooled(default_config, engines=1) as (_, work):
         values = (resources.files("sidecar_injector") / "defaults/values.yaml").read_text()
         await work.validate({"values": values}, deadline=soon())
         with pytest.raises(engines.Refused, match="not valid YAML"):
             await work.validate({"values": "a: [\n"}, deadline=soon())
         with pytest.raises(engines.Refused, match="fails for the canonical plain pod"):
             await work.validate({"values": "global: {}\n"}, deadline=soon())
-    finally:
-        await work.close()
 
 
 async def test_a_busy_pool_refuses_at_the_deadline(default_config: config.Config) -> None:
-    pool = engines.Pool(engines.Limits(engines=1))
-    work = engines.IsolatedPipeline(default_config, engines=pool, cache_entries=0)
-    await work.start()
-    try:
+    async with pooled(default_config, engines=1) as (_, work):
         slow = asyncio.ensure_future(admit(work, big_pod(300), deadline=soon(5)))
         await asyncio.sleep(0.05)
         with pytest.raises(engines.DeadlineExceeded, match="no injection engine was free"):
             await admit(work, a_pod(name="waits"), deadline=soon(0.05))
         assert (await slow).patch is not None
-    finally:
-        await work.close()
 
 
 async def test_large_pods_leave_an_engine_to_the_others(default_config: config.Config) -> None:
-    work = engines.isolated(default_config, cache_entries=0, limits=engines.Limits(engines=2))
-    await work.start()
-    try:
+    async with pooled(default_config, engines=2) as (_, work):
         heavy = [asyncio.ensure_future(admit(work, big_pod(300))) for _ in range(3)]
         await asyncio.sleep(0.05)
         ordinary = await admit(work, a_pod(name="ordinary"))
         assert ordinary.patch is not None
         assert not all(task.done() for task in heavy)
         assert all(answer.patch is not None for answer in await asyncio.gather(*heavy))
-    finally:
-        await work.close()
 
 
 async def test_a_pod_too_deep_to_encode_is_refused_in_the_server(
