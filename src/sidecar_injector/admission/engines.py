@@ -303,7 +303,9 @@ class Pool:
     def __init__(self, limits: Limits = Limits()) -> None:
         self.limits = limits
         self.state: State | None = None
-        self._idle: asyncio.Queue[_Engine] = asyncio.Queue()
+        self._idle: asyncio.Queue[_Engine] = asyncio.LifoQueue()
+        """Last in, first out: at low load one engine takes every admission and its caches stay
+        warm (alternating engines cost a quarter more CPU at c=1)."""
         self._all: set[_Engine] = set()
         """The engines in service (idle or running an admission)."""
         self._living: set[_Engine] = set()
