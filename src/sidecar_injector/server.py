@@ -47,6 +47,9 @@ class SwappablePipeline(app.Pipeline, Protocol):
 
     async def close(self) -> None: ...
 
+    def check(self) -> app.Check:
+        """For `/readyz`: whether admissions can be served."""
+
     def swap(self, current: config.Config) -> None:
         """Serve `current` from now on; any thread may call it."""
 
@@ -352,7 +355,7 @@ def build(
         work,
         metrics=recorder,
         settings=options.settings,
-        checks=(tls.check, watch.check),
+        checks=(tls.check, watch.check, work.check),
         notify=sender.submit if sender is not None else None,
     )
     service = Service(webhook, pipeline=work, tls=tls, watch=watch, every=options.reload_seconds)

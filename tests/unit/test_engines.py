@@ -212,3 +212,11 @@ def test_frames_round_trip() -> None:
     frame = engines.encode_frame({"op": "admit", "n": 1}, b"\x00\xffblob")
     assert engines.read_frame(io.BytesIO(frame)) == ({"op": "admit", "n": 1}, b"\x00\xffblob")
     assert engines.read_frame(io.BytesIO(frame[:3])) is None
+
+
+async def test_readiness_says_how_many_engines_serve(default_config: config.Config) -> None:
+    async with pooled(default_config, engines=2) as (pool, work):
+        ready = work.check()
+        assert ready.ok
+        assert ready.detail.startswith("2 of 2 in service")
+    assert not pool.check().ok

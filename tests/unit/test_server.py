@@ -64,6 +64,9 @@ class RecordingPipeline:
     async def close(self) -> None:
         return None
 
+    def check(self) -> app.Check:
+        return app.Check("engines", True, "recording")
+
     async def admit(
         self, pod: review.Object, *, namespace: str, params: Mapping[str, str], deadline: float
     ) -> app.Admitted:

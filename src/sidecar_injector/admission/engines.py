@@ -234,6 +234,8 @@ class Engines(Protocol):
 
     async def close(self) -> None: ...
 
+    def check(self) -> app.Check: ...
+
 
 class Inline:
     """The handler in this process: no isolation and no deadline (`--engines 0`)."""
@@ -263,6 +265,9 @@ class Inline:
 
     async def close(self) -> None:
         pass
+
+    def check(self) -> app.Check:
+        return app.Check("engines", True, "admissions run in the worker (--engines 0)")
 
 
 @dataclass(eq=False)
@@ -374,6 +379,14 @@ class Pool:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(self._stop(engine) for engine in self._living))
+
+    def check(self) -> app.Check:
+        """Ready while at least one engine is in service (a replacement may be starting)."""
+        replaced = ", ".join(f"{why} {n}" for why, n in sorted(self.replaced.items()))
+        detail = f"{len(self._all)} of {self.limits.engines} in service, {self._idle.qsize()} idle"
+        if replaced:
+            detail += f"; replaced: {replaced}"
+        return app.Check("engines", bool(self._all), detail)
 
     async def _checkout(self, deadline: float) -> _Engine:
         """An idle engine that is still alive (one that died while idle is replaced)."""
@@ -515,6 +528,9 @@ class IsolatedPipeline:
 
     async def close(self) -> None:
         await self.engines.close()
+
+    def check(self) -> app.Check:
+        return self.engines.check()
 
     def swap(self, current: Config) -> None:
         """Serve `current` from now on; answers remembered for the previous config are dropped."""
