@@ -409,6 +409,9 @@ class Webhook:
         if route == "inject":
             self._count(answer)
             self.metrics.latency.observe(seconds)
+        level = logging.WARNING if answer.outcome in ("denied", "failOpen") else logging.INFO
+        if not logger.isEnabledFor(level):
+            return
         fields = {
             "route": route,
             "uid": request.uid if request else "",
@@ -424,7 +427,6 @@ class Webhook:
             fields["message"] = answer.message
         if answer.warnings:
             fields["warnings"] = list(answer.warnings)
-        level = logging.WARNING if answer.outcome in ("denied", "failOpen") else logging.INFO
         logger.log(level, "admission", extra={"fields": fields})
 
     def _count(self, answer: Answer) -> None:
@@ -467,6 +469,8 @@ def _untouched(request: review.Request) -> Answer:
 
 def _timeout(query: bytes) -> float | None:
     """The API server's `?timeout=10s`, in seconds; None when absent or not a duration."""
+    if not query:
+        return None
     values = urllib.parse.parse_qs(query.decode("latin-1")).get("timeout")
     if not values:
         return None
