@@ -112,9 +112,9 @@ def build(settings: Settings) -> list[Manifest]:
     n = names(settings)
     objects: list[Manifest] = []
     if settings.create_namespace:
-        objects.append(_object("v1", "Namespace", n.namespace, namespace=None))
+        objects.append(kube_object("v1", "Namespace", n.namespace, namespace=None))
     objects += [
-        _object("v1", "ServiceAccount", n.app, namespace=n.namespace, labels=_labels(n)),
+        kube_object("v1", "ServiceAccount", n.app, namespace=n.namespace, labels=_labels(n)),
         *rbac(settings),
         *configmaps(settings),
         *cert_manager(settings),
@@ -139,7 +139,7 @@ OLDEST_MINOR = 16
 """admissionregistration.k8s.io/v1, which every webhook configuration here uses."""
 
 
-def _minor(settings: Settings) -> int:
+def server_minor(settings: Settings) -> int:
     """The minor version of `--kubernetes-version` (a large number for a current cluster)."""
     if not settings.kubernetes_version:
         return 1_000
@@ -153,7 +153,7 @@ def _minor(settings: Settings) -> int:
 
 
 def _check(settings: Settings) -> None:
-    minor = _minor(settings)
+    minor = server_minor(settings)
     if minor < OLDEST_MINOR:
         raise ManifestError(
             f"--kubernetes-version {settings.kubernetes_version}: the webhook configurations "
@@ -188,7 +188,7 @@ def _check(settings: Settings) -> None:
         )
 
 
-def _object(
+def kube_object(
     api_version: str,
     kind: str,
     name: str,
@@ -249,7 +249,7 @@ def rbac(settings: Settings) -> list[Manifest]:
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
         ]
     subject = {"kind": "ServiceAccount", "name": n.app, "namespace": n.namespace}
-    objects = _bound("Role", n.app, namespace=n.namespace, rules=rules, subject=subject, n=n)
+    objects = bound_role("Role", n.app, namespace=n.namespace, rules=rules, subject=subject, n=n)
     cluster_rules: list[Manifest] = [NODES_RULE, *([EVENTS_RULE] if settings.events else [])]
     if settings.cert_mode == "self":
         cluster_rules += [
@@ -265,13 +265,13 @@ def rbac(settings: Settings) -> list[Manifest]:
             )
         ]
     cluster_name = f"{n.app}-{n.namespace}"
-    objects += _bound(
+    objects += bound_role(
         "ClusterRole", cluster_name, namespace=None, rules=cluster_rules, subject=subject, n=n
     )
     return objects
 
 
-def _bound(
+def bound_role(
     kind: Literal["Role", "ClusterRole"],
     name: str,
     *,
@@ -281,9 +281,9 @@ def _bound(
     n: Names,
 ) -> list[Manifest]:
     group = "rbac.authorization.k8s.io/v1"
-    role = _object(group, kind, name, namespace=namespace, labels=_labels(n))
+    role = kube_object(group, kind, name, namespace=namespace, labels=_labels(n))
     role["rules"] = rules
-    binding = _object(group, f"{kind}Binding", name, namespace=namespace, labels=_labels(n))
+    binding = kube_object(group, f"{kind}Binding", name, namespace=namespace, labels=_labels(n))
     binding["roleRef"] = {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name}
     binding["subjects"] = [subject]
     return [role, binding]
@@ -298,7 +298,7 @@ def configmaps(settings: Settings) -> list[Manifest]:
     def text(given: str | None, name: str) -> str:
         return given if given is not None else (defaults / name).read_text(encoding="utf-8")
 
-    injector = _object(
+    injector = kube_object(
         "v1",
         "ConfigMap",
         n.injector_configmap,
@@ -309,7 +309,7 @@ def configmaps(settings: Settings) -> list[Manifest]:
         "config": text(settings.injection_config, "config.yaml"),
         "values": text(settings.values, "values.yaml"),
     }
-    mesh = _object(
+    mesh = kube_object(
         "v1",
         "ConfigMap",
         n.mesh_configmap,
@@ -325,9 +325,9 @@ def cert_manager(settings: Settings) -> list[Manifest]:
     if settings.cert_mode != "cert-manager":
         return []
     n = names(settings)
-    issuer = _object("cert-manager.io/v1", "Issuer", n.app, namespace=n.namespace)
+    issuer = kube_object("cert-manager.io/v1", "Issuer", n.app, namespace=n.namespace)
     issuer["spec"] = {"selfSigned": {}}
-    certificate = _object("cert-manager.io/v1", "Certificate", n.app, namespace=n.namespace)
+    certificate = kube_object("cert-manager.io/v1", "Certificate", n.app, namespace=n.namespace)
     certificate["spec"] = {
         "secretName": n.tls_secret,
         "dnsNames": service_hosts(n),
@@ -359,7 +359,7 @@ def deployment(settings: Settings) -> Manifest:
     if settings.cert_mode != "self":
         volumes.append({"name": "tls", "secret": {"secretName": n.tls_secret}})
         mounts.append({"name": "tls", "mountPath": TLS_DIR, "readOnly": True})
-    body = _object("apps/v1", "Deployment", n.app, namespace=n.namespace, labels=_labels(n))
+    body = kube_object("apps/v1", "Deployment", n.app, namespace=n.namespace, labels=_labels(n))
     body["spec"] = {
         "replicas": settings.replicas,
         "selector": {"matchLabels": _selector_labels(n)},
@@ -456,20 +456,26 @@ def _container(settings: Settings, *, mounts: list[Manifest]) -> Manifest:
             "requests": {"cpu": "100m", "memory": "192Mi"},
             "limits": {"memory": "512Mi"},
         },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": restricted(),
         "volumeMounts": mounts,
+    }
+
+
+def restricted() -> Manifest:
+    """The container security context of everything this project runs (the restricted profile);
+    a new dict each time, so that no two objects share one (YAML would write an alias)."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
     }
 
 
 def disruption_budget(settings: Settings) -> Manifest:
     n = names(settings)
-    version = "policy/v1beta1" if _minor(settings) < POLICY_V1_MINOR else "policy/v1"
-    body = _object(version, "PodDisruptionBudget", n.app, namespace=n.namespace)
+    version = "policy/v1beta1" if server_minor(settings) < POLICY_V1_MINOR else "policy/v1"
+    body = kube_object(version, "PodDisruptionBudget", n.app, namespace=n.namespace)
     body["metadata"]["labels"] = _labels(n)
     body["spec"] = {"minAvailable": 1, "selector": {"matchLabels": _selector_labels(n)}}
     return body
@@ -477,7 +483,7 @@ def disruption_budget(settings: Settings) -> Manifest:
 
 def service(settings: Settings) -> Manifest:
     n = names(settings)
-    body = _object("v1", "Service", n.app, namespace=n.namespace, labels=_labels(n))
+    body = kube_object("v1", "Service", n.app, namespace=n.namespace, labels=_labels(n))
     body["spec"] = {
         "selector": _selector_labels(n),
         "ports": [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}],
@@ -504,7 +510,7 @@ def _ca_annotations(settings: Settings) -> dict[str, str] | None:
 
 def mutating_webhook_configuration(settings: Settings) -> Manifest:
     n = names(settings)
-    body = _object(
+    body = kube_object(
         "admissionregistration.k8s.io/v1",
         "MutatingWebhookConfiguration",
         n.mutating,
@@ -608,7 +614,7 @@ def validating_webhook_configuration(settings: Settings) -> Manifest:
     `Ignore` on failure: a down injector must not stop anyone repairing its config.
     """
     n = names(settings)
-    body = _object(
+    body = kube_object(
         "admissionregistration.k8s.io/v1",
         "ValidatingWebhookConfiguration",
         n.validating,

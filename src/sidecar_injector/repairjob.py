@@ -31,13 +31,15 @@ def objects(
     name = f"{n.app}-{COMPONENT}"
     labels = _labels(n)
     subject = {"kind": "ServiceAccount", "name": name, "namespace": n.namespace}
-    account = manifests._object("v1", "ServiceAccount", name, namespace=n.namespace, labels=labels)
+    account = manifests.kube_object(
+        "v1", "ServiceAccount", name, namespace=n.namespace, labels=labels
+    )
     return [
         account,
-        *manifests._bound(
+        *manifests.bound_role(
             "Role", name, namespace=n.namespace, rules=role_rules(n), subject=subject, n=n
         ),
-        *manifests._bound(
+        *manifests.bound_role(
             "ClusterRole",
             f"{name}-{n.namespace}",
             namespace=None,
@@ -112,12 +114,7 @@ def cronjob(
             "requests": {"cpu": "50m", "memory": "128Mi"},
             "limits": {"memory": "512Mi"},
         },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": manifests.restricted(),
     }
     pod = {
         "metadata": {"labels": {**_labels(n), decision.INJECT_KEY: "false"}},
@@ -133,7 +130,7 @@ def cronjob(
             "containers": [container],
         },
     }
-    body = manifests._object(_cronjob_version(settings), "CronJob", name, namespace=n.namespace)
+    body = manifests.kube_object(_cronjob_version(settings), "CronJob", name, namespace=n.namespace)
     body["metadata"]["labels"] = _labels(n)
     body["spec"] = {
         "schedule": schedule,
@@ -147,7 +144,7 @@ def cronjob(
 
 
 def _cronjob_version(settings: manifests.Settings) -> str:
-    minor = manifests._minor(settings)
+    minor = manifests.server_minor(settings)
     return "batch/v1beta1" if minor < CRONJOB_V1_MINOR else "batch/v1"
 
 
