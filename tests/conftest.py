@@ -14,9 +14,12 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
+
+from sidecar_injector import PURE_PYTHON_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SHARED_DIR", REPO.parent / "shared"))
@@ -29,6 +32,31 @@ SHIPPED_SAMPLE = REPO / "docs/samples/admission-review.json"
 
 LOADGEN_SAMPLES = sorted((SHARED / "tools/loadgen/samples").glob("*.json"))
 """The loadgen's small, typical and large AdmissionReviews; none without ../shared."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stop at once when the compiled core (setup.py) is older than its sources: the tests
+    would run yesterday's code while reading today's."""
+    package = REPO / "src/sidecar_injector"
+    if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
+        return
+    for extension in package.rglob("*.so"):
+        source = extension.parent / f"{extension.name.split('.', 1)[0]}.py"
+        if source.is_file() and source.stat().st_mtime > extension.stat().st_mtime:
+            pytest.exit(
+                f"{source.relative_to(REPO)} is newer than its compiled module; run scripts/install"
+                f" (or set {PURE_PYTHON_ENV}=1 to test the sources alone)",
+                returncode=4,
+            )
+
+
+def patches_inside(module: ModuleType) -> pytest.MarkDecorator:
+    """For tests that replace a function inside `module` and need its callers to see the
+    replacement: a compiled module calls its own functions directly, so such tests run in the
+    pure-Python pass of scripts/test and skip in the compiled one."""
+    compiled = (getattr(module, "__file__", None) or "").endswith(".so")
+    reason = f"{module.__name__} is compiled; this test runs with {PURE_PYTHON_ENV}=1"
+    return pytest.mark.skipif(compiled, reason=reason)
 
 
 def admission_samples() -> list[Path]:

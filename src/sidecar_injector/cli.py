@@ -23,6 +23,7 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod, ReplicationCo
 from sidecar_injector import (
     __version__,
     cluster,
+    compiled_modules,
     config,
     errors,
     explanation,
@@ -70,8 +71,13 @@ def root(
 
 @app.command()
 def version() -> None:
-    """Print the version."""
+    """Print the version, and whether the injection core runs compiled (mypyc) or as Python."""
     typer.echo(__version__)
+    compiled = compiled_modules()
+    if compiled:
+        typer.echo(f"core: compiled with mypyc ({len(compiled)} modules loaded compiled)")
+    else:
+        typer.echo("core: pure Python (SIDECAR_INJECTOR_PURE_PYTHON set, or built without mypyc)")
 
 
 FilenameOption = Annotated[

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from sidecar_injector import inject, merge, podmerge, workloads
 from sidecar_injector.strategic import MergeError, merge_pod
-from tests.conftest import KIT
+from tests.conftest import KIT, patches_inside
 from tests.golden.test_inject_kit import KIT_CASES, _case_settings
 
 SETTINGS = settings(
@@ -243,6 +243,7 @@ def both_merges(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
 
 @pytest.mark.skipif(not MODERN_CASES, reason="no Istio kit")
+@patches_inside(merge)
 @pytest.mark.parametrize(
     ("suite", "case"), MODERN_CASES, ids=lambda c: c if isinstance(c, str) else c["name"]
 )
@@ -250,7 +251,9 @@ def test_kit_cases_merge_the_same_both_ways(
     suite: str, case: dict[str, Any], both_merges: list[bool]
 ) -> None:
     text = (KIT / suite / "cases" / case["input"]).read_text()
-    workloads.kube_inject(text, settings=_case_settings(suite, case))
+    output = workloads.kube_inject(text, settings=_case_settings(suite, case))
+    if "sidecar.istio.io/status" in output.text:
+        assert both_merges, "an injection did not merge through merge._merge_by_pod_schema"
     assert all(both_merges)
 
 

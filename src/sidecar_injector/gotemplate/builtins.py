@@ -14,7 +14,7 @@ from typing import Final
 from . import printing
 from .values import ANY, NO_VALUE, Func, GoError, Int, Map, Nil, Slice, Struct, go_type_of
 
-MISSING_ARG: Final = object()
+MISSING_ARG: Final[object] = object()
 """Go's `missingVal`: no piped-in final argument."""
 
 REFLECT_VALUE: Final = "reflect.Value"

@@ -259,11 +259,15 @@ def quote(s: str, *, ascii_only: bool = False) -> str:
     return '"' + "".join(runes) + '"'
 
 
+SURROGATE_LOW, SURROGATE_HIGH = chr(0xD800), chr(0xDFFF)
+"""Lone surrogates (written with `chr`: mypyc refuses them in string literals)."""
+
+
 def go_text(s: str) -> str:
     """`s` as Go holds it: a lone surrogate (not valid UTF-8) is U+FFFD, as Go decodes it."""
-    if s.isascii() or not any("\ud800" <= ch <= "\udfff" for ch in s):
+    if s.isascii() or not any(SURROGATE_LOW <= ch <= SURROGATE_HIGH for ch in s):
         return s
-    return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in s)
+    return "".join("\ufffd" if SURROGATE_LOW <= ch <= SURROGATE_HIGH else ch for ch in s)
 
 
 def utf8(s: str) -> bytes:
