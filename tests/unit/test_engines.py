@@ -6,11 +6,15 @@ import asyncio
 import contextlib
 import os
 import signal
+import struct
+import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any
 
+import orjson
 import pytest
 
 from sidecar_injector import config
@@ -206,12 +210,152 @@ async def test_the_cache_answers_before_any_engine(default_config: config.Config
     assert Counting.calls == 1
 
 
-def test_frames_round_trip() -> None:
-    import io
+def test_a_frame_split_across_reads_is_read_whole() -> None:
+    blob = bytes(range(256)) * 400
+    data = b"".join(engines.frame_parts({"op": "admit", "n": 1}, blob))
+    incoming = engines.Incoming()
+    ours, theirs = os.pipe()
+    try:
+        cuts = (3, 20, 60_000, len(data))
+        answers = []
+        for start, end in zip((0, *cuts), cuts, strict=False):
+            os.write(theirs, data[start:end])
+            answers.append(incoming.read(ours))
+        assert answers[:-1] == [None] * (len(cuts) - 1)
+        assert answers[-1] == ({"op": "admit", "n": 1}, blob)
+        os.close(theirs)
+        with pytest.raises(EOFError):
+            incoming.read(ours)
+    finally:
+        os.close(ours)
 
-    frame = engines.encode_frame({"op": "admit", "n": 1}, b"\x00\xffblob")
-    assert engines.read_frame(io.BytesIO(frame)) == ({"op": "admit", "n": 1}, b"\x00\xffblob")
-    assert engines.read_frame(io.BytesIO(frame[:3])) is None
+
+def test_a_frame_over_the_limit_or_a_second_frame_breaks_the_protocol() -> None:
+    frame = b"".join(engines.frame_parts({"op": "admit"}, b"pod"))
+    ours, theirs = os.pipe()
+    try:
+        os.write(theirs, frame + frame)
+        with pytest.raises(engines.FrameError, match="second frame"):
+            engines.Incoming().read(ours)
+        os.write(theirs, struct.pack(">II", 10, engines.MAX_FRAME_BYTES))
+        with pytest.raises(engines.FrameError, match="more than"):
+            engines.Incoming().read(ours)
+    finally:
+        os.close(ours)
+        os.close(theirs)
+
+
+def test_a_frame_larger_than_a_pipe_crosses_a_blocking_pipe() -> None:
+    blob = os.urandom(3 * 1024 * 1024)
+    ours, theirs = os.pipe()
+    incoming = engines.Incoming()
+    frames: list[Any] = []
+
+    def reader() -> None:
+        while (frame := incoming.read(ours)) is None:
+            pass
+        frames.append(frame)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        engines.write_frame(theirs, {"op": "admit"}, blob)
+    finally:
+        thread.join(30)
+        os.close(ours)
+        os.close(theirs)
+    assert frames == [({"op": "admit"}, blob)]
+
+
+def test_only_unwritten_parts_are_sent_again() -> None:
+    parts = engines.frame_parts({"a": 1}, b"0123456789")
+    whole = b"".join(parts)
+    for written in range(len(whole) + 1):
+        assert b"".join(engines.unwritten(parts, written)) == whole[written:]
+
+
+async def fake_engine(script: str) -> engines._Engine:
+    """An `_Engine` around a Python script standing in for a real engine."""
+    engine_input, requests = os.pipe2(os.O_CLOEXEC)
+    replies, engine_output = os.pipe2(os.O_CLOEXEC)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stdin=engine_input, stdout=engine_output
+    )
+    os.close(engine_input)
+    os.close(engine_output)
+    os.set_blocking(requests, False)
+    os.set_blocking(replies, False)
+    return engines._Engine(process, requests=requests, replies=replies)
+
+
+HALF_A_FRAME = """
+import os, struct, sys
+os.read(0, 1 << 16)
+os.write(1, struct.pack(">II", 2, 100) + b"{}" + b"x" * 10)
+"""
+NONSENSE = """
+import os, struct, sys, time
+os.read(0, 1 << 16)
+os.write(1, struct.pack(">II", 2, 1 << 30))
+time.sleep(60)
+"""
+
+
+async def test_an_engine_that_dies_mid_frame_fails_the_call() -> None:
+    engine = await fake_engine(HALF_A_FRAME)
+    try:
+        with pytest.raises(engines.EngineFailed, match="engine stopped during the admission"):
+            await engine.call({"op": "admit"}, b"{}", soon())
+        assert not engine.usable
+    finally:
+        engine.kill()
+        await engine.process.wait()
+
+
+async def test_an_engine_that_answers_nonsense_fails_the_call() -> None:
+    engine = await fake_engine(NONSENSE)
+    try:
+        with pytest.raises(engines.EngineFailed, match="answered nonsense"):
+            await engine.call({"op": "admit"}, b"{}", soon())
+        assert not engine.usable
+    finally:
+        engine.kill()
+        assert await engine.process.wait() == -signal.SIGKILL
+
+
+async def test_a_pod_larger_than_a_pipe_crosses_in_pieces(default_config: config.Config) -> None:
+    pod = big_pod(120)
+    assert len(orjson.dumps(pod)) > engines.PIPE_BYTES
+    async with pooled(default_config, engines=1, recycle_bytes=1 << 40) as (pool, work):
+        answer = await admit(work, pod)
+        assert pool.replaced == {}
+    expected = pipeline.InjectionPipeline(default_config, cache_entries=0).admit(
+        pod, namespace="shop", params={}
+    )
+    assert answer == expected
+    assert answer.patch is not None
+
+
+async def test_waiting_admissions_get_engines_in_order(default_config: config.Config) -> None:
+    async with pooled(default_config, engines=1) as (pool, work):
+        answers = await asyncio.gather(*(admit(work, a_pod(name=f"p{i}")) for i in range(6)))
+        assert [a.patch is not None for a in answers] == [True] * 6
+        assert pool.replaced == {}
+        assert pool.check().detail.startswith("1 of 1 in service, 1 idle")
+
+
+async def test_an_admission_cancelled_while_waiting_leaves_the_engine_to_others(
+    default_config: config.Config,
+) -> None:
+    async with pooled(default_config, engines=1) as (pool, work):
+        slow = asyncio.ensure_future(admit(work, big_pod(100)))
+        await asyncio.sleep(0.05)
+        waiting = asyncio.ensure_future(admit(work, a_pod(name="gives up")))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        assert (await slow).patch is not None
+        assert (await admit(work, a_pod(name="next"))).patch is not None
+        assert pool.replaced == {}
 
 
 async def test_readiness_says_how_many_engines_serve(default_config: config.Config) -> None:

@@ -19,7 +19,9 @@ comparison in benchmarks and for tests.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import fcntl
 import logging
 import os
 import resource
@@ -30,8 +32,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Coroutine, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 Head = dict[str, JSON]
 Frame = tuple[Head, bytes]
+Parts = list[bytes | memoryview]
+"""A frame as the pieces of one `os.writev`."""
 _SIZES = struct.Struct(">II")
 T = TypeVar("T")
 MAX_FRAME_BYTES = 64 * 1024 * 1024
@@ -157,31 +160,125 @@ def _decode(blob: bytes) -> JSON:
         raise
 
 
-def resident_bytes() -> int:
-    """This process's resident memory now. Not `ru_maxrss`: Linux carries the peak over
-    `execve`, so a new engine would report the peak of the server that started it."""
+def resident_bytes(statm: int) -> int:
+    """This process's resident memory now, read from `statm`, an open /proc/self/statm. Not
+    `ru_maxrss`: Linux carries the peak over `execve`, so a new engine would report the peak
+    of the server that started it."""
     try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        pages = int(os.pread(statm, 128, 0).split()[1])
     except (OSError, IndexError, ValueError):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return pages * PAGE_BYTES
 
 
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+FIRST_READ_BYTES = 64 * 1024
+"""What the first read of a frame asks for: a typical frame (10 KB) arrives whole in it."""
+PIPE_BYTES = 1024 * 1024
+"""Each pipe's capacity (Linux's default is 64 KiB), so a large pod crosses in a few writes."""
 
 
-def read_frame(stream: IO[bytes]) -> Frame | None:
-    sizes = stream.read(_SIZES.size)
-    if len(sizes) < _SIZES.size:
+class FrameError(Exception):
+    """A frame that breaks the protocol: larger than `MAX_FRAME_BYTES`, or two at once."""
+
+
+class Incoming:
+    """The frame being read from a pipe, fed one read at a time (blocking or not).
+
+    The first read usually holds the whole frame, and it is parsed in place; a larger frame
+    is gathered into one buffer of its announced size, bounded by `MAX_FRAME_BYTES`.
+    """
+
+    def __init__(self) -> None:
+        self._start = b""
+        self._whole: bytearray | None = None
+        self._filled = 0
+
+    def read(self, fd: int) -> Frame | None:
+        """One read from `fd`: the frame once it is complete, else None. Raises EOFError at
+        the pipe's end, BlockingIOError when a non-blocking pipe is empty, FrameError."""
+        whole = self._whole
+        if whole is None:
+            chunk = os.read(fd, FIRST_READ_BYTES)
+            if not chunk:
+                raise EOFError
+            self._start += chunk
+            return self._parse_start()
+        with memoryview(whole) as view:
+            count = os.readv(fd, [view[self._filled :]])
+        if not count:
+            raise EOFError
+        self._filled += count
+        if self._filled < len(whole):
+            return None
+        self._whole = None
+        return _split(whole)
+
+    def _parse_start(self) -> Frame | None:
+        start = self._start
+        if len(start) < _SIZES.size:
+            return None
+        head_size, blob_size = _SIZES.unpack_from(start)
+        size = _SIZES.size + head_size + blob_size
+        if size > MAX_FRAME_BYTES:
+            raise FrameError(f"a frame of {size} bytes, more than {MAX_FRAME_BYTES}")
+        if len(start) > size:
+            raise FrameError("a second frame before the first was answered")
+        self._start = b""
+        if len(start) == size:
+            return _split(start)
+        self._whole = bytearray(size)
+        self._whole[: len(start)] = start
+        self._filled = len(start)
         return None
-    head_size, blob_size = _SIZES.unpack(sizes)
-    rest = stream.read(head_size + blob_size)
-    return orjson.loads(rest[:head_size]), rest[head_size:]
 
 
-def encode_frame(head: Head, blob: bytes) -> bytes:
+def _split(frame: bytes | bytearray) -> Frame:
+    head_size, _ = _SIZES.unpack_from(frame)
+    with memoryview(frame) as view:
+        head = orjson.loads(view[_SIZES.size : _SIZES.size + head_size])
+        return head, bytes(view[_SIZES.size + head_size :])
+
+
+def frame_parts(head: Head, blob: bytes) -> Parts:
+    """A frame as the pieces one `os.writev` sends: the blob is not copied."""
     encoded = orjson.dumps(head)
-    return _SIZES.pack(len(encoded), len(blob)) + encoded + blob
+    return [_SIZES.pack(len(encoded), len(blob)), encoded, blob]
+
+
+def unwritten(parts: Parts, written: int) -> Parts:
+    """What of `parts` remains after `written` bytes were sent."""
+    for index, part in enumerate(parts):
+        if written < len(part):
+            return [memoryview(part)[written:], *parts[index + 1 :]]
+        written -= len(part)
+    return []
+
+
+def write_frame(fd: int, head: Head, blob: bytes) -> None:
+    """Send a frame on a blocking pipe."""
+    parts = frame_parts(head, blob)
+    while parts:
+        parts = unwritten(parts, os.writev(fd, parts))
+
+
+def serve(handler: Handler, *, requests: int, replies: int) -> None:
+    """Answer frames from `requests` on `replies` until the pipe closes or an answer says to
+    exit; each answer carries the engine's resident memory, for the parent to recycle it."""
+    statm = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+    incoming = Incoming()
+    while True:
+        try:
+            frame = incoming.read(requests)
+        except (EOFError, FrameError):
+            return
+        if frame is None:
+            continue
+        head, blob = handler.answer(*frame)
+        head["rss"] = resident_bytes(statm)
+        write_frame(replies, head, blob)
+        if head.get("exit"):
+            return
 
 
 def main() -> None:
@@ -195,17 +292,9 @@ def main() -> None:
     memory = int(os.environ.get(MEMORY_ENV, "0"))
     if memory > 0:
         resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
-    replies = os.fdopen(os.dup(1), "wb")
+    replies = os.dup(1)
     os.dup2(2, 1)
-    requests = os.fdopen(0, "rb")
-    handler = Handler()
-    while (frame := read_frame(requests)) is not None:
-        head, blob = handler.answer(*frame)
-        head["rss"] = resident_bytes()
-        replies.write(encode_frame(head, blob))
-        replies.flush()
-        if head.get("exit"):
-            return
+    serve(Handler(), requests=0, replies=replies)
 
 
 # The server's side.
@@ -270,36 +359,146 @@ class Inline:
         return app.Check("engines", True, "admissions run in the worker (--engines 0)")
 
 
-@dataclass(eq=False)
 class _Engine:
-    process: asyncio.subprocess.Process
-    state: State | None = None
-    rss: int = 0
+    """One engine process, our non-blocking ends of its two pipes, and its call in flight.
 
-    async def call(self, head: Head, blob: bytes) -> Frame:
-        stdin, stdout = self.process.stdin, self.process.stdout
-        assert stdin is not None and stdout is not None
-        stdin.write(encode_frame(head, blob))
-        await stdin.drain()
-        head_size, blob_size = _SIZES.unpack(await stdout.readexactly(_SIZES.size))
-        if head_size + blob_size > MAX_FRAME_BYTES:
-            raise EngineFailed(f"an engine answered a frame of {head_size + blob_size} bytes")
-        rest = await stdout.readexactly(head_size + blob_size)
-        reply: Head = orjson.loads(rest[:head_size])
-        out = rest[head_size:]
-        self.rss = int(reply.get("rss") or 0)
-        return reply, out
+    No stream objects and no task per call: the reply pipe stays registered with the event
+    loop, a call is one future, and its deadline one timer. The engine's end of the pipe
+    closing, or a frame that breaks the protocol, makes the engine unusable (`failure`).
+    """
 
-    async def load(self, state: State) -> None:
-        reply, _ = await self.call(state.head(), b"")
+    def __init__(self, process: asyncio.subprocess.Process, *, requests: int, replies: int) -> None:
+        self.process = process
+        self.requests = requests
+        self.replies = replies
+        self.state: State | None = None
+        self.rss = 0
+        self.failure: str | None = None
+        self._loop = asyncio.get_running_loop()
+        self._incoming = Incoming()
+        self._answer: asyncio.Future[Frame] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._unsent: Parts = []
+        self._loop.add_reader(replies, self._readable)
+
+    @property
+    def usable(self) -> bool:
+        return self.failure is None and self.process.returncode is None
+
+    def call(self, head: Head, blob: bytes, deadline: float | None) -> asyncio.Future[Frame]:
+        """Send one frame; the future is its reply, or `DeadlineExceeded` past `deadline`,
+        or `EngineFailed`."""
+        answer: asyncio.Future[Frame] = self._loop.create_future()
+        if self.failure is not None or self._answer is not None:
+            answer.set_exception(EngineFailed(self.failure or "the engine is busy"))
+            return answer
+        self._answer = answer
+        if deadline is not None:
+            delay = max(deadline - time.monotonic(), 0.0)
+            self._timer = self._loop.call_later(delay, self._expired)
+        self._send(frame_parts(head, blob))
+        return answer
+
+    async def load(self, state: State, deadline: float | None) -> None:
+        reply, _ = await self.call(state.head(), b"", deadline)
         if "error" in reply:
             message = f"the engine cannot load the config: {reply['error']}"
             raise Refused(message, reason="engineConfig")
         self.state = state
 
+    def close_input(self) -> None:
+        """End the engine's input: an idle engine exits when it reads the end."""
+        self._quiet()
+        with contextlib.suppress(OSError):
+            os.close(self.requests)
+        with contextlib.suppress(OSError):
+            os.close(self.replies)
+
     def kill(self) -> None:
+        self.failure = self.failure or "stopped"
+        self.close_input()
         with contextlib.suppress(ProcessLookupError):
             self.process.kill()
+
+    def _send(self, parts: Parts) -> None:
+        try:
+            parts = unwritten(parts, os.writev(self.requests, parts))
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._fail(self._lost())
+            return
+        if parts and not self._unsent:
+            self._loop.add_writer(self.requests, self._writable)
+        elif not parts and self._unsent:
+            self._loop.remove_writer(self.requests)
+        self._unsent = parts
+
+    def _writable(self) -> None:
+        self._send(self._unsent)
+
+    def _readable(self) -> None:
+        try:
+            frame = self._incoming.read(self.replies)
+        except BlockingIOError:
+            return
+        except EOFError:
+            self._fail(self._lost())
+            return
+        except (FrameError, ValueError) as err:
+            self._fail(f"the injection engine answered nonsense: {err}")
+            return
+        except OSError as err:
+            self._fail(f"cannot read from the injection engine: {err}")
+            return
+        if frame is None:
+            return
+        answer = self._answer
+        if answer is None:
+            self._fail("the injection engine spoke out of turn")
+            return
+        self.rss = int(frame[0].get("rss") or 0)
+        self._settle()
+        if not answer.done():
+            answer.set_result(frame)
+
+    def _expired(self) -> None:
+        self._timer = None
+        answer = self._settle()
+        if answer is not None and not answer.done():
+            answer.set_exception(
+                DeadlineExceeded("the admission did not finish before its deadline")
+            )
+
+    def _fail(self, why: str) -> None:
+        self.failure = why
+        answer = self._settle()
+        self._quiet()
+        if answer is not None and not answer.done():
+            answer.set_exception(EngineFailed(why))
+
+    def _settle(self) -> asyncio.Future[Frame] | None:
+        """The call in flight, which ends now."""
+        answer, self._answer = self._answer, None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        return answer
+
+    def _quiet(self) -> None:
+        """Stop watching the pipes (before they close); the call in flight, if any, ends."""
+        self._loop.remove_reader(self.replies)
+        if self._unsent:
+            self._loop.remove_writer(self.requests)
+            self._unsent = []
+        answer = self._settle()
+        if answer is not None:
+            answer.cancel()
+
+    def _lost(self) -> str:
+        code = self.process.returncode
+        status = f" (exit status {code})" if code is not None else ""
+        return f"the injection engine stopped during the admission{status}"
 
 
 class Pool:
@@ -308,9 +507,11 @@ class Pool:
     def __init__(self, limits: Limits = Limits()) -> None:
         self.limits = limits
         self.state: State | None = None
-        self._idle: asyncio.Queue[_Engine] = asyncio.LifoQueue()
-        """Last in, first out: at low load one engine takes every admission and its caches stay
-        warm (alternating engines cost a quarter more CPU at c=1)."""
+        self._idle: list[_Engine] = []
+        """A stack: at low load one engine takes every admission and its caches stay warm
+        (alternating engines cost a quarter more CPU at c=1)."""
+        self._waiters: collections.deque[asyncio.Future[_Engine]] = collections.deque()
+        """Admissions waiting for an engine, first come first served."""
         self._all: set[_Engine] = set()
         """The engines in service (idle or running an admission)."""
         self._living: set[_Engine] = set()
@@ -326,7 +527,7 @@ class Pool:
         self.state = state
         engines = await asyncio.gather(*(self._spawn() for _ in range(self.limits.engines)))
         for engine in engines:
-            self._idle.put_nowait(engine)
+            self._checkin(engine)
 
     def update(self, state: State) -> None:
         """Serve `state` from now on; idle engines load it in the background. Any thread may
@@ -356,20 +557,18 @@ class Pool:
             self._heavy.release()
 
     async def _run(self, head: Head, blob: bytes, *, state: State, deadline: float) -> Frame:
-        engine = await self._checkout(deadline)
+        engine = self._take_idle() or await self._checkout(deadline)
         try:
             if engine.state is not state:
-                await _within(engine.load(state), deadline)
-            reply, out = await _within(engine.call(head, blob), deadline)
+                await engine.load(state, deadline)
+            reply, out = await engine.call(head, blob, deadline)
         except BaseException as err:
             self._replace(engine, why=_why(err))
-            if isinstance(err, (asyncio.IncompleteReadError, ConnectionError)):
-                raise EngineFailed(_lost(engine)) from None
             raise
         if reply.get("exit") or engine.rss > self.limits.recycle_bytes:
             self._replace(engine, why="memory")
         else:
-            self._idle.put_nowait(engine)
+            self._checkin(engine)
         return reply, out
 
     async def close(self) -> None:
@@ -383,41 +582,80 @@ class Pool:
     def check(self) -> app.Check:
         """Ready while at least one engine is in service (a replacement may be starting)."""
         replaced = ", ".join(f"{why} {n}" for why, n in sorted(self.replaced.items()))
-        detail = f"{len(self._all)} of {self.limits.engines} in service, {self._idle.qsize()} idle"
+        detail = f"{len(self._all)} of {self.limits.engines} in service, {len(self._idle)} idle"
         if replaced:
             detail += f"; replaced: {replaced}"
         return app.Check("engines", bool(self._all), detail)
 
+    def _take_idle(self) -> _Engine | None:
+        """The idle engine used last, if one is idle and usable (a dead one is replaced)."""
+        while self._idle:
+            engine = self._idle.pop()
+            if engine.usable:
+                return engine
+            self._replace(engine, why="died")
+        return None
+
+    def _checkin(self, engine: _Engine) -> None:
+        """To the longest waiting admission, else to the idle stack."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(engine)
+                return
+        self._idle.append(engine)
+
     async def _checkout(self, deadline: float) -> _Engine:
-        """An idle engine that is still alive (one that died while idle is replaced)."""
+        """Wait for an engine until `deadline`."""
+        loop = asyncio.get_running_loop()
         while True:
+            waiter: asyncio.Future[_Engine] = loop.create_future()
+            self._waiters.append(waiter)
+            timer = loop.call_later(max(deadline - time.monotonic(), 0.0), self._expire, waiter)
             try:
-                engine = await _within(self._idle.get(), deadline)
-            except DeadlineExceeded:
-                raise DeadlineExceeded(
-                    f"no injection engine was free before the deadline ({self.limits.engines} busy)"
-                ) from None
-            if engine.process.returncode is None:
+                engine = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    self._checkin(waiter.result())
+                raise
+            finally:
+                timer.cancel()
+            if engine.usable:
                 return engine
             self._replace(engine, why="died")
 
+    def _expire(self, waiter: asyncio.Future[_Engine]) -> None:
+        if not waiter.done():
+            busy = self.limits.engines
+            message = f"no injection engine was free before the deadline ({busy} busy)"
+            waiter.set_exception(DeadlineExceeded(message))
+
     async def _spawn(self) -> _Engine:
         env = {**os.environ, MEMORY_ENV: str(self.limits.memory_bytes)}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            __name__,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=env,
-            limit=MAX_FRAME_BYTES,
-        )
-        engine = _Engine(process)
+        engine_input, requests = os.pipe2(os.O_CLOEXEC)
+        replies, engine_output = os.pipe2(os.O_CLOEXEC)
+        try:
+            for end in (requests, replies):
+                with contextlib.suppress(OSError):
+                    fcntl.fcntl(end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", __name__, stdin=engine_input, stdout=engine_output, env=env
+            )
+        except BaseException:
+            os.close(requests)
+            os.close(replies)
+            raise
+        finally:
+            os.close(engine_input)
+            os.close(engine_output)
+        os.set_blocking(requests, False)
+        os.set_blocking(replies, False)
+        engine = _Engine(process, requests=requests, replies=replies)
         self._all.add(engine)
         self._living.add(engine)
         if self.state is not None:
             try:
-                await engine.load(self.state)
+                await engine.load(self.state, None)
             except BaseException:
                 await self._stop(engine)
                 raise
@@ -435,27 +673,27 @@ class Pool:
         self._living.discard(engine)
         while not self._closed:
             try:
-                self._idle.put_nowait(await self._spawn())
+                self._checkin(await self._spawn())
                 return
             except Exception:
                 logger.exception("starting an injection engine failed; trying again in 1 s")
                 await asyncio.sleep(1)
 
     async def _refresh_idle(self, state: State) -> None:
-        for _ in range(self._idle.qsize()):
+        """Load `state` into each idle engine that lacks it, one at a time, while it is the
+        state served; an engine taken meanwhile loads it itself."""
+        for engine in list(self._idle):
             if self.state is not state:
                 return
+            if engine not in self._idle or engine.state is state:
+                continue
+            self._idle.remove(engine)
             try:
-                engine = self._idle.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            try:
-                if engine.state is not state:
-                    await engine.load(state)
+                await engine.load(state, None)
             except BaseException as err:
                 self._replace(engine, why=_why(err))
                 continue
-            self._idle.put_nowait(engine)
+            self._checkin(engine)
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -464,8 +702,7 @@ class Pool:
 
     async def _stop(self, engine: _Engine) -> None:
         self._all.discard(engine)
-        if engine.process.stdin is not None:
-            engine.process.stdin.close()
+        engine.close_input()
         try:
             await asyncio.wait_for(engine.process.wait(), 1.0)
         except TimeoutError:
@@ -488,11 +725,6 @@ def _why(err: BaseException) -> str:
     if isinstance(err, asyncio.CancelledError):
         return "cancelled"
     return "failed"
-
-
-def _lost(engine: _Engine) -> str:
-    code = engine.process.returncode
-    return f"the injection engine stopped during the admission (exit status {code})"
 
 
 # The pipeline the webhook calls.
