@@ -54,7 +54,7 @@ def _write(value: JSON, out: list[str], *, sort_keys: bool) -> None:
             out.append(":")
             _write(value[key], out, sort_keys=sort_keys)
         out.append("}")
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, (list, tuple)):
         out.append("[")
         for i, item in enumerate(value):
             if i:

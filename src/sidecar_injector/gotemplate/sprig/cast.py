@@ -106,7 +106,7 @@ def to_float64(value: object) -> float:
     """spf13/cast `ToFloat64`: whatever cannot be converted is 0."""
     if isinstance(value, bool):
         return float(value)
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
         try:
@@ -146,7 +146,7 @@ def kind_of(value: object) -> str:
         return "map"
     if isinstance(value, values.Slice) and re.match(r"\[\d", value.go_type):
         return "array"
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return "slice"
     if isinstance(value, values.Func):
         return "func"
@@ -183,7 +183,7 @@ def type_kind(value: object) -> str:
 
 def list_items(value: object) -> list[object] | None:
     """The elements of a slice or array, or None when `value` is of another kind."""
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return list(value)
     if isinstance(value, values.Nil) and value.go_type.startswith("[]"):
         return []
@@ -194,9 +194,9 @@ def is_empty(value: object) -> bool:
     """sprig's `empty`: nil, zero numbers, false, and zero-length strings, maps and slices."""
     if value is None or value is values.NO_VALUE or isinstance(value, values.Nil):
         return True
-    if isinstance(value, str | list | tuple | dict):
+    if isinstance(value, (str, list, tuple, dict)):
         return len(value) == 0
-    if isinstance(value, bool | int | float):
+    if isinstance(value, (bool, int, float)):
         return not value
     return False
 
@@ -210,7 +210,7 @@ def deep_equal(a: object, b: object) -> bool:
         return True
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return _maps_equal(a, b)
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(map(deep_equal, a, b))
     if isinstance(a, values.Struct) and isinstance(b, values.Struct):
         fields = type(a).go_fields

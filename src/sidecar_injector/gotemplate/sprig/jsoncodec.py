@@ -72,7 +72,7 @@ class Encoder:
             return _encode_string(value, html=self._html)
         if isinstance(value, Mapping):
             return self._object(sorted(value.items()), depth)
-        if isinstance(value, list | tuple):
+        if isinstance(value, (list, tuple)):
             return self._array(list(value), depth)
         return self._other(value, depth)
 
