@@ -36,15 +36,20 @@ LOADGEN_SAMPLES = sorted((SHARED / "tools/loadgen/samples").glob("*.json"))
 
 def pytest_configure(config: pytest.Config) -> None:
     """Stop at once when the compiled core (setup.py) is older than its sources: the tests
-    would run yesterday's code while reading today's."""
-    package = REPO / "src/sidecar_injector"
+    would run yesterday's code while reading today's. The code of every compiled module is in
+    the one shared library mypyc builds (`_native__mypyc`); each module's own `.so` is a shim."""
     if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
         return
-    for extension in package.rglob("*.so"):
-        source = extension.parent / f"{extension.name.split('.', 1)[0]}.py"
-        if source.is_file() and source.stat().st_mtime > extension.stat().st_mtime:
+    package = REPO / "src/sidecar_injector"
+    library = next(package.glob("_native__mypyc.*.so"), None)
+    if library is None:
+        return
+    built = library.stat().st_mtime
+    for shim in package.rglob("*.so"):
+        source = shim.parent / f"{shim.name.split('.', 1)[0]}.py"
+        if source.is_file() and source.stat().st_mtime > built:
             pytest.exit(
-                f"{source.relative_to(REPO)} is newer than its compiled module; run scripts/install"
+                f"{source.relative_to(REPO)} is newer than the compiled core; run scripts/install"
                 f" (or set {PURE_PYTHON_ENV}=1 to test the sources alone)",
                 returncode=4,
             )
