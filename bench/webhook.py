@@ -3,6 +3,7 @@
     .venv/bin/python bench/webhook.py                   # typical sample, c = 1, 8, 64, 10 s each
     .venv/bin/python bench/webhook.py --samples small typical large -c 8 --seconds 5
     .venv/bin/python bench/webhook.py --servers ours --workers 2
+    .venv/bin/python bench/webhook.py --servers go ours --vary -1   # a new pod every request
 
 Five servers, each started once and given every (sample, concurrency) row: `go`
 (shared/tools/go-ref-injector), `ours` (`sidecar-injector serve` with the reference template as
@@ -188,6 +189,8 @@ def drive(
         str(pid),
         "-label",
         f"{kind} {sample} c={concurrency}",
+        "-vary",
+        str(args.vary),
     ]
     loadgen = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     time.sleep(args.warmup)
@@ -253,6 +256,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="worker processes of ours")
+    parser.add_argument(
+        "--vary",
+        type=int,
+        default=0,
+        help="loadgen's -vary: 0 sends the sample as is, -1 makes every request a new pod (a"
+        " new label, so the rendered template differs too), N cycles N pods",
+    )
     args = parser.parse_args()
     reference.require_shared("bench/webhook.py")
     print(f"machine: {os.cpu_count()} CPUs, load before: {Path('/proc/loadavg').read_text()[:15]}")
@@ -280,7 +290,15 @@ def main() -> None:
     if summary:
         print_table(summary, list(summary[0]))
     print(
-        json.dumps({"bench": "webhook", "workers": args.workers, "rows": rows, "ratios": summary})
+        json.dumps(
+            {
+                "bench": "webhook",
+                "workers": args.workers,
+                "vary": args.vary,
+                "rows": rows,
+                "ratios": summary,
+            }
+        )
     )
 
 
