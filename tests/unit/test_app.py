@@ -59,6 +59,20 @@ class FakePipeline:
             raise errors.InjectorError("config: key missing")
 
 
+class RememberingPipeline(FakePipeline):
+    """One answer for every pod, as the replica cache gives the replicas of a scale-up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        ops = [{"op": "add", "path": "/metadata/labels", "value": {"injected": "yes"}}]
+        self.answer = app.Admitted(True, "policyEnabled", "", (), orjson.dumps(ops))
+
+    async def admit(
+        self, pod: review.Object, *, namespace: str, params: Mapping[str, str], deadline: float
+    ) -> app.Admitted:
+        return self.answer
+
+
 def make_client(
     pipeline: FakePipeline | None = None, **settings: Any
 ) -> tuple[httpx.AsyncClient, metrics.Metrics]:
@@ -97,6 +111,20 @@ async def test_injects_and_the_patch_applies(version: review.ApiVersion) -> None
     assert jsonpatch.apply_patch(pod, ops)["metadata"]["labels"] == {"injected": "default"}
     assert sample("sidecar_injection_injected_total", reg=reg, reason="policyEnabled") == 1
     assert sample("sidecar_injection_success_total", reg=reg) == 1
+
+
+async def test_a_remembered_answer_is_encoded_once_and_sent_with_each_uid() -> None:
+    pipeline = RememberingPipeline()
+    client, _ = make_client(pipeline)
+    replies = [
+        (await post(client, admission_review(a_pod(), uid=uid))).json()["response"]
+        for uid in ("r-1", "r-2")
+    ]
+    assert [reply["uid"] for reply in replies] == ["r-1", "r-2"]
+    assert pipeline.answer.patch is not None
+    encoded = base64.b64encode(pipeline.answer.patch).decode()
+    assert [reply["patch"] for reply in replies] == [encoded, encoded]
+    assert pipeline.answer.encoded_patch() is pipeline.answer.encoded_patch()
 
 
 async def test_skipped_pod_is_allowed_without_a_patch() -> None:

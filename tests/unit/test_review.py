@@ -58,6 +58,13 @@ def test_reply_mirrors_the_version_and_uid(version: review.ApiVersion) -> None:
     ]
 
 
+def test_a_patch_already_encoded_is_sent_as_it_is() -> None:
+    ops = b'[{"op":"add","path":"/metadata/labels","value":{"a":"b"}}]'
+    as_json = review.respond(review.Verdict(allowed=True, patch=ops), uid="u")
+    encoded = review.Verdict(allowed=True, patch=review.encode_patch(ops))
+    assert review.respond(encoded, uid="u") == as_json
+
+
 def test_skip_reply_has_no_patch_and_denial_has_a_message() -> None:
     skip = orjson.loads(review.respond(review.Verdict(allowed=True), uid="u"))
     assert skip["response"] == {"uid": "u", "allowed": True}

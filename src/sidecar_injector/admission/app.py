@@ -55,6 +55,16 @@ class Admitted:
     message: str
     warnings: tuple[str, ...] = ()
     patch: bytes | None = field(default=None, repr=False)
+    _encoded: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def encoded_patch(self) -> str | None:
+        """`patch` as the reply carries it, encoded on first use and kept: the replica cache
+        hands one answer to every replica of a scale-up, and a patch is ~10 KB to encode."""
+        if self.patch is None:
+            return None
+        if self._encoded is None:
+            object.__setattr__(self, "_encoded", review.encode_patch(self.patch))
+        return self._encoded
 
 
 class Pipeline(Protocol):
@@ -240,7 +250,7 @@ class Webhook:
         )
         verdict = review.Verdict(
             allowed=True,
-            patch=admitted.patch,
+            patch=admitted.encoded_patch(),
             warnings=tuple(shorten(w) for w in warnings + admitted.warnings),
         )
         return Answer(

@@ -105,10 +105,12 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The answer to one review; `patch` holds the RFC 6902 operations as JSON bytes."""
+    """The answer to one review; `patch` holds the RFC 6902 operations as JSON bytes, or
+    already in the base64 form the reply carries (`encode_patch`), as a remembered answer
+    keeps them."""
 
     allowed: bool
-    patch: bytes | None = field(default=None, repr=False)
+    patch: bytes | str | None = field(default=None, repr=False)
     message: str | None = None
     warnings: tuple[str, ...] = ()
 
@@ -190,7 +192,8 @@ def respond(verdict: Verdict, *, uid: str, api_version: ApiVersion | None = None
     """The AdmissionReview reply; without a known apiVersion (undecodable input) it speaks v1."""
     response: AdmissionResponse = {"uid": uid, "allowed": verdict.allowed}
     if verdict.patch is not None:
-        response["patch"] = base64.b64encode(verdict.patch).decode("ascii")
+        patch = verdict.patch
+        response["patch"] = patch if isinstance(patch, str) else encode_patch(patch)
         response["patchType"] = "JSONPatch"
     if verdict.message is not None:
         response["status"] = {"metadata": {}, "message": verdict.message}
@@ -202,3 +205,8 @@ def respond(verdict: Verdict, *, uid: str, api_version: ApiVersion | None = None
         "response": response,
     }
     return orjson.dumps(reply)
+
+
+def encode_patch(ops: bytes) -> str:
+    """`AdmissionResponse.patch`: the JSON of the operations, base64 encoded."""
+    return base64.b64encode(ops).decode("ascii")
