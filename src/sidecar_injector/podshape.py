@@ -48,9 +48,9 @@ class PodError(errors.InjectorError):
 
 def check(pod: JSON) -> None:
     """Raise `PodError` at the first field Go could not decode into `core/v1.Pod`."""
-    if not isinstance(pod, Mapping):
+    if not _is_object(pod):
         _fail((), expected="an object (v1.Pod)", found=pod)
-    _Walk(_STRICT).fields(pod, _ROOT, ())
+    _walked(_Walk(_STRICT), pod, _ROOT)
 
 
 def check_overlay(overlay: Mapping[str, JSON]) -> None:
@@ -60,7 +60,14 @@ def check_overlay(overlay: Mapping[str, JSON]) -> None:
     (`containers`, `volumes`, ...). Scalars pass where Go has a string: templates write
     `- 15000` in `args`, and the output is YAML read into Go types, as `kube-inject` reads it.
     """
-    _Walk(_LOOSE).fields(overlay, _OVERLAY_ROOT, ())
+    _walked(_Walk(_LOOSE), overlay, _OVERLAY_ROOT)
+
+
+def _walked(walk: _Walk, data: Mapping[str, JSON], kinds: Mapping[str, str]) -> None:
+    try:
+        walk.fields(data, kinds)
+    except _Mismatch as found:
+        _fail(tuple(reversed(found.path)), expected=found.expected, found=found.value)
 
 
 def yaml_scalars(pod: dict[str, JSON]) -> None:
@@ -76,70 +83,98 @@ def yaml_scalars(pod: dict[str, JSON]) -> None:
                 pod[key] = _stringify(pod[key], kind)
 
 
+class _Mismatch(Exception):
+    """A field of the wrong type; `path` is filled in on the way out, innermost step first, so
+    that a pod that fits (nearly every one) costs no path at all."""
+
+    def __init__(self, expected: str, value: JSON) -> None:
+        super().__init__(expected)
+        self.expected = expected
+        self.value = value
+        self.path: list[str | int] = []
+
+
 @dataclass(frozen=True, slots=True)
 class _Walk:
     """One walk over JSON against `podview.TYPES`; `strings` are the types a Go string takes."""
 
     strings: tuple[type, ...]
 
-    def fields(self, data: Mapping[str, JSON], kinds: Mapping[str, str], path: Path) -> None:
+    def fields(self, data: Mapping[str, JSON], kinds: Mapping[str, str]) -> None:
         for key, value in data.items():
             kind = kinds.get(key)
             if kind is not None and value is not None:
-                self.value(value, kind, (*path, key))
+                try:
+                    self.value(value, kind)
+                except _Mismatch as found:
+                    found.path.append(key)
+                    raise
 
-    def value(self, value: JSON, kind: str, path: Path) -> None:
+    def value(self, value: JSON, kind: str) -> None:
         """`value` (not null) against a `podview.Field` kind."""
         if kind == "string":
             if not isinstance(value, self.strings):
-                _fail(path, expected="a string", found=value)
+                raise _Mismatch("a string", value)
         elif kind == "bool":
             if not isinstance(value, bool):
-                _fail(path, expected="a boolean (true or false)", found=value)
+                raise _Mismatch("a boolean (true or false)", value)
         elif kind in ("int32", "int64"):
             if not _is_integer(value):
-                _fail(path, expected=f"an integer ({kind})", found=value)
+                raise _Mismatch(f"an integer ({kind})", value)
         elif kind.startswith("*"):
-            self.value(value, kind[1:], path)
+            self.value(value, kind[1:])
         elif kind.startswith(("struct:", "ptr:")):
-            self.object(value, kind.split(":", 1)[1], path)
+            self.object(value, kind.split(":", 1)[1])
         elif kind.startswith("[]"):
-            self.sequence(value, kind[2:], path)
+            self.sequence(value, kind[2:])
         elif kind.startswith("map:") or kind == "quantities":
-            self.mapping(value, kind, path)
+            self.mapping(value, kind)
         else:
-            _other(value, kind, path)
+            _other(value, kind)
 
-    def object(self, value: JSON, type_name: str, path: Path) -> None:
-        if not isinstance(value, Mapping):
-            _fail(path, expected=f"an object ({podview.go_type(type_name)})", found=value)
+    def object(self, value: JSON, type_name: str) -> None:
+        if not _is_object(value):
+            raise _Mismatch(f"an object ({podview.go_type(type_name)})", value)
         kinds = _BY_JSON.get(type_name)
         if kinds is not None:
-            self.fields(value, kinds, path)
+            self.fields(value, kinds)
 
-    def sequence(self, value: JSON, element: str, path: Path) -> None:
+    def sequence(self, value: JSON, element: str) -> None:
         if not isinstance(value, list):
-            _fail(path, expected=f"a list of {_element_name(element)}", found=value)
+            raise _Mismatch(f"a list of {_element_name(element)}", value)
         scalar = element in ("string", "int64")
         for index, item in enumerate(value):
-            if scalar:
-                if item is not None:
-                    self.value(item, element, (*path, index))
-            else:
-                self.object(item, element, (*path, index))
+            try:
+                if not scalar:
+                    self.object(item, element)
+                elif item is not None:
+                    self.value(item, element)
+            except _Mismatch as found:
+                found.path.append(index)
+                raise
 
-    def mapping(self, value: JSON, kind: str, path: Path) -> None:
+    def mapping(self, value: JSON, kind: str) -> None:
         quantities = kind == "quantities"
-        if not isinstance(value, Mapping):
-            expected = "an object of quantities" if quantities else "an object of strings"
-            _fail(path, expected=expected, found=value)
+        if not _is_object(value):
+            raise _Mismatch(
+                "an object of quantities" if quantities else "an object of strings", value
+            )
         for key, item in value.items():
             if item is None:
                 continue
-            if quantities:
-                _quantity(item, (*path, key))
-            elif not isinstance(item, self.strings):
-                _fail((*path, key), expected="a string", found=item)
+            try:
+                if quantities:
+                    _quantity(item)
+                elif not isinstance(item, self.strings):
+                    raise _Mismatch("a string", item)
+            except _Mismatch as found:
+                found.path.append(key)
+                raise
+
+
+def _is_object(value: JSON) -> bool:
+    """A JSON object: a dict nearly always, so the costly check against the ABC comes last."""
+    return isinstance(value, (dict, Mapping))
 
 
 def _element_name(element: str) -> str:
@@ -147,19 +182,19 @@ def _element_name(element: str) -> str:
     return scalars.get(element) or f"objects ({podview.go_type(element)})"
 
 
-def _other(value: JSON, kind: str, path: Path) -> None:
+def _other(value: JSON, kind: str) -> None:
     if kind == "intorstr":
         if not (isinstance(value, str) or _is_integer(value)):
-            _fail(path, expected="an integer or a string (IntOrString)", found=value)
+            raise _Mismatch("an integer or a string (IntOrString)", value)
     elif kind == "quantity":
-        _quantity(value, path)
+        _quantity(value)
     elif kind == "time" and not isinstance(value, str):
-        _fail(path, expected="a time as an RFC 3339 string", found=value)
+        raise _Mismatch("a time as an RFC 3339 string", value)
 
 
-def _quantity(value: JSON, path: Path) -> None:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        _fail(path, expected="a quantity (a string such as 100m or a number)", found=value)
+def _quantity(value: JSON) -> None:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise _Mismatch("a quantity (a string such as 100m or a number)", value)
 
 
 def _is_integer(value: JSON) -> bool:
