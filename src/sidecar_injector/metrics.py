@@ -7,7 +7,7 @@ the histogram here starts at 100 µs. The registry is passed in: tests use their
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -53,6 +53,16 @@ class Metrics:
     certificate_reloads: Counter
     events: Counter
     multiprocess_dir: str | None = None
+    _children: dict[tuple[Counter, str], Counter] = field(default_factory=dict, repr=False)
+
+    def by_reason(self, counter: Counter, reason: str) -> Counter:
+        """`counter.labels(reason)`, looked up once per reason: `labels` checks its values and
+        takes a lock on every call, and every admission counts one or two. Reasons come from
+        our code, never from a request, so this holds no more than the metric's own series."""
+        child = self._children.get((counter, reason))
+        if child is None:
+            child = self._children[(counter, reason)] = counter.labels(reason)
+        return child
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes; with several workers, all of them summed."""

@@ -440,18 +440,19 @@ class Webhook:
         logger.log(level, "admission", extra={"fields": fields})
 
     def _count(self, answer: Answer) -> None:
-        if answer.outcome == "rejected":
-            self.metrics.failure.labels(answer.reason).inc()
+        recorder, outcome, reason = self.metrics, answer.outcome, answer.reason
+        if outcome == "rejected":
+            recorder.by_reason(recorder.failure, reason).inc()
             return
-        self.metrics.success.inc()
-        if answer.outcome == "injected":
-            self.metrics.injected.labels(answer.reason).inc()
-        elif answer.outcome == "skipped":
-            self.metrics.skip.labels(answer.reason).inc()
+        recorder.success.inc()
+        if outcome == "injected":
+            recorder.by_reason(recorder.injected, reason).inc()
+        elif outcome == "skipped":
+            recorder.by_reason(recorder.skip, reason).inc()
         else:
-            self.metrics.failure.labels(answer.reason).inc()
-        if answer.outcome == "failOpen":
-            self.metrics.fail_open.labels(answer.reason).inc()
+            recorder.by_reason(recorder.failure, reason).inc()
+        if outcome == "failOpen":
+            recorder.by_reason(recorder.fail_open, reason).inc()
 
 
 def _expect(request: review.Request, *, kind: str, fields: tuple[str, ...]) -> None:
