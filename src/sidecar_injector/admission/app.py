@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import orjson
 
@@ -44,6 +45,8 @@ MAX_MESSAGE_CHARS = 1000
 """Answers and log lines quote at most this much of an error: bad values can be megabytes."""
 JSON_TYPE = b"application/json"
 TEXT_TYPE = b"text/plain; charset=utf-8"
+_ANY_ROOM: contextlib.nullcontext[None] = contextlib.nullcontext()
+"""The room of a request that is not large: nothing to wait for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,8 +208,9 @@ class Webhook:
         request: review.Request | None = None
         try:
             params, warnings = parse_path_params(scope["path"])
-            async with self._room(scope, deadline):
-                request = review.decode(await self._body(scope, receive))
+            fields = _body_fields(scope)
+            async with self._room(fields, deadline):
+                request = review.decode(await self._body(scope, receive, fields))
                 answer = await self._admit(
                     request, params=params, warnings=warnings, deadline=deadline
                 )
@@ -251,7 +255,7 @@ class Webhook:
         verdict = review.Verdict(
             allowed=True,
             patch=admitted.encoded_patch(),
-            warnings=tuple(shorten(w) for w in warnings + admitted.warnings),
+            warnings=tuple(map(shorten, warnings + admitted.warnings)),
         )
         return Answer(
             status=200,
@@ -268,8 +272,9 @@ class Webhook:
         deadline = self._deadline(scope)
         request: review.Request | None = None
         try:
-            async with self._room(scope, deadline):
-                request = review.decode(await self._body(scope, receive))
+            fields = _body_fields(scope)
+            async with self._room(fields, deadline):
+                request = review.decode(await self._body(scope, receive, fields))
                 answer = await self._check_config(request, deadline=deadline)
         except asyncio.CancelledError:
             await self._last_word(send, request=request, route="validate")
@@ -291,15 +296,19 @@ class Webhook:
         )
         return Answer(200, body, outcome="allowed", reason="configValid")
 
-    @contextlib.asynccontextmanager
-    async def _room(self, scope: Scope, deadline: float) -> AsyncIterator[None]:
+    def _room(
+        self, fields: _BodyFields, deadline: float
+    ) -> contextlib.AbstractAsyncContextManager[None]:
         """Room for one request's body and decoded object: a large one (a typical pod is
         10 KB) waits for the one place for large requests of this worker, so that concurrent
         multi-megabyte bodies cannot multiply the server's memory."""
-        declared = _header(scope, b"content-length")
-        if not (declared.isdigit() and int(declared) > LARGE_BODY_BYTES):
-            yield
-            return
+        declared = fields.content_length
+        if declared.isdigit() and int(declared) > LARGE_BODY_BYTES:
+            return self._large_room(deadline)
+        return _ANY_ROOM
+
+    @contextlib.asynccontextmanager
+    async def _large_room(self, deadline: float) -> AsyncIterator[None]:
         try:
             await asyncio.wait_for(self._large.acquire(), max(deadline - time.monotonic(), 0))
         except TimeoutError:
@@ -314,7 +323,7 @@ class Webhook:
         finally:
             self._large.release()
 
-    async def _body(self, scope: Scope, receive: Receive) -> bytes:
+    async def _body(self, scope: Scope, receive: Receive, fields: _BodyFields) -> bytes:
         """The request body after the method and content-type checks, within the size limit."""
         if scope["method"] != "POST":
             raise RequestError(
@@ -323,7 +332,7 @@ class Webhook:
                 reason="methodNotAllowed",
                 headers=((b"allow", b"POST"),),
             )
-        content_type = _header(scope, b"content-type")
+        content_type = fields.content_type
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             raise RequestError(
                 f"invalid Content-Type {content_type!r}, want `application/json`",
@@ -331,7 +340,7 @@ class Webhook:
                 reason="unsupportedMediaType",
             )
         limit = self.settings.max_body_bytes
-        declared = _header(scope, b"content-length")
+        declared = fields.content_length
         if declared.isdigit() and int(declared) > limit:
             raise RequestError(
                 f"Request entity too large: limit is {limit}, Content-Length is {declared}",
@@ -478,8 +487,10 @@ def _untouched(request: review.Request) -> Answer:
     return Answer(200, body, outcome="skipped", reason=reason, message=f"{what}: not injected")
 
 
+@functools.lru_cache(maxsize=16)
 def _timeout(query: bytes) -> float | None:
-    """The API server's `?timeout=10s`, in seconds; None when absent or not a duration."""
+    """The API server's `?timeout=10s`, in seconds; None when absent or not a duration.
+    Remembered: the API server sends the same query with every review of a webhook."""
     if not query:
         return None
     values = urllib.parse.parse_qs(query.decode("latin-1")).get("timeout")
@@ -560,11 +571,28 @@ async def _read_body(receive: Receive, *, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _header(scope: Scope, name: bytes) -> str:
+class _BodyFields(NamedTuple):
+    """The header fields the body checks read ("" when absent; the first when repeated)."""
+
+    content_length: str
+    content_type: str
+
+
+def _body_fields(scope: Scope) -> _BodyFields:
+    """Both fields in one pass over the headers."""
+    length: bytes | None = None
+    kind: bytes | None = None
     for key, value in scope["headers"]:
-        if key.lower() == name:
-            return bytes(value).decode("latin-1")
-    return ""
+        key = key.lower()
+        if key == b"content-length":
+            length = value if length is None else length
+        elif key == b"content-type":
+            kind = value if kind is None else kind
+    return _BodyFields(_latin1(length), _latin1(kind))
+
+
+def _latin1(value: bytes | None) -> str:
+    return "" if value is None else bytes(value).decode("latin-1")
 
 
 def _text(status: int, message: str, *, reason: str, headers: Headers = ()) -> Answer:
