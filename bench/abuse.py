@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.hostile import attacks  # noqa: E402
-from webhook import free_port, rss_mb, tree, wait_healthy  # noqa: E402
+from webhook import free_port, pss_mb, rss_mb, wait_healthy  # noqa: E402
 
 
 async def measure(target: attacks.Target, pid: int, name: str) -> dict[str, object]:
@@ -65,19 +65,6 @@ async def measure(target: attacks.Target, pid: int, name: str) -> dict[str, obje
         "answers": sorted({_summary(a) for a in seen.answers}),
         "normal_lost_first": client.lost[:3],
     }
-
-
-def pss_mb(pid: int) -> float:
-    """The tree's proportional set size: pages shared by the worker and its engines (the
-    interpreter, libraries) counted once, as the container's memory counts them."""
-    kb = 0
-    for each in tree(pid):
-        try:
-            text = Path(f"/proc/{each}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        kb += int(text.split("\nPss:")[1].split()[0])
-    return round(kb / 1024, 1)
 
 
 def _summary(answer: object) -> str:

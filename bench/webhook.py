@@ -16,7 +16,8 @@ the injection engines cost) and `allow`
 HTTP + TLS + JSON cost). All use one throwaway
 certificate (RSA-2048, as the reference's bench.sh) and are driven by shared/tools/loadgen over
 loopback HTTP/1.1 keep-alive. Server CPU is utime+stime of the server's whole process tree over
-the measured window (after loadgen's warm-up); RSS is the tree's after the row. The figures are
+the measured window (after loadgen's warm-up); RSS (summed) and PSS (shared pages counted once,
+as a container's memory counts them) are the tree's after the row. The figures are
 printed as a table, then one JSON line: {"bench": "webhook", "rows": [...], "ratios": [...]}.
 """
 
@@ -68,6 +69,20 @@ def rss_mb(pid: int) -> float:
         for line in Path(f"/proc/{each}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 kb += int(line.split()[1])
+    return round(kb / 1024, 1)
+
+
+def pss_mb(pid: int) -> float:
+    """The tree's proportional set size: pages shared by the worker and its engines (the
+    interpreter, libraries, what engines inherit from their zygote) counted once, as the
+    container's memory counts them."""
+    kb = 0
+    for each in tree(pid):
+        try:
+            text = Path(f"/proc/{each}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        kb += int(text.split("\nPss:")[1].split()[0])
     return round(kb / 1024, 1)
 
 
@@ -210,6 +225,7 @@ def drive(
         "p99_ms": result["p99_ms"],
         "cpu_s_per_1000": round(cpu / requests * 1000, 3) if requests else None,
         "rss_mb": rss_mb(pid),
+        "pss_mb": pss_mb(pid),
         "load": Path("/proc/loadavg").read_text().split()[0],
     }
 
@@ -224,7 +240,7 @@ def ratios(rows: list[dict[str, object]]) -> list[dict[str, object]]:
         entry: dict[str, object] = {"server": server, "sample": sample, "c": c}
         go = found.get(("go", sample, c))
         if go:
-            for key in ("req_per_s", "p99_ms", "cpu_s_per_1000", "rss_mb"):
+            for key in ("req_per_s", "p99_ms", "cpu_s_per_1000", "rss_mb", "pss_mb"):
                 entry[f"{key}_ours_over_go"] = ratio_of(ours[key], go[key])
         floor = found.get(("allow", sample, c))
         if floor:
@@ -284,7 +300,7 @@ def main() -> None:
                         print(json.dumps(row), file=sys.stderr, flush=True)
                         rows.append(row)
     columns = ["server", "sample", "c", "requests", "errors", "req_per_s", "p50_ms", "p99_ms"]
-    print_table(rows, [*columns, "cpu_s_per_1000", "rss_mb", "load"])
+    print_table(rows, [*columns, "cpu_s_per_1000", "rss_mb", "pss_mb", "load"])
     print()
     summary = ratios(rows)
     if summary:
