@@ -6,12 +6,12 @@ import asyncio
 import contextlib
 import os
 import signal
-import struct
+import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -85,10 +85,12 @@ async def test_past_its_deadline_the_engine_is_killed_and_replaced(
         with pytest.raises(engines.DeadlineExceeded):
             await admit(work, big_pod(300), deadline=soon(0.05))
         assert pool.replaced == {"deadline": 1}
-        assert await asyncio.wait_for(first.process.wait(), 5) == -signal.SIGKILL
+        await asyncio.wait_for(first.wait(), 5)
+        assert not first.running
         answer = await admit(work, a_pod(name="after"))
         assert answer.patch is not None
         assert first not in pool._all
+        assert await reaped(first.pid)
 
 
 async def test_an_engine_that_died_idle_is_replaced_before_use(
@@ -96,8 +98,8 @@ async def test_an_engine_that_died_idle_is_replaced_before_use(
 ) -> None:
     async with pooled(default_config, engines=1) as (pool, work):
         (first,) = pool._all
-        os.kill(first.process.pid, signal.SIGKILL)
-        await first.process.wait()
+        os.kill(first.pid, signal.SIGKILL)
+        await first.wait()
         answer = await admit(work, a_pod(name="p"))
         assert answer.patch is not None
         assert pool.replaced == {"died": 1}
@@ -110,7 +112,7 @@ async def test_an_engine_that_dies_mid_admission_fails_that_one(
         (first,) = pool._all
         slow = asyncio.ensure_future(admit(work, big_pod(300)))
         await asyncio.sleep(0.1)
-        os.kill(first.process.pid, signal.SIGKILL)
+        os.kill(first.pid, signal.SIGKILL)
         with pytest.raises(engines.EngineFailed, match="engine stopped during the admission"):
             await slow
         assert (await admit(work, a_pod(name="p"))).patch is not None
@@ -210,72 +212,9 @@ async def test_the_cache_answers_before_any_engine(default_config: config.Config
     assert Counting.calls == 1
 
 
-def test_a_frame_split_across_reads_is_read_whole() -> None:
-    blob = bytes(range(256)) * 400
-    data = b"".join(engines.frame_parts({"op": "admit", "n": 1}, blob))
-    incoming = engines.Incoming()
-    ours, theirs = os.pipe()
-    try:
-        cuts = (3, 20, 60_000, len(data))
-        answers = []
-        for start, end in zip((0, *cuts), cuts, strict=False):
-            os.write(theirs, data[start:end])
-            answers.append(incoming.read(ours))
-        assert answers[:-1] == [None] * (len(cuts) - 1)
-        assert answers[-1] == ({"op": "admit", "n": 1}, blob)
-        os.close(theirs)
-        with pytest.raises(EOFError):
-            incoming.read(ours)
-    finally:
-        os.close(ours)
-
-
-def test_a_frame_over_the_limit_or_a_second_frame_breaks_the_protocol() -> None:
-    frame = b"".join(engines.frame_parts({"op": "admit"}, b"pod"))
-    ours, theirs = os.pipe()
-    try:
-        os.write(theirs, frame + frame)
-        with pytest.raises(engines.FrameError, match="second frame"):
-            engines.Incoming().read(ours)
-        os.write(theirs, struct.pack(">II", 10, engines.MAX_FRAME_BYTES))
-        with pytest.raises(engines.FrameError, match="more than"):
-            engines.Incoming().read(ours)
-    finally:
-        os.close(ours)
-        os.close(theirs)
-
-
-def test_a_frame_larger_than_a_pipe_crosses_a_blocking_pipe() -> None:
-    blob = os.urandom(3 * 1024 * 1024)
-    ours, theirs = os.pipe()
-    incoming = engines.Incoming()
-    frames: list[Any] = []
-
-    def reader() -> None:
-        while (frame := incoming.read(ours)) is None:
-            pass
-        frames.append(frame)
-
-    thread = threading.Thread(target=reader)
-    thread.start()
-    try:
-        engines.write_frame(theirs, {"op": "admit"}, blob)
-    finally:
-        thread.join(30)
-        os.close(ours)
-        os.close(theirs)
-    assert frames == [({"op": "admit"}, blob)]
-
-
-def test_only_unwritten_parts_are_sent_again() -> None:
-    parts = engines.frame_parts({"a": 1}, b"0123456789")
-    whole = b"".join(parts)
-    for written in range(len(whole) + 1):
-        assert b"".join(engines.unwritten(parts, written)) == whole[written:]
-
-
-async def fake_engine(script: str) -> engines._Engine:
-    """An `_Engine` around a Python script standing in for a real engine."""
+@contextlib.asynccontextmanager
+async def fake_engine(script: str) -> AsyncIterator[engines._Engine]:
+    """An `_Engine` around a Python script standing in for a real engine, killed afterwards."""
     engine_input, requests = os.pipe2(os.O_CLOEXEC)
     replies, engine_output = os.pipe2(os.O_CLOEXEC)
     process = await asyncio.create_subprocess_exec(
@@ -285,13 +224,24 @@ async def fake_engine(script: str) -> engines._Engine:
     os.close(engine_output)
     os.set_blocking(requests, False)
     os.set_blocking(replies, False)
-    return engines._Engine(process, requests=requests, replies=replies)
+    engine = engines._Engine(process.pid, requests=requests, replies=replies)
+    try:
+        yield engine
+    finally:
+        engine.kill()
+        await process.wait()
+        await engine.wait()
 
 
 HALF_A_FRAME = """
 import os, struct, sys
 os.read(0, 1 << 16)
 os.write(1, struct.pack(">II", 2, 100) + b"{}" + b"x" * 10)
+"""
+SILENT = """
+import os, time
+os.read(0, 1 << 16)
+time.sleep(60)
 """
 NONSENSE = """
 import os, struct, sys, time
@@ -302,25 +252,28 @@ time.sleep(60)
 
 
 async def test_an_engine_that_dies_mid_frame_fails_the_call() -> None:
-    engine = await fake_engine(HALF_A_FRAME)
-    try:
+    async with fake_engine(HALF_A_FRAME) as engine:
         with pytest.raises(engines.EngineFailed, match="engine stopped during the admission"):
             await engine.call({"op": "admit"}, b"{}", soon())
         assert not engine.usable
-    finally:
-        engine.kill()
-        await engine.process.wait()
 
 
 async def test_an_engine_that_answers_nonsense_fails_the_call() -> None:
-    engine = await fake_engine(NONSENSE)
-    try:
+    async with fake_engine(NONSENSE) as engine:
         with pytest.raises(engines.EngineFailed, match="answered nonsense"):
             await engine.call({"op": "admit"}, b"{}", soon())
         assert not engine.usable
-    finally:
+        assert engine.running
+
+
+async def test_past_its_deadline_a_call_fails_and_the_engine_runs_until_killed() -> None:
+    async with fake_engine(SILENT) as engine:
+        with pytest.raises(engines.DeadlineExceeded):
+            await engine.call({"op": "admit"}, b"{}", soon(0.05))
+        assert engine.running
         engine.kill()
-        assert await engine.process.wait() == -signal.SIGKILL
+        await asyncio.wait_for(engine.wait(), 5)
+        assert not engine.running
 
 
 async def test_a_pod_larger_than_a_pipe_crosses_in_pieces(default_config: config.Config) -> None:
@@ -364,3 +317,77 @@ async def test_readiness_says_how_many_engines_serve(default_config: config.Conf
         assert ready.ok
         assert ready.detail.startswith("2 of 2 in service")
     assert not pool.check().ok
+
+
+async def reaped(pid: int) -> bool:
+    """Whether the process is gone, zombie and all, within a few seconds."""
+    for _ in range(100):
+        if not Path(f"/proc/{pid}").exists():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+async def test_engines_are_forked_from_one_zygote(default_config: config.Config) -> None:
+    async with pooled(default_config, engines=2) as (pool, work):
+        assert (await admit(work, a_pod(name="p"))).patch is not None
+        zygote = pool._zygote
+        assert zygote is not None
+        assert parent_of(zygote.process.pid) == os.getpid()
+        assert {parent_of(engine.pid) for engine in pool._all} == {zygote.process.pid}
+
+
+def test_the_engine_side_imports_nothing_of_the_server() -> None:
+    server_side = ("asyncio", "prometheus_client", "uvicorn", "sidecar_injector.admission.app")
+    script = (
+        "import sys, sidecar_injector.admission.engine as e; "
+        f"print([m for m in {server_side!r} if m in sys.modules])"
+    )
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True)
+    assert found.stdout.strip() == b"[]"
+
+
+async def test_a_zygote_that_stopped_is_replaced_when_an_engine_is_needed(
+    default_config: config.Config,
+) -> None:
+    async with pooled(default_config, engines=1) as (pool, work):
+        first = pool._zygote
+        assert first is not None
+        os.kill(first.process.pid, signal.SIGKILL)
+        await first.process.wait()
+        with pytest.raises(engines.DeadlineExceeded):
+            await admit(work, big_pod(300), deadline=soon(0.05))
+        assert (await admit(work, a_pod(name="after"))).patch is not None
+        assert pool._zygote is not first
+        assert pool.replaced == {"deadline": 1}
+
+
+async def test_a_new_config_renews_idle_engines_from_the_zygote(
+    default_config: config.Config,
+) -> None:
+    disabled = config.load(config="policy: disabled\ntemplates:\n  sidecar: |\n    spec: {}\n")
+    async with pooled(default_config, engines=2) as (pool, work):
+        old = pool.state
+        before = {engine.pid for engine in pool._all}
+        work.swap(disabled)
+        for _ in range(400):
+            renewed = [e for e in pool._idle if e.state is not old]
+            if pool.state is not old and len(renewed) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert pool._zygote is not None and pool._zygote.state is pool.state
+        assert {engine.pid for engine in pool._all}.isdisjoint(before)
+        assert not (await admit(work, a_pod(name="p"))).inject
+        assert pool.replaced == {}
+
+
+async def test_the_zygote_reaps_only_its_own_engines(default_config: config.Config) -> None:
+    async with pooled(default_config, engines=1) as (pool, _):
+        assert pool._zygote is not None
+        with pytest.raises(engines.EngineFailed, match="not an engine of this zygote"):
+            await pool._zygote.reap(os.getpid())
+        assert pool._zygote.usable

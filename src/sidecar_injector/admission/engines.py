@@ -2,15 +2,17 @@
 
 With `failurePolicy: Fail` a stalled webhook stops pod creation cluster-wide, so the event loop
 only does I/O (TLS, HTTP, probes, metrics) and each admission that the replica cache cannot answer
-goes to an engine: a child process that holds the config and runs `pipeline.InjectionPipeline`.
-An admission has a deadline (from the API server's `?timeout=`); past it the engine is killed,
+goes to an engine: a process that holds the config and runs `injection` (see `engine`). An
+admission has a deadline (from the API server's `?timeout=`); past it the engine is killed,
 which really stops the work (a thread could not be stopped), and a new one takes its place.
 An engine whose memory passes a limit is replaced after its answer, so no pod can grow the
 server for good.
 
-Parent and engine speak length-prefixed frames over the engine's stdin and stdout: a JSON head
-and a binary blob (the pod's JSON going in, the patch's JSON coming back). The config crosses as
-a `config.Recipe`, the texts it was loaded from.
+Engines are forked by one zygote process per worker (`engine.Zygote`), which holds the config
+and imports nothing of the server, so they share its pages and a replacement costs a fork. The
+worker speaks frames (`frames`) with each engine over two pipes, watched by the event loop: a
+call is one future and its deadline one timer. The config crosses as a `config.Recipe`, the
+texts it was loaded from.
 
 `--engines 0` runs the same handler in the server process itself (`Inline`): no isolation, for
 comparison in benchmarks and for tests.
@@ -24,13 +26,11 @@ import contextlib
 import fcntl
 import logging
 import os
-import resource
 import signal
-import struct
+import socket
 import sys
 import time
-import traceback
-from collections.abc import Awaitable, Coroutine, Mapping
+from collections.abc import Awaitable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -38,27 +38,29 @@ import orjson
 
 from sidecar_injector import errors
 from sidecar_injector.admission import app, pipeline, review
+from sidecar_injector.admission.engine import MAX_DEPTH_MESSAGE, MEMORY_ENV, Handler, Zygote
+from sidecar_injector.admission.frames import (
+    FIRST_READ_BYTES,
+    Frame,
+    FrameError,
+    Head,
+    Incoming,
+    Parts,
+    frame_parts,
+    unwritten,
+)
 from sidecar_injector.config import JSON, Config, Recipe
 
 logger = logging.getLogger(__name__)
 
-Head = dict[str, JSON]
-Frame = tuple[Head, bytes]
-Parts = list[bytes | memoryview]
-"""A frame as the pieces of one `os.writev`."""
-_SIZES = struct.Struct(">II")
 T = TypeVar("T")
-MAX_FRAME_BYTES = 64 * 1024 * 1024
-"""A pod is at most the request body (6 MiB by default), a patch a few times that."""
-MEMORY_ENV = "SIDECAR_INJECTOR_ENGINE_MEMORY"
-"""How the parent tells an engine its memory limit (bytes)."""
 HEAVY_POD_BYTES = 256 * 1024
 """Pods larger than this (a typical one is 10 KB) share all engines but one, so a few huge pods
 cannot keep every engine busy while ordinary pods wait."""
-MAX_DEPTH_MESSAGE = (
-    "the pod is nested too deeply to be a Pod (JSON nested more than 254 levels); "
-    "no Kubernetes object is that deep"
-)
+PIPE_BYTES = 1024 * 1024
+"""Each pipe's capacity (Linux's default is 64 KiB), so a large pod crosses in a few writes."""
+ZYGOTE_SECONDS = 60.0
+"""How long the zygote may take to load a config or fork; past it, it is replaced."""
 
 
 class DeadlineExceeded(errors.InjectorError):
@@ -93,210 +95,6 @@ class State:
         return {"op": "load", "recipe": self.recipe.to_json(), "nodes": versions}
 
 
-# The engine's side.
-
-
-class Handler:
-    """Answers frames with the pipeline of the state last loaded; never raises."""
-
-    def __init__(self) -> None:
-        self.work: pipeline.InjectionPipeline | None = None
-
-    def answer(self, head: Head, blob: bytes) -> Frame:
-        try:
-            return self._answer(head, blob)
-        except errors.InjectorError as err:
-            reason = getattr(err, "reason", None) or type(err).__name__
-            return {"error": str(err), "reason": reason}, b""
-        except RecursionError:
-            return {"error": MAX_DEPTH_MESSAGE, "reason": "tooDeep"}, b""
-        except MemoryError:
-            self.work = None
-            message = "the admission needed more memory than an engine may use"
-            return {"error": message, "reason": "tooLarge", "exit": True}, b""
-        except Exception as err:
-            return {
-                "error": f"internal error: {type(err).__name__}: {errors.excerpt(str(err))}",
-                "reason": "internalError",
-                "trace": traceback.format_exc(),
-            }, b""
-
-    def _answer(self, head: Head, blob: bytes) -> Frame:
-        op = head.get("op")
-        if op == "load":
-            self.work = None
-            recipe = Recipe.from_json(head["recipe"])
-            work = pipeline.InjectionPipeline(recipe.load(), cache_entries=0)
-            if head.get("nodes") is not None:
-                work.observe_nodes(head["nodes"])
-            self.work = work
-            return {"ok": True}, b""
-        if self.work is None:
-            return {"error": "no config loaded", "reason": "engineFailed"}, b""
-        if op == "admit":
-            admitted = self.work.admit(
-                _decode(blob), namespace=head["namespace"], params=head["params"]
-            )
-            return {
-                "inject": admitted.inject,
-                "reason": admitted.reason,
-                "message": admitted.message,
-                "warnings": list(admitted.warnings),
-                "patched": admitted.patch is not None,
-            }, admitted.patch or b""
-        if op == "validate":
-            self.work.validate(_decode(blob))
-            return {"ok": True}, b""
-        return {"error": f"unknown operation {op!r}", "reason": "engineFailed"}, b""
-
-
-def _decode(blob: bytes) -> JSON:
-    """orjson reports running out of memory as a decoding error."""
-    try:
-        return orjson.loads(blob)
-    except orjson.JSONDecodeError as err:
-        if "memory" in str(err).lower():
-            raise MemoryError(str(err)) from None
-        raise
-
-
-def resident_bytes(statm: int) -> int:
-    """This process's resident memory now, read from `statm`, an open /proc/self/statm. Not
-    `ru_maxrss`: Linux carries the peak over `execve`, so a new engine would report the peak
-    of the server that started it."""
-    try:
-        pages = int(os.pread(statm, 128, 0).split()[1])
-    except (OSError, IndexError, ValueError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return pages * PAGE_BYTES
-
-
-PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
-FIRST_READ_BYTES = 64 * 1024
-"""What the first read of a frame asks for: a typical frame (10 KB) arrives whole in it."""
-PIPE_BYTES = 1024 * 1024
-"""Each pipe's capacity (Linux's default is 64 KiB), so a large pod crosses in a few writes."""
-
-
-class FrameError(Exception):
-    """A frame that breaks the protocol: larger than `MAX_FRAME_BYTES`, or two at once."""
-
-
-class Incoming:
-    """The frame being read from a pipe, fed one read at a time (blocking or not).
-
-    The first read usually holds the whole frame, and it is parsed in place; a larger frame
-    is gathered into one buffer of its announced size, bounded by `MAX_FRAME_BYTES`.
-    """
-
-    def __init__(self) -> None:
-        self._start = b""
-        self._whole: bytearray | None = None
-        self._filled = 0
-
-    def read(self, fd: int) -> Frame | None:
-        """One read from `fd`: the frame once it is complete, else None. Raises EOFError at
-        the pipe's end, BlockingIOError when a non-blocking pipe is empty, FrameError."""
-        whole = self._whole
-        if whole is None:
-            chunk = os.read(fd, FIRST_READ_BYTES)
-            if not chunk:
-                raise EOFError
-            self._start += chunk
-            return self._parse_start()
-        with memoryview(whole) as view:
-            count = os.readv(fd, [view[self._filled :]])
-        if not count:
-            raise EOFError
-        self._filled += count
-        if self._filled < len(whole):
-            return None
-        self._whole = None
-        return _split(whole)
-
-    def _parse_start(self) -> Frame | None:
-        start = self._start
-        if len(start) < _SIZES.size:
-            return None
-        head_size, blob_size = _SIZES.unpack_from(start)
-        size = _SIZES.size + head_size + blob_size
-        if size > MAX_FRAME_BYTES:
-            raise FrameError(f"a frame of {size} bytes, more than {MAX_FRAME_BYTES}")
-        if len(start) > size:
-            raise FrameError("a second frame before the first was answered")
-        self._start = b""
-        if len(start) == size:
-            return _split(start)
-        self._whole = bytearray(size)
-        self._whole[: len(start)] = start
-        self._filled = len(start)
-        return None
-
-
-def _split(frame: bytes | bytearray) -> Frame:
-    head_size, _ = _SIZES.unpack_from(frame)
-    with memoryview(frame) as view:
-        head = orjson.loads(view[_SIZES.size : _SIZES.size + head_size])
-        return head, bytes(view[_SIZES.size + head_size :])
-
-
-def frame_parts(head: Head, blob: bytes) -> Parts:
-    """A frame as the pieces one `os.writev` sends: the blob is not copied."""
-    encoded = orjson.dumps(head)
-    return [_SIZES.pack(len(encoded), len(blob)), encoded, blob]
-
-
-def unwritten(parts: Parts, written: int) -> Parts:
-    """What of `parts` remains after `written` bytes were sent."""
-    for index, part in enumerate(parts):
-        if written < len(part):
-            return [memoryview(part)[written:], *parts[index + 1 :]]
-        written -= len(part)
-    return []
-
-
-def write_frame(fd: int, head: Head, blob: bytes) -> None:
-    """Send a frame on a blocking pipe."""
-    parts = frame_parts(head, blob)
-    while parts:
-        parts = unwritten(parts, os.writev(fd, parts))
-
-
-def serve(handler: Handler, *, requests: int, replies: int) -> None:
-    """Answer frames from `requests` on `replies` until the pipe closes or an answer says to
-    exit; each answer carries the engine's resident memory, for the parent to recycle it."""
-    statm = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
-    incoming = Incoming()
-    while True:
-        try:
-            frame = incoming.read(requests)
-        except (EOFError, FrameError):
-            return
-        if frame is None:
-            continue
-        head, blob = handler.answer(*frame)
-        head["rss"] = resident_bytes(statm)
-        write_frame(replies, head, blob)
-        if head.get("exit"):
-            return
-
-
-def main() -> None:
-    """The engine process: frames in on stdin, answers out on stdout, until stdin closes.
-
-    Signals are the parent's business (it drains, then closes our stdin); stray prints go to
-    stderr so that nothing but frames ever reaches the parent.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    memory = int(os.environ.get(MEMORY_ENV, "0"))
-    if memory > 0:
-        resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
-    replies = os.dup(1)
-    os.dup2(2, 1)
-    serve(Handler(), requests=0, replies=replies)
-
-
 # The server's side.
 
 
@@ -309,7 +107,8 @@ class Limits:
     """Hard limit (RLIMIT_DATA): an allocation past it fails the admission, not the server."""
     recycle_bytes: int = 128 * 1024 * 1024
     """Resident memory after an answer past which the engine is replaced: one at rest holds
-    about 45 MB, so only a multi-megabyte pod leaves it there, and the memory it kept goes."""
+    about 30 MB (most of it shared with the zygote), so only a multi-megabyte pod leaves it
+    there, and the memory it kept goes."""
 
 
 class Engines(Protocol):
@@ -359,16 +158,157 @@ class Inline:
         return app.Check("engines", True, "admissions run in the worker (--engines 0)")
 
 
+class _Zygote:
+    """The worker's end of the zygote (`engine.Zygote`): a child process and a Unix socket.
+
+    One request at a time: load a state, fork an engine (its pipe ends go along, SCM_RIGHTS),
+    or reap one that has exited.
+    """
+
+    def __init__(self, process: asyncio.subprocess.Process, control: socket.socket) -> None:
+        self.process = process
+        self.control = control
+        self.state: State | None = None
+        self._lock = asyncio.Lock()
+        self._loop = asyncio.get_running_loop()
+        self._incoming = Incoming()
+        self._answer: asyncio.Future[Frame] | None = None
+        self._lost = False
+        self._loop.add_reader(control.fileno(), self._readable)
+
+    @classmethod
+    async def start(cls, limits: Limits) -> _Zygote:
+        env = {**os.environ, MEMORY_ENV: str(limits.memory_bytes)}
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", Zygote.__module__, stdin=theirs.fileno(), env=env
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        return cls(process, ours)
+
+    @property
+    def usable(self) -> bool:
+        return not self._lost and self.process.returncode is None
+
+    async def load(self, state: State) -> None:
+        reply, _ = await self._ask(state.head())
+        if "error" in reply:
+            message = f"the engine cannot load the config: {reply['error']}"
+            raise Refused(message, reason="engineConfig")
+        self.state = state
+
+    async def fork(self) -> _Engine:
+        """A new engine holding `self.state`."""
+        engine_input, requests = os.pipe2(os.O_CLOEXEC)
+        replies, engine_output = os.pipe2(os.O_CLOEXEC)
+        try:
+            for end in (requests, replies):
+                with contextlib.suppress(OSError):
+                    fcntl.fcntl(end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            state = self.state
+            reply, _ = await self._ask({"op": "spawn"}, fds=(engine_input, engine_output))
+        except BaseException:
+            os.close(requests)
+            os.close(replies)
+            raise
+        finally:
+            os.close(engine_input)
+            os.close(engine_output)
+        if "error" in reply:
+            os.close(requests)
+            os.close(replies)
+            raise EngineFailed(f"the zygote did not fork an engine: {reply['error']}")
+        os.set_blocking(requests, False)
+        os.set_blocking(replies, False)
+        forked = _Engine(int(reply["pid"]), requests=requests, replies=replies, zygote=self)
+        forked.state = state
+        return forked
+
+    async def reap(self, pid: int) -> int:
+        """The exit status of an engine that has exited; its pid is free from now on."""
+        reply, _ = await self._ask({"op": "reap", "pid": pid})
+        if "error" in reply:
+            raise EngineFailed(f"the zygote cannot reap engine {pid}: {reply['error']}")
+        return int(reply["status"])
+
+    async def close(self) -> None:
+        """Close the socket (the zygote exits when it reads the end), kill it after 1 s."""
+        self._quiet()
+        try:
+            await asyncio.wait_for(self.process.wait(), 1.0)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+
+    async def _ask(self, head: Head, *, fds: Sequence[int] = ()) -> Frame:
+        async with self._lock:
+            if not self.usable:
+                raise EngineFailed("the injection engines' zygote stopped")
+            answer: asyncio.Future[Frame] = self._loop.create_future()
+            self._answer = answer
+            data = b"".join(frame_parts(head, b""))
+            try:
+                if fds:
+                    socket.send_fds(self.control, [data], list(fds))
+                else:
+                    await self._loop.sock_sendall(self.control, data)
+                return await asyncio.wait_for(answer, ZYGOTE_SECONDS)
+            except (OSError, TimeoutError) as err:
+                self._fail(f"the injection engines' zygote failed: {err or 'no answer'}")
+                raise EngineFailed(f"the injection engines' zygote failed: {err}") from None
+
+    def _readable(self) -> None:
+        try:
+            frame = self._incoming.feed(self.control.recv(FIRST_READ_BYTES))
+        except (BlockingIOError, InterruptedError):
+            return
+        except (EOFError, FrameError, ValueError, OSError) as err:
+            self._fail(f"the injection engines' zygote stopped or answered nonsense: {err}")
+            return
+        if frame is None:
+            return
+        answer, self._answer = self._answer, None
+        if answer is not None and not answer.done():
+            answer.set_result(frame)
+
+    def _fail(self, why: str) -> None:
+        self._lost = True
+        self._quiet()
+        answer, self._answer = self._answer, None
+        if answer is not None and not answer.done():
+            answer.set_exception(EngineFailed(why))
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+
+    def _quiet(self) -> None:
+        if self.control.fileno() >= 0:
+            self._loop.remove_reader(self.control.fileno())
+            self.control.close()
+
+
 class _Engine:
     """One engine process, our non-blocking ends of its two pipes, and its call in flight.
 
     No stream objects and no task per call: the reply pipe stays registered with the event
-    loop, a call is one future, and its deadline one timer. The engine's end of the pipe
-    closing, or a frame that breaks the protocol, makes the engine unusable (`failure`).
+    loop, a call is one future, and its deadline one timer. The engine holds the only write
+    end of the reply pipe, so the end of that pipe is the end of the process: the zygote
+    reaps it only when asked (`Pool._reap`), after that, so until then its pid names it and
+    no other process, and a kill by pid is safe. A frame that breaks the protocol makes the
+    engine unusable (`failure`) as well.
     """
 
-    def __init__(self, process: asyncio.subprocess.Process, *, requests: int, replies: int) -> None:
-        self.process = process
+    def __init__(
+        self, pid: int, *, requests: int, replies: int, zygote: _Zygote | None = None
+    ) -> None:
+        self.pid = pid
+        self.zygote = zygote
         self.requests = requests
         self.replies = replies
         self.state: State | None = None
@@ -379,11 +319,17 @@ class _Engine:
         self._answer: asyncio.Future[Frame] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._unsent: Parts = []
+        self._exited: asyncio.Future[None] = self._loop.create_future()
         self._loop.add_reader(replies, self._readable)
 
     @property
+    def running(self) -> bool:
+        """Until its end of the reply pipe closes, which it does only by exiting."""
+        return not self._exited.done()
+
+    @property
     def usable(self) -> bool:
-        return self.failure is None and self.process.returncode is None
+        return self.failure is None and self.running
 
     def call(self, head: Head, blob: bytes, deadline: float | None) -> asyncio.Future[Frame]:
         """Send one frame; the future is its reply, or `DeadlineExceeded` past `deadline`,
@@ -408,17 +354,21 @@ class _Engine:
 
     def close_input(self) -> None:
         """End the engine's input: an idle engine exits when it reads the end."""
-        self._quiet()
-        with contextlib.suppress(OSError):
+        self._stop_sending()
+        if self.requests >= 0:
             os.close(self.requests)
-        with contextlib.suppress(OSError):
-            os.close(self.replies)
+            self.requests = -1
 
     def kill(self) -> None:
-        self.failure = self.failure or "stopped"
+        self._fail(self.failure or "the injection engine was stopped")
         self.close_input()
-        with contextlib.suppress(ProcessLookupError):
-            self.process.kill()
+        if self.running:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    async def wait(self) -> None:
+        """Until the process has exited (the zygote still has to reap it)."""
+        await asyncio.shield(self._exited)
 
     def _send(self, parts: Parts) -> None:
         try:
@@ -437,43 +387,63 @@ class _Engine:
     def _writable(self) -> None:
         self._send(self._unsent)
 
+    def _stop_sending(self) -> None:
+        if self._unsent:
+            self._loop.remove_writer(self.requests)
+            self._unsent = []
+
     def _readable(self) -> None:
+        if self.failure is not None:
+            self._drain()
+            return
         try:
             frame = self._incoming.read(self.replies)
         except BlockingIOError:
             return
         except EOFError:
             self._fail(self._lost())
+            self._gone()
             return
-        except (FrameError, ValueError) as err:
+        except (FrameError, ValueError, OSError) as err:
             self._fail(f"the injection engine answered nonsense: {err}")
-            return
-        except OSError as err:
-            self._fail(f"cannot read from the injection engine: {err}")
             return
         if frame is None:
             return
-        answer = self._answer
+        answer = self._settle()
         if answer is None:
             self._fail("the injection engine spoke out of turn")
             return
         self.rss = int(frame[0].get("rss") or 0)
-        self._settle()
         if not answer.done():
             answer.set_result(frame)
+
+    def _drain(self) -> None:
+        """After a failure only the end of the pipe, the process's exit, still matters."""
+        try:
+            chunk = os.read(self.replies, FIRST_READ_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._gone()
+
+    def _gone(self) -> None:
+        self._loop.remove_reader(self.replies)
+        os.close(self.replies)
+        self._exited.set_result(None)
 
     def _expired(self) -> None:
         self._timer = None
         answer = self._settle()
         if answer is not None and not answer.done():
-            answer.set_exception(
-                DeadlineExceeded("the admission did not finish before its deadline")
-            )
+            message = "the admission did not finish before its deadline"
+            answer.set_exception(DeadlineExceeded(message))
 
     def _fail(self, why: str) -> None:
         self.failure = why
+        self._stop_sending()
         answer = self._settle()
-        self._quiet()
         if answer is not None and not answer.done():
             answer.set_exception(EngineFailed(why))
 
@@ -485,20 +455,8 @@ class _Engine:
             self._timer = None
         return answer
 
-    def _quiet(self) -> None:
-        """Stop watching the pipes (before they close); the call in flight, if any, ends."""
-        self._loop.remove_reader(self.replies)
-        if self._unsent:
-            self._loop.remove_writer(self.requests)
-            self._unsent = []
-        answer = self._settle()
-        if answer is not None:
-            answer.cancel()
-
     def _lost(self) -> str:
-        code = self.process.returncode
-        status = f" (exit status {code})" if code is not None else ""
-        return f"the injection engine stopped during the admission{status}"
+        return "the injection engine stopped during the admission"
 
 
 class Pool:
@@ -520,6 +478,8 @@ class Pool:
         self._heavy = asyncio.Semaphore(max(1, limits.engines - 1))
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._zygote: _Zygote | None = None
+        self._forking = asyncio.Lock()
         self.replaced: dict[str, int] = {}
 
     async def start(self, state: State) -> None:
@@ -530,8 +490,8 @@ class Pool:
             self._checkin(engine)
 
     def update(self, state: State) -> None:
-        """Serve `state` from now on; idle engines load it in the background. Any thread may
-        call it (config reloads run in one)."""
+        """Serve `state` from now on; the zygote loads it and idle engines are renewed from it
+        in the background. Any thread may call it (config reloads run in one)."""
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._update, state)
 
@@ -572,12 +532,15 @@ class Pool:
         return reply, out
 
     async def close(self) -> None:
-        """Stop every engine: idle ones by closing their stdin, the rest by a kill."""
+        """Stop every engine (idle ones read the end of their input, the rest are killed after
+        1 s), then the zygote."""
         self._closed = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(self._stop(engine) for engine in self._living))
+        if self._zygote is not None:
+            await self._zygote.close()
 
     def check(self) -> app.Check:
         """Ready while at least one engine is in service (a replacement may be starting)."""
@@ -631,46 +594,35 @@ class Pool:
             waiter.set_exception(DeadlineExceeded(message))
 
     async def _spawn(self) -> _Engine:
-        env = {**os.environ, MEMORY_ENV: str(self.limits.memory_bytes)}
-        engine_input, requests = os.pipe2(os.O_CLOEXEC)
-        replies, engine_output = os.pipe2(os.O_CLOEXEC)
-        try:
-            for end in (requests, replies):
-                with contextlib.suppress(OSError):
-                    fcntl.fcntl(end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", __name__, stdin=engine_input, stdout=engine_output, env=env
-            )
-        except BaseException:
-            os.close(requests)
-            os.close(replies)
-            raise
-        finally:
-            os.close(engine_input)
-            os.close(engine_output)
-        os.set_blocking(requests, False)
-        os.set_blocking(replies, False)
-        engine = _Engine(process, requests=requests, replies=replies)
+        async with self._forking:
+            zygote = await self._ready_zygote()
+            engine = await zygote.fork()
         self._all.add(engine)
         self._living.add(engine)
-        if self.state is not None:
-            try:
-                await engine.load(self.state, None)
-            except BaseException:
-                await self._stop(engine)
-                raise
         return engine
+
+    async def _ready_zygote(self) -> _Zygote:
+        """The zygote holding the state served; a new one if it stopped."""
+        zygote = self._zygote
+        if zygote is None or not zygote.usable:
+            if zygote is not None:
+                logger.warning("the injection engines' zygote stopped; starting another")
+                await zygote.close()
+            zygote = self._zygote = await _Zygote.start(self.limits)
+        if self.state is not None and zygote.state is not self.state:
+            await zygote.load(self.state)
+        return zygote
 
     def _replace(self, engine: _Engine, *, why: str) -> None:
         engine.kill()
         self._all.discard(engine)
         self.replaced[why] = self.replaced.get(why, 0) + 1
-        logger.warning("injection engine %s replaced (%s)", engine.process.pid, why)
+        logger.warning("injection engine %s replaced (%s)", engine.pid, why)
         self._background(self._reap_and_respawn(engine))
 
     async def _reap_and_respawn(self, engine: _Engine) -> None:
-        await engine.process.wait()
-        self._living.discard(engine)
+        await engine.wait()
+        await self._reap(engine)
         while not self._closed:
             try:
                 self._checkin(await self._spawn())
@@ -680,8 +632,15 @@ class Pool:
                 await asyncio.sleep(1)
 
     async def _refresh_idle(self, state: State) -> None:
-        """Load `state` into each idle engine that lacks it, one at a time, while it is the
-        state served; an engine taken meanwhile loads it itself."""
+        """The zygote loads `state`, then each idle engine without it makes way for a fork that
+        has it, one at a time, while it is the state served; an engine taken meanwhile loads
+        it itself."""
+        try:
+            async with self._forking:
+                await self._ready_zygote()
+        except Exception:
+            logger.exception("the injection engines' zygote cannot load the new config")
+            return
         for engine in list(self._idle):
             if self.state is not state:
                 return
@@ -689,11 +648,13 @@ class Pool:
                 continue
             self._idle.remove(engine)
             try:
-                await engine.load(state, None)
-            except BaseException as err:
-                self._replace(engine, why=_why(err))
-                continue
-            self._checkin(engine)
+                fresh = await self._spawn()
+            except Exception:
+                logger.exception("starting an injection engine for the new config failed")
+                self._checkin(engine)
+                return
+            self._checkin(fresh)
+            await self._stop(engine)
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -701,13 +662,28 @@ class Pool:
         task.add_done_callback(self._tasks.discard)
 
     async def _stop(self, engine: _Engine) -> None:
+        """Close the engine's input (it exits when it reads the end), kill it after 1 s."""
         self._all.discard(engine)
         engine.close_input()
         try:
-            await asyncio.wait_for(engine.process.wait(), 1.0)
+            await asyncio.wait_for(engine.wait(), 1.0)
         except TimeoutError:
             engine.kill()
-            await engine.process.wait()
+            await engine.wait()
+        await self._reap(engine)
+
+    async def _reap(self, engine: _Engine) -> None:
+        """Have the zygote reap an engine that exited (a zygote that stopped left its engines
+        to init); an exit nobody asked for is logged with its status."""
+        zygote = engine.zygote
+        if zygote is not None and zygote.usable:
+            try:
+                status = await zygote.reap(engine.pid)
+            except EngineFailed:
+                logger.warning("injection engine %s was not reaped", engine.pid, exc_info=True)
+            else:
+                if status not in (0, -signal.SIGKILL):
+                    logger.warning("injection engine %s exited with status %s", engine.pid, status)
         self._living.discard(engine)
 
 
@@ -843,7 +819,3 @@ def isolated(
 def inline(current: Config, *, cache_entries: int = pipeline.CACHE_ENTRIES) -> IsolatedPipeline:
     """The pipeline without engine processes (tests, `--engines 0`); it loads on first use."""
     return IsolatedPipeline(current, engines=Inline(), cache_entries=cache_entries)
-
-
-if __name__ == "__main__":
-    main()

@@ -13,23 +13,14 @@ from dataclasses import dataclass
 
 import orjson
 
-from sidecar_injector import errors, inject, patch, rehearsal
-from sidecar_injector.admission import app, review
-from sidecar_injector.config import JSON, Config, ConfigError, Sources
-from sidecar_injector.config import load as load_config
+from sidecar_injector.admission import app, injection, review
+from sidecar_injector.config import JSON, Config
 
-CONFIGMAP_KEYS = ("config", "values", "mesh")
 CACHE_ENTRIES = 128
 """Answers remembered per config: a scale-up of a few workloads at once fits."""
 CACHE_MAX_POD_BYTES = 64 * 1024
 """Bigger pods are not remembered, which bounds the cache at about 10 MB."""
 Key = tuple[str, tuple[tuple[str, str], ...], bytes]
-MAX_PATCH_BYTES = 8 * 1024 * 1024
-"""More than any pod the API server stores (etcd takes 1.5 MiB objects by default)."""
-
-
-class PatchTooLarge(errors.InjectorError):
-    reason = "patchTooLarge"
 
 
 def _admit(
@@ -40,24 +31,12 @@ def _admit(
     params: Mapping[str, str],
     kubelet_versions: Mapping[str, str] | None,
 ) -> app.Admitted:
-    result = inject.inject_pod(
-        pod,
-        namespace=namespace,
-        config=current,
-        params=dict(params) or None,
-        kubelet_versions=kubelet_versions,
+    verdict = injection.admit(
+        current, pod, namespace=namespace, params=params, kubelet_versions=kubelet_versions
     )
-    decision = result.decision
-    warnings = tuple(dict.fromkeys((*decision.warnings, *result.warnings)))
-    if not decision.inject:
-        return app.Admitted(False, decision.reason, decision.message, warnings)
-    ops = orjson.dumps(patch.make_patch(pod, result.pod))
-    if len(ops) > MAX_PATCH_BYTES:
-        raise PatchTooLarge(
-            f"the patch is {len(ops)} bytes, more than the limit of {MAX_PATCH_BYTES}",
-            hint="the injected pod would be too large for the API server to store",
-        )
-    return app.Admitted(True, decision.reason, decision.message, warnings, ops)
+    return app.Admitted(
+        verdict.inject, verdict.reason, verdict.message, verdict.warnings, verdict.patch
+    )
 
 
 def without_managed_fields(pod: review.Object) -> review.Object:
@@ -170,19 +149,4 @@ class InjectionPipeline:
 
     def validate(self, data: Mapping[str, JSON]) -> None:
         """Load the ConfigMap's keys as a reload would; a missing key takes the embedded default."""
-        texts: dict[str, str] = {}
-        for key in CONFIGMAP_KEYS:
-            value = data.get(key)
-            if value is None:
-                continue
-            if not isinstance(value, str):
-                raise ConfigError(f"ConfigMap data.{key} is not a string")
-            texts[key] = value
-        loaded = load_config(
-            config=texts.get("config"),
-            values=texts.get("values"),
-            mesh=texts.get("mesh"),
-            sources=Sources(*(f"ConfigMap data.{key}" for key in CONFIGMAP_KEYS)),
-            revision=self.config.revision,
-        )
-        rehearsal.rehearse(loaded)
+        injection.validate(data, revision=self.config.revision)
