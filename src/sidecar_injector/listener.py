@@ -79,7 +79,11 @@ class GuardedProtocol(HttpToolsProtocol):
         self.born = self.loop.time()
         self.answered = 0
         """Requests read whole: a connection that has had none yet is shed first."""
+        self.deadline: float | None = None
+        """When the head or body being read must be complete; None between requests."""
         self.timer: asyncio.TimerHandle | None = None
+        self.newcomers = _newcomers.setdefault(self.server_state, {})
+        """This server's connections that have not sent a whole request yet, oldest first."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -91,6 +95,9 @@ class GuardedProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.newcomers.pop(self, None)
         self._disarm()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         super().connection_lost(exc)
         _closed.count += 1
         if _closed.count % TRIM_EVERY == 0:
@@ -122,7 +129,7 @@ class GuardedProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self.reading_head = True
         self.header_count = 0
-        if self.timer is None:
+        if self.deadline is None:
             self._arm(self.limits.header_timeout)
 
     def on_url(self, url: bytes) -> None:
@@ -138,7 +145,7 @@ class GuardedProtocol(HttpToolsProtocol):
             raise _Refusal(431, f"More than {self.limits.max_headers} header fields.")
         if self.head_size > self.limits.max_header_bytes:
             raise _Refusal(431, f"The request head is over {self.limits.max_header_bytes} bytes.")
-        super().on_header(name, value)
+        HttpToolsProtocol.on_header(self, name, value)
 
     def on_headers_complete(self) -> None:
         self.reading_head = False
@@ -175,11 +182,6 @@ class GuardedProtocol(HttpToolsProtocol):
         """Whether a request of this connection is being read whole or answered."""
         return not self.reading_head and self.cycle is not None and not self.cycle.response_complete
 
-    @property
-    def newcomers(self) -> dict[GuardedProtocol, None]:
-        """This server's connections that have not sent a whole request yet, oldest first."""
-        return _newcomers.setdefault(self.server_state, {})
-
     def _shed(self) -> None:
         for waiting in self.newcomers:
             if waiting is not self and not waiting.busy() and not waiting.transport.is_closing():
@@ -194,16 +196,28 @@ class GuardedProtocol(HttpToolsProtocol):
             self.refuse(503, "Too many connections in progress.")
 
     def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self.timer = self.loop.call_later(seconds, self._expire)
+        """Expire `seconds` from now. One timer serves many requests: it is replaced only when
+        it would fire too late, and when it fires early it waits on for the rest (a new timer
+        for each head and each body cost more than the rest of this protocol's checks)."""
+        deadline = self.loop.time() + seconds
+        self.deadline = deadline
+        if self.timer is not None:
+            if self.timer.when() <= deadline:
+                return
+            self.timer.cancel()
+        self.timer = self.loop.call_at(deadline, self._expire)
 
     def _disarm(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.deadline = None
 
     def _expire(self) -> None:
         self.timer = None
+        if self.deadline is None:
+            return
+        if self.loop.time() < self.deadline:
+            self.timer = self.loop.call_at(self.deadline, self._expire)
+            return
+        self.deadline = None
         what = "head" if self.reading_head else "body"
         self.refuse(408, f"The request {what} did not arrive in time.")
 

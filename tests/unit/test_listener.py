@@ -146,6 +146,36 @@ def test_a_body_that_does_not_arrive_in_time_is_closed(tmp_path: Path, ca: certs
     assert b"body did not arrive in time" in reply
 
 
+def test_a_body_timeout_shorter_than_the_head_timeout_still_holds(
+    tmp_path: Path, ca: certs.KeyPair
+) -> None:
+    limits = listener.Limits(header_timeout=30, body_timeout=0.5)
+    with serving(tmp_path, ca, limits) as port, connect(port, ca) as tls:
+        tls.sendall(post(100) + b"only part of it")
+        reply = answer(tls)
+    assert reply.startswith(b"HTTP/1.1 408")
+    assert b"body did not arrive in time" in reply
+
+
+def test_each_request_of_a_kept_alive_connection_has_its_own_head_time(
+    tmp_path: Path, ca: certs.KeyPair
+) -> None:
+    """The second head starts half a timeout after the connection and takes more than the
+    other half: it is on time, counted from its own first byte."""
+    limits = listener.Limits(header_timeout=2.0, body_timeout=2.0)
+    with serving(tmp_path, ca, limits) as port, connect(port, ca) as tls:
+        tls.sendall(post(2) + b"ok")
+        first = b""
+        while not first.endswith(b"\r\n\r\n2"):
+            first += tls.recv(65536)
+        time.sleep(1.0)
+        second = post(2, b"connection: close\r\n") + b"ok"
+        tls.sendall(second[:20])
+        time.sleep(1.4)
+        tls.sendall(second[20:])
+        assert answer(tls).startswith(b"HTTP/1.1 200")
+
+
 def test_past_the_connection_cap_the_oldest_idle_one_is_shed(
     tmp_path: Path, ca: certs.KeyPair
 ) -> None:
