@@ -103,6 +103,12 @@ def test_object_name_falls_back_to_generate_name() -> None:
             "",
         ),
         (
+            b'{"kind": "AdmissionReview", "apiVersion": {"admission.k8s.io/v1": 1}}',
+            r"apiVersion \{'admission.k8s.io/v1': 1\} is not supported",
+            None,
+            "",
+        ),
+        (
             b'{"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1"}',
             "has no request",
             "admission.k8s.io/v1",

@@ -17,6 +17,7 @@ from sidecar_injector import config, errors
 
 ApiVersion = Literal["admission.k8s.io/v1", "admission.k8s.io/v1beta1"]
 API_VERSIONS: tuple[ApiVersion, ...] = get_args(ApiVersion)
+_KNOWN_VERSIONS: dict[str, ApiVersion] = {version: version for version in API_VERSIONS}
 Object = dict[str, config.JSON]
 
 
@@ -133,7 +134,7 @@ def decode(body: bytes) -> Request:
 def _api_version(document: dict[str, config.JSON]) -> ApiVersion:
     kind = document.get("kind")
     version = document.get("apiVersion")
-    known = next((v for v in API_VERSIONS if v == version), None)
+    known = _KNOWN_VERSIONS.get(version) if isinstance(version, str) else None
     if kind != "AdmissionReview":
         raise ReviewError(f"kind is {kind!r}, want 'AdmissionReview'", api_version=known)
     if known is None:
