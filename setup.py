@@ -27,6 +27,7 @@ COMPILED = (
     "patch",
     "gojson",
     "render",
+    "blockyaml",
     "inject",
     "decision",
     "strategic",
