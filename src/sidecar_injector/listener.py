@@ -84,6 +84,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self.timer: asyncio.TimerHandle | None = None
         self.newcomers = _newcomers.setdefault(self.server_state, {})
         """This server's connections that have not sent a whole request yet, oldest first."""
+        self.corked: Corked | None = None
+        """What the response being written goes through (none for pipelined requests)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -151,7 +153,18 @@ class GuardedProtocol(HttpToolsProtocol):
         self.reading_head = False
         self.head_bytes = 0
         self._arm(self.limits.body_timeout)
+        previous = self.cycle
+        answers_now = previous is None or previous.response_complete
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not previous and answers_now and not self.expect_100_continue:
+            self.corked = cycle.transport = Corked(self.transport)
+
+    def on_response_complete(self) -> None:
+        if self.corked is not None:
+            self.corked.flush()
+            self.corked = None
+        super().on_response_complete()
 
     def on_message_complete(self) -> None:
         self.answered += 1
@@ -220,6 +233,51 @@ class GuardedProtocol(HttpToolsProtocol):
         self.deadline = None
         what = "head" if self.reading_head else "body"
         self.refuse(408, f"The request {what} did not arrive in time.")
+
+
+class Corked(asyncio.Transport):
+    """The transport as one response sees it: the head is held until the body comes, and
+    both leave in one write. uvicorn writes them apart, and over TLS each write is a record
+    and a system call of its own. A response with a 100 Continue is not corked."""
+
+    __slots__ = ("held", "passing", "transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        super().__init__()
+        self.transport = transport
+        self.held: bytes | None = None
+        self.passing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.passing:
+            self.transport.write(data)
+        elif self.held is None:
+            self.held = bytes(data)
+        else:
+            self.passing = True
+            held, self.held = self.held, None
+            if len(data) <= COPY_BYTES:
+                self.transport.write(held + data)
+            else:
+                self.transport.writelines((held, data))
+
+    def flush(self) -> None:
+        """Write what is held (a response without a body write: HEAD), and let all pass."""
+        self.passing = True
+        if self.held is not None:
+            held, self.held = self.held, None
+            self.transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+
+COPY_BYTES = 64 * 1024
+"""Bodies up to this size are joined to the head (one TLS record); larger ones are not copied."""
 
 
 class _Closed:

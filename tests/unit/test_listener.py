@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,53 @@ def test_a_normal_request_is_answered(tmp_path: Path, ca: certs.KeyPair) -> None
         reply = answer(tls)
     assert reply.startswith(b"HTTP/1.1 200")
     assert reply.endswith(b"\r\n\r\n5")
+
+
+def test_a_response_leaves_in_one_tls_record(tmp_path: Path, ca: certs.KeyPair) -> None:
+    """Its head and body in one write: one read (one TLS record) holds all of it."""
+    with serving(tmp_path, ca, LIMITS) as port, connect(port, ca) as tls:
+        for _ in range(2):
+            tls.sendall(post(5) + b"hello")
+            reply = tls.recv(65536)
+            assert reply.startswith(b"HTTP/1.1 200")
+            assert reply.endswith(b"\r\n\r\n5")
+
+
+class Recorded(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes.append(bytes(data))
+
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
+        self.writes.append(b"".join(list_of_data))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("size", [5, listener.COPY_BYTES + 1])
+def test_a_corked_response_writes_head_and_body_once_then_passes(size: int) -> None:
+    sent = Recorded()
+    corked = listener.Corked(sent)
+    corked.write(b"head")
+    assert sent.writes == []
+    corked.write(b"b" * size)
+    corked.write(b"more")
+    assert sent.writes == [b"head" + b"b" * size, b"more"]
+
+
+def test_a_held_head_is_written_when_the_response_ends_or_closes() -> None:
+    for end in ("flush", "close"):
+        sent = Recorded()
+        corked = listener.Corked(sent)
+        corked.write(b"head")
+        getattr(corked, end)()
+        assert sent.writes == [b"head"]
+        assert sent.closed == (end == "close")
 
 
 def test_an_oversized_head_is_431(tmp_path: Path, ca: certs.KeyPair) -> None:
