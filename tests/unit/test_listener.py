@@ -121,6 +121,17 @@ def test_a_response_leaves_in_one_tls_record(tmp_path: Path, ca: certs.KeyPair) 
             assert reply.endswith(b"\r\n\r\n5")
 
 
+def test_a_100_continue_is_not_held_back(tmp_path: Path, ca: certs.KeyPair) -> None:
+    with serving(tmp_path, ca, LIMITS) as port, connect(port, ca) as tls:
+        tls.settimeout(2)
+        tls.sendall(post(5, b"expect: 100-continue\r\nconnection: close\r\n"))
+        assert tls.recv(65536).startswith(b"HTTP/1.1 100 Continue")
+        tls.sendall(b"hello")
+        reply = answer(tls)
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert reply.endswith(b"\r\n\r\n5")
+
+
 class Recorded(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
