@@ -217,10 +217,13 @@ class _Reader:
         sequence: list[JSON] = []
         line, at = self.flow_skip(text, 1)
         while line[at] != closing:
+            start = at
             value, at = _flow_scalar(line, at)
             if closing == "}":
                 if not isinstance(value, str) or line[at : at + 2] != ": " or value in mapping:
                     raise Unsupported("a flow mapping entry other than `key: value`")
+                if at - start > MAX_KEY:
+                    raise Unsupported("a key longer than libyaml allows")
                 at = len(line) - len(line[at + 2 :].lstrip(" "))
                 if at >= len(line):
                     raise Unsupported("a flow mapping value on another line")

@@ -360,12 +360,36 @@ def test_broken_texts(text: str) -> None:
     event(compare(text))
 
 
+FRAGMENTS = [
+    *("a: 1", "b:", "c: x y", "d: 'q'", 'e: "r\\ts"', "f: [1, x]", "g: {}", "h: ~ # c"),
+    *("- 1", "-", "- a: 2", "- - 3", "-   b: 4", "- |", "- {a: 5}", "- # c", "-  - c: 6"),
+    *("i: |", "j: |-", "k: |+", "l: |2", "text", " more text", "# c", "", " ", "---", "..."),
+    *("m: {", "n: 7,", '"o": p,', "}", "}  # c", "q: [", "r,", "s", "]", "t: u: v", "w :x"),
+]
+"""Lines from which random texts are put together at random indentations: structure more
+than content, to reach the corners of indentation, item, literal and flow handling."""
+
+
+@SETTINGS
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.sampled_from([0, 0, 0, 2, 2, 2, 4, 4, 1, 3, 5, 6]), st.sampled_from(FRAGMENTS)
+        ),
+        max_size=14,
+    ),
+    end=st.sampled_from(["\n", ""]),
+)
+def test_lines_put_together(lines: list[tuple[int, str]], end: str) -> None:
+    event(compare("\n".join(" " * indent + line for indent, line in lines) + end))
+
+
 @SETTINGS
 @given(
     key=TEXT,
     value=TEXT,
     quote=st.sampled_from(["", "'", '"']),
-    form=st.sampled_from(["{k}: {v}", "- {v}", "- {k}: {v}", "{k}: [{v}]", "{k}: {{a: {v}}}"]),
+    form=st.sampled_from(["{k}: {v}", "- {v}", "- {k}: {v}", "{k}: [{v}]", "{k}: {{{k}: {v}}}"]),
 )
 def test_tricky_scalars_in_place(key: str, value: str, quote: str, form: str) -> None:
     """Each tricky text, verbatim or quoted without escaping, as key, value, item, flow entry."""
@@ -473,6 +497,7 @@ ACCEPTED = {
     "escapes": ('a: "\\x41\\u00e9\\t\\/\\"\\\\\\N"\n', {"a": 'Aé\t/"\\\x85'}),
     "single": ("a: 'it''s # not: a comment'\n", {"a": "it's # not: a comment"}),
     "quoted-key": ("\"a: b\": 1\n'c': 2\n", {"a: b": 1, "c": 2}),
+    "literal-header-comment": ("a: |- # c\n  x\nb: |+  #\n  y\n", {"a": "x", "b": "y\n"}),
     "comments": ("# top\n---  # start\na: 1 # one\n  # deeper\nb: x#y\n", None),
     "flow": (
         'a: {\n    x: "1",\n\n    y: 2,\n  }\nb: [1, \'q\', "r"]\nc: []\nd: {} # e\n',
@@ -484,6 +509,11 @@ ACCEPTED = {
         None,
     ),
     "timestamp": ("a: 2001-12-14\nb: 2001-12-14 21:59:43.10 -5\n", None),
+    "comment-after-indicator": (
+        "a: # c\n  b: 1\nc:\n- # d\n  e: 2\n-  # f\n",
+        {"a": {"b": 1}, "c": [{"e": 2}, None]},
+    ),
+    "indented-root": ("  a: 1\n  b:\n  - 2\n", {"a": 1, "b": [2]}),
     "comment-items": ("a:\n- #: x\n- b #: c\n", {"a": [None, "b"]}),
     "empty": ("# only a comment\n\n", None),
     "marker-only": ("---\n", None),
@@ -549,6 +579,7 @@ REFUSED = {
     "question-plain": "a: ?x\n",
     "key-space-colon": "a : b\n",
     "long-key": "k" * 1001 + ": v\n",
+    "long-flow-key": "a: {" + "k" * 1030 + ": v}\n",
     "deep": "".join(" " * i + "a:\n" for i in range(blockyaml.MAX_DEPTH + 2)),
 }
 
