@@ -33,6 +33,8 @@ from tests.conftest import KIT, NO_KIT, admission_samples
 
 LIMITS = boundedyaml.Limits(max_bytes=1024 * 1024, max_expanded=4 * 1024 * 1024)
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+WHOLE_DOCUMENTS = settings(SETTINGS, max_examples=150)
+"""For the tests that draw a whole document each time (their data costs more than the loads)."""
 Outcome = Literal["accepted", "refused", "error"]
 Draw = Callable[[st.SearchStrategy[Any]], Any]
 
@@ -112,14 +114,14 @@ def trees(scalars: st.SearchStrategy[Any], keys: st.SearchStrategy[str]) -> st.S
         lambda inner: st.one_of(
             st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)
         ),
-        max_leaves=25,
+        max_leaves=15,
     )
 
 
 DOCUMENTS = st.dictionaries(KEYS, trees(SCALARS, KEYS), min_size=1, max_size=5)
 
 
-@SETTINGS
+@WHOLE_DOCUMENTS
 @given(
     document=DOCUMENTS,
     flow=st.sampled_from([False, None]),
@@ -147,7 +149,7 @@ PLAIN_TEXT = st.from_regex(r"[a-zA-Z/][a-zA-Z0-9./=-]{0,15}( [a-z0-9]{1,5}){0,2}
 PLAIN_KEYS = st.from_regex(r"[a-zA-Z][a-zA-Z0-9./-]{0,15}", fullmatch=True)
 
 
-@SETTINGS
+@WHOLE_DOCUMENTS
 @given(
     document=st.dictionaries(
         PLAIN_KEYS,
@@ -348,13 +350,13 @@ def broken(draw: Draw) -> str:
     return "\n".join(lines)
 
 
-@SETTINGS
+@WHOLE_DOCUMENTS
 @given(text=written())
 def test_what_our_writer_writes(text: str) -> None:
     event(compare(text))
 
 
-@SETTINGS
+@WHOLE_DOCUMENTS
 @given(text=broken())
 def test_broken_texts(text: str) -> None:
     event(compare(text))
