@@ -121,6 +121,16 @@ def test_a_response_leaves_in_one_tls_record(tmp_path: Path, ca: certs.KeyPair) 
             assert reply.endswith(b"\r\n\r\n5")
 
 
+def test_a_head_request_gets_its_held_head(tmp_path: Path, ca: certs.KeyPair) -> None:
+    """uvicorn writes no body for HEAD: the held head leaves when the response ends."""
+    with serving(tmp_path, ca, LIMITS) as port, connect(port, ca) as tls:
+        tls.settimeout(2)
+        tls.sendall(b"HEAD /inject HTTP/1.1\r\nhost: x\r\n\r\n")
+        reply = tls.recv(65536)
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert reply.endswith(b"\r\n\r\n")
+
+
 def test_a_100_continue_is_not_held_back(tmp_path: Path, ca: certs.KeyPair) -> None:
     with serving(tmp_path, ca, LIMITS) as port, connect(port, ca) as tls:
         tls.settimeout(2)
