@@ -803,8 +803,9 @@ def serve(
         typer.Option(
             min=64,
             envvar="SIDECAR_INJECTOR_ENGINE_MEMORY_MB",
-            help="Memory (MiB) an engine may allocate; past it the admission fails, not the "
-            "server. An engine whose peak RSS passes 128 MiB (or half this) is replaced.",
+            help="Memory (MiB) an engine may allocate beyond what it shares with its zygote; "
+            "past it the admission fails, not the server. An engine whose resident memory grew "
+            "by 128 MiB (or half this) is replaced after it answers.",
         ),
     ] = 384,
     default_timeout: Annotated[

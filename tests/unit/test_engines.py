@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,9 +30,41 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+FORKING = "SIDECAR_INJECTOR_TEST_FORKED_ZYGOTES"
+"""Set in the pytest that `test_zygotes_forked_from_the_test_process` starts."""
+
+
+@pytest.fixture(autouse=True)
+def zygote_from(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Pools here start their zygote as a new interpreter: this test process may have threads
+    (pytest-xdist's), and a zygote is forked only from a single-threaded worker. The run that
+    `test_zygotes_forked_from_the_test_process` starts forks them."""
+    if os.environ.get(FORKING):
+        return "fork"
+    monkeypatch.setattr(engines, "_single_threaded", lambda: False)
+    return "exec"
+
+
+def test_zygotes_forked_from_the_test_process() -> None:
+    """This module's tests again in a new single-threaded pytest, whose pools fork their
+    zygote from it, as `serve` does from a worker that has just started."""
+    if os.environ.get(FORKING):
+        pytest.skip("this is the run with forked zygotes")
+    command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"]
+    command += ["-p", "no:xdist", "-W", "error", __file__]
+    run = subprocess.run(
+        command, env={**os.environ, FORKING: "1"}, capture_output=True, timeout=600
+    )
+    assert run.returncode == 0, run.stdout.decode()[-4000:]
+
+
 @pytest.fixture(scope="module")
 def default_config() -> config.Config:
     return config.load_default()
+
+
+SLOW = 1000
+"""Containers of a `big_pod` whose injection keeps an engine busy for tenths of a second."""
 
 
 def big_pod(containers: int) -> dict[str, Any]:
@@ -49,6 +82,25 @@ def soon(seconds: float = 60.0) -> float:
     return time.monotonic() + seconds
 
 
+async def busy(pool: engines.Pool) -> None:
+    """Until no engine is idle."""
+    for _ in range(500):
+        if not pool._idle:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("an engine stayed idle")
+
+
+async def overrun(pool: engines.Pool) -> None:
+    """An admission whose deadline passes while an engine works on it (the pod is encoded
+    before the deadline starts)."""
+    assert pool.state is not None
+    body = orjson.dumps(big_pod(SLOW))
+    head: dict[str, Any] = {"op": "admit", "namespace": "shop", "params": {}}
+    with pytest.raises(engines.DeadlineExceeded, match="did not finish before its deadline"):
+        await pool.run(head, body, state=pool.state, deadline=soon(0.05))
+
+
 @contextlib.asynccontextmanager
 async def pooled(
     current: config.Config, **limits: Any
@@ -58,6 +110,8 @@ async def pooled(
     work = engines.IsolatedPipeline(current, engines=pool, cache_entries=0)
     await work.start()
     try:
+        forked = isinstance(pool._zygote and pool._zygote.process, engines._Forked)
+        assert forked == bool(os.environ.get(FORKING)), "the zygote is forked in the forked run"
         yield pool, work
     finally:
         await work.close()
@@ -82,8 +136,7 @@ async def test_past_its_deadline_the_engine_is_killed_and_replaced(
 ) -> None:
     async with pooled(default_config, engines=1) as (pool, work):
         (first,) = pool._all
-        with pytest.raises(engines.DeadlineExceeded):
-            await admit(work, big_pod(300), deadline=soon(0.05))
+        await overrun(pool)
         assert pool.replaced == {"deadline": 1}
         await asyncio.wait_for(first.wait(), 5)
         assert not first.running
@@ -110,8 +163,9 @@ async def test_an_engine_that_dies_mid_admission_fails_that_one(
 ) -> None:
     async with pooled(default_config, engines=1) as (pool, work):
         (first,) = pool._all
-        slow = asyncio.ensure_future(admit(work, big_pod(300)))
-        await asyncio.sleep(0.1)
+        slow = asyncio.ensure_future(admit(work, big_pod(SLOW)))
+        await busy(pool)
+        await asyncio.sleep(0.05)
         os.kill(first.pid, signal.SIGKILL)
         with pytest.raises(engines.EngineFailed, match="engine stopped during the admission"):
             await slow
@@ -130,7 +184,8 @@ async def test_a_pod_past_the_engines_memory_limit_fails_alone(
 async def test_a_server_that_grew_does_not_make_new_engines_look_big(
     default_config: config.Config,
 ) -> None:
-    """Linux keeps `ru_maxrss` across execve: engines measure what they hold now instead."""
+    """Engines measure what they gained since they started: not `ru_maxrss`, which Linux keeps
+    across execve, nor what a fork inherited."""
     ballast = b"x" * (200 * 1024 * 1024)
     async with pooled(default_config, engines=1) as (pool, work):
         assert (await admit(work, a_pod(name="p"))).patch is not None
@@ -139,8 +194,8 @@ async def test_a_server_that_grew_does_not_make_new_engines_look_big(
 
 
 async def test_an_engine_past_its_memory_peak_is_recycled(default_config: config.Config) -> None:
-    async with pooled(default_config, engines=1, recycle_bytes=1) as (pool, work):
-        await admit(work, a_pod(name="p"))
+    async with pooled(default_config, engines=1, recycle_bytes=1024 * 1024) as (pool, work):
+        await admit(work, big_pod(100))
         assert pool.replaced == {"memory": 1}
         assert (await admit(work, a_pod(name="q"))).patch is not None
 
@@ -165,9 +220,9 @@ async def test_validate_runs_in_an_engine(default_config: config.Config) -> None
 
 
 async def test_a_busy_pool_refuses_at_the_deadline(default_config: config.Config) -> None:
-    async with pooled(default_config, engines=1) as (_, work):
-        slow = asyncio.ensure_future(admit(work, big_pod(300), deadline=soon(5)))
-        await asyncio.sleep(0.05)
+    async with pooled(default_config, engines=1) as (pool, work):
+        slow = asyncio.ensure_future(admit(work, big_pod(SLOW), deadline=soon(30)))
+        await busy(pool)
         with pytest.raises(engines.DeadlineExceeded, match="no injection engine was free"):
             await admit(work, a_pod(name="waits"), deadline=soon(0.05))
         assert (await slow).patch is not None
@@ -301,8 +356,8 @@ async def test_an_admission_cancelled_while_waiting_leaves_the_engine_to_others(
     default_config: config.Config,
 ) -> None:
     async with pooled(default_config, engines=1) as (pool, work):
-        slow = asyncio.ensure_future(admit(work, big_pod(100)))
-        await asyncio.sleep(0.05)
+        slow = asyncio.ensure_future(admit(work, big_pod(SLOW)))
+        await busy(pool)
         waiting = asyncio.ensure_future(admit(work, a_pod(name="gives up")))
         await asyncio.sleep(0.05)
         waiting.cancel()
@@ -359,8 +414,7 @@ async def test_a_zygote_that_stopped_is_replaced_when_an_engine_is_needed(
         assert first is not None
         os.kill(first.process.pid, signal.SIGKILL)
         await first.process.wait()
-        with pytest.raises(engines.DeadlineExceeded):
-            await admit(work, big_pod(300), deadline=soon(0.05))
+        await overrun(pool)
         assert (await admit(work, a_pod(name="after"))).patch is not None
         assert pool._zygote is not first
         assert pool.replaced == {"deadline": 1}
@@ -391,3 +445,20 @@ async def test_the_zygote_reaps_only_its_own_engines(default_config: config.Conf
         with pytest.raises(engines.EngineFailed, match="not an engine of this zygote"):
             await pool._zygote.reap(os.getpid())
         assert pool._zygote.usable
+
+
+async def test_a_forked_zygote_keeps_no_descriptor_of_the_worker(
+    default_config: config.Config,
+) -> None:
+    with socket.socket() as held:
+        inode = f"socket:[{os.fstat(held.fileno()).st_ino}]"
+        async with pooled(default_config, engines=1) as (pool, work):
+            assert (await admit(work, a_pod(name="p"))).patch is not None
+            zygote = pool._zygote
+            assert zygote is not None
+            if isinstance(zygote.process, engines._Forked):
+                assert zygote.state is pool.state, "it adopted the worker's loaded config"
+            (engine,) = pool._all
+            for pid in (zygote.process.pid, engine.pid):
+                fds = os.listdir(f"/proc/{pid}/fd")
+                assert inode not in [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in fds]

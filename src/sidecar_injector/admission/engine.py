@@ -1,21 +1,26 @@
 """The injection engine process, and the zygote engines are forked from.
 
-`python -m sidecar_injector.admission.engine` starts a *zygote* for one worker. It imports only
-the pipeline (`injection`: no server, metrics or event loop), loads the config the worker sends
-and forks an engine for each pair of pipe ends the worker sends it. An engine shares the
+A worker's *zygote* is a fork of the worker, made while the worker has one thread
+(`forked_zygote`: it shares the worker's pages, the loaded config among them), or else
+`python -m sidecar_injector.admission.engine`, which imports only the pipeline (`injection`: no
+server, metrics or event loop). It loads the configs the worker sends and forks an engine for
+each pair of pipe ends the worker sends it. An engine shares the
 zygote's pages copy-on-write (the modules, the parsed config and its templates), so it costs
 the memory it writes rather than a Python start and a config load; `gc.freeze()` before each
-fork keeps the collector from writing to every object an engine inherits. The zygote stays
+fork keeps the collector from writing to every object an engine inherits (nothing is unfrozen:
+a config leaves no cycles behind, so what it held is still freed). The zygote stays
 single-threaded, so forking it is safe. It reaps an engine only when the worker asks, after the
 engine's reply pipe has closed: until then the engine's pid cannot name another process, so the
 worker may kill it by pid (no pidfd, which old kernels and seccomp profiles lack).
 
 Each engine answers frames (`frames`) on its two pipes, one at a time, with `Handler`, under
-its own memory limit (RLIMIT_DATA).
+its own memory limit: RLIMIT_DATA at what it inherited plus the worker's `memory_bytes`, so that
+every engine may allocate as much whatever its zygote holds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import resource
@@ -61,6 +66,10 @@ class Handler:
 
     def __init__(self) -> None:
         self.loaded: _Loaded | None = None
+
+    def adopt(self, config: Config, kubelet_versions: Mapping[str, str] | None) -> None:
+        """Serve a config loaded already (the worker's, inherited by a fork)."""
+        self.loaded = _Loaded(config, kubelet_versions)
 
     def answer(self, head: Head, blob: bytes) -> Frame:
         try:
@@ -140,10 +149,22 @@ def resident_bytes(statm: int) -> int:
     return pages * PAGE_BYTES
 
 
+def data_bytes() -> int:
+    """The size of this process's data segments (VmData), what RLIMIT_DATA bounds."""
+    with open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(b"VmData:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmData in /proc/self/status")
+
+
 def serve(handler: Handler, *, requests: int, replies: int) -> None:
     """Answer frames from `requests` on `replies` until the pipe closes or an answer says to
-    exit; each answer carries the engine's resident memory, for the worker to recycle it."""
+    exit. Each answer carries `grown`, the resident memory the engine gained since it started,
+    for the worker to recycle it: what it inherited from the zygote (and the zygote from the
+    worker) is shared and not its own."""
     statm = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+    start = resident_bytes(statm)
     incoming = Incoming()
     while True:
         try:
@@ -153,7 +174,7 @@ def serve(handler: Handler, *, requests: int, replies: int) -> None:
         if frame is None:
             continue
         head, blob = handler.answer(*frame)
-        head["rss"] = resident_bytes(statm)
+        head["grown"] = resident_bytes(statm) - start
         write_frame(replies, head, blob)
         if head.get("exit"):
             return
@@ -207,16 +228,15 @@ class Zygote:
         if len(fds) != 2:
             _close(fds)
             return {"error": "an engine needs two pipe ends", "reason": "engineFailed"}
+        gc.collect()
         gc.freeze()
         try:
             pid = os.fork()
         except OSError as err:
-            gc.unfreeze()
             _close(fds)
             return {"error": f"cannot fork an engine: {err}", "reason": "engineFailed"}
         if pid == 0:
             self._engine(*fds)
-        gc.unfreeze()
         _close(fds)
         self.engines.add(pid)
         return {"pid": pid}
@@ -235,8 +255,8 @@ class Zygote:
         try:
             self.control.close()
             if self.memory_bytes > 0:
-                limit = (self.memory_bytes, self.memory_bytes)
-                resource.setrlimit(resource.RLIMIT_DATA, limit)
+                limit = data_bytes() + self.memory_bytes
+                resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
             serve(self.handler, requests=requests, replies=replies)
             code = 0
         except BaseException:
@@ -250,14 +270,56 @@ def _close(fds: list[int]) -> None:
         os.close(fd)
 
 
-def main() -> None:
-    """The zygote: its control socket is stdin. Signals are the worker's business (it drains,
-    then closes the socket); stray prints go to stderr."""
+def forked_zygote(
+    control: socket.socket,
+    *,
+    memory_bytes: int,
+    config: Config | None,
+    kubelet_versions: Mapping[str, str] | None,
+) -> NoReturn:
+    """The zygote as a fork of the worker (the worker froze its objects before forking).
+
+    The worker's objects stay frozen here: never scanned, so their pages stay shared, and
+    never collected, so no finalizer closes a descriptor number that is now another's. Every
+    descriptor but stdio and `control` is closed; the worker's signal handling is undone.
+    """
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _close_inherited(keep=control.fileno())
+        zygote = _zygote(control, memory_bytes)
+        if config is not None:
+            zygote.handler.adopt(config, kubelet_versions)
+        zygote.serve()
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _close_inherited(*, keep: int) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd != keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _zygote(control: socket.socket, memory_bytes: int) -> Zygote:
+    """Signals are the worker's business (it drains, then closes the socket); stray prints go
+    to stderr."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    control = socket.socket(fileno=0)
     os.dup2(2, 1)
-    Zygote(control, memory_bytes=int(os.environ.get(MEMORY_ENV, "0"))).serve()
+    return Zygote(control, memory_bytes=memory_bytes)
+
+
+def main() -> None:
+    """The zygote as a new interpreter: its control socket is stdin."""
+    control = socket.socket(fileno=0)
+    _zygote(control, int(os.environ.get(MEMORY_ENV, "0"))).serve()
 
 
 if __name__ == "__main__":

@@ -8,11 +8,11 @@ which really stops the work (a thread could not be stopped), and a new one takes
 An engine whose memory passes a limit is replaced after its answer, so no pod can grow the
 server for good.
 
-Engines are forked by one zygote process per worker (`engine.Zygote`), which holds the config
-and imports nothing of the server, so they share its pages and a replacement costs a fork. The
-worker speaks frames (`frames`) with each engine over two pipes, watched by the event loop: a
-call is one future and its deadline one timer. The config crosses as a `config.Recipe`, the
-texts it was loaded from.
+Engines are forked by one zygote process per worker (`engine.Zygote`) that holds the config: a
+fork of the worker made as it starts, or later a new interpreter that imports nothing of the
+server. Engines share its pages, and a replacement costs a fork. The worker speaks frames
+(`frames`) with each engine over two pipes, watched by the event loop: a call is one future and
+its deadline one timer. The config crosses as a `config.Recipe`, the texts it was loaded from.
 
 `--engines 0` runs the same handler in the server process itself (`Inline`): no isolation, for
 comparison in benchmarks and for tests.
@@ -24,11 +24,13 @@ import asyncio
 import collections
 import contextlib
 import fcntl
+import gc
 import logging
 import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,7 +40,13 @@ import orjson
 
 from sidecar_injector import errors
 from sidecar_injector.admission import app, pipeline, review
-from sidecar_injector.admission.engine import MAX_DEPTH_MESSAGE, MEMORY_ENV, Handler, Zygote
+from sidecar_injector.admission.engine import (
+    MAX_DEPTH_MESSAGE,
+    MEMORY_ENV,
+    Handler,
+    Zygote,
+    forked_zygote,
+)
 from sidecar_injector.admission.frames import (
     FIRST_READ_BYTES,
     Frame,
@@ -85,10 +93,12 @@ class Refused(errors.InjectorError):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class State:
-    """What an engine must have loaded to answer: compared by identity, replaced as a whole."""
+    """What an engine must have loaded to answer: compared by identity, replaced as a whole.
+    `config` is `recipe` loaded, which a zygote forked from the worker adopts as it is."""
 
     recipe: Recipe
     kubelet_versions: Mapping[str, str] | None = None
+    config: Config | None = None
 
     def head(self) -> Head:
         versions = dict(self.kubelet_versions) if self.kubelet_versions is not None else None
@@ -104,11 +114,12 @@ class Limits:
 
     engines: int = 2
     memory_bytes: int = 384 * 1024 * 1024
-    """Hard limit (RLIMIT_DATA): an allocation past it fails the admission, not the server."""
+    """What an engine may allocate beyond what it inherits from its zygote (RLIMIT_DATA): an
+    allocation past it fails the admission, not the server."""
     recycle_bytes: int = 128 * 1024 * 1024
-    """Resident memory after an answer past which the engine is replaced: one at rest holds
-    about 30 MB (most of it shared with the zygote), so only a multi-megabyte pod leaves it
-    there, and the memory it kept goes."""
+    """Resident memory an engine may have gained since it started (what it shares with its
+    zygote is not its own) before it is replaced, after an answer: only a multi-megabyte pod
+    leaves that much behind, and the memory it kept goes."""
 
 
 class Engines(Protocol):
@@ -158,6 +169,41 @@ class Inline:
         return app.Check("engines", True, "admissions run in the worker (--engines 0)")
 
 
+class _Child(Protocol):
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def kill(self) -> None: ...
+
+    async def wait(self) -> int: ...
+
+
+class _Forked:
+    """A child this process forked itself (a zygote): asyncio does not watch it, so it is
+    reaped here, by `wait`; until then its pid names it and no other process."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    async def wait(self) -> int:
+        while self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+            else:
+                await asyncio.sleep(0.01)
+        return self.returncode
+
+
 class _Zygote:
     """The worker's end of the zygote (`engine.Zygote`): a child process and a Unix socket.
 
@@ -165,7 +211,7 @@ class _Zygote:
     or reap one that has exited.
     """
 
-    def __init__(self, process: asyncio.subprocess.Process, control: socket.socket) -> None:
+    def __init__(self, process: _Child, control: socket.socket) -> None:
         self.process = process
         self.control = control
         self.state: State | None = None
@@ -177,7 +223,42 @@ class _Zygote:
         self._loop.add_reader(control.fileno(), self._readable)
 
     @classmethod
-    async def start(cls, limits: Limits) -> _Zygote:
+    async def start(cls, limits: Limits, state: State | None) -> _Zygote:
+        """Forked from this process while it has one thread, so that the zygote and its
+        engines share the worker's pages, `state`'s loaded config among them; else (a
+        replacement once the worker has threads) a new interpreter that imports only the
+        pipeline and loads the config itself."""
+        if _single_threaded():
+            return cls._fork(limits, state)
+        return await cls._exec(limits)
+
+    @classmethod
+    def _fork(cls, limits: Limits, state: State | None) -> _Zygote:
+        config = state.config if state is not None else None
+        versions = state.kubelet_versions if state is not None else None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        gc.freeze()
+        try:
+            pid = os.fork()
+        except OSError:
+            gc.unfreeze()
+            ours.close()
+            theirs.close()
+            raise
+        if pid == 0:
+            forked_zygote(
+                theirs, memory_bytes=limits.memory_bytes, config=config, kubelet_versions=versions
+            )
+        gc.unfreeze()
+        theirs.close()
+        ours.setblocking(False)
+        zygote = cls(_Forked(pid), ours)
+        if config is not None:
+            zygote.state = state
+        return zygote
+
+    @classmethod
+    async def _exec(cls, limits: Limits) -> _Zygote:
         env = {**os.environ, MEMORY_ENV: str(limits.memory_bytes)}
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -312,7 +393,8 @@ class _Engine:
         self.requests = requests
         self.replies = replies
         self.state: State | None = None
-        self.rss = 0
+        self.grown = 0
+        """Resident memory the engine gained since it started, as of its last answer."""
         self.failure: str | None = None
         self._loop = asyncio.get_running_loop()
         self._incoming = Incoming()
@@ -413,7 +495,7 @@ class _Engine:
         if answer is None:
             self._fail("the injection engine spoke out of turn")
             return
-        self.rss = int(frame[0].get("rss") or 0)
+        self.grown = int(frame[0].get("grown") or 0)
         if not answer.done():
             answer.set_result(frame)
 
@@ -506,7 +588,10 @@ class Pool:
         if not heavy:
             return await self._run(head, blob, state=state, deadline=deadline)
         try:
-            await _within(self._heavy.acquire(), deadline)
+            if self._heavy.locked():
+                await _within(self._heavy.acquire(), deadline)
+            else:
+                await self._heavy.acquire()
         except DeadlineExceeded:
             raise DeadlineExceeded(
                 "no injection engine was free for a large pod before the deadline"
@@ -525,7 +610,7 @@ class Pool:
         except BaseException as err:
             self._replace(engine, why=_why(err))
             raise
-        if reply.get("exit") or engine.rss > self.limits.recycle_bytes:
+        if reply.get("exit") or engine.grown > self.limits.recycle_bytes:
             self._replace(engine, why="memory")
         else:
             self._checkin(engine)
@@ -608,7 +693,7 @@ class Pool:
             if zygote is not None:
                 logger.warning("the injection engines' zygote stopped; starting another")
                 await zygote.close()
-            zygote = self._zygote = await _Zygote.start(self.limits)
+            zygote = self._zygote = await _Zygote.start(self.limits, self.state)
         if self.state is not None and zygote.state is not self.state:
             await zygote.load(self.state)
         return zygote
@@ -675,6 +760,9 @@ class Pool:
     async def _reap(self, engine: _Engine) -> None:
         """Have the zygote reap an engine that exited (a zygote that stopped left its engines
         to init); an exit nobody asked for is logged with its status."""
+        if engine not in self._living:
+            return
+        self._living.discard(engine)
         zygote = engine.zygote
         if zygote is not None and zygote.usable:
             try:
@@ -684,7 +772,12 @@ class Pool:
             else:
                 if status not in (0, -signal.SIGKILL):
                     logger.warning("injection engine %s exited with status %s", engine.pid, status)
-        self._living.discard(engine)
+
+
+def _single_threaded() -> bool:
+    """Whether this process may fork: no other thread can hold a lock the child would inherit
+    taken (a worker is single-threaded until its first config reload check)."""
+    return threading.active_count() == 1 and len(os.listdir("/proc/self/task")) == 1
 
 
 async def _within(work: Awaitable[T], deadline: float) -> T:
@@ -753,7 +846,7 @@ class IsolatedPipeline:
         if current.recipe is None:
             raise ValueError("an engine can only load a config made by config.load")
         cache = pipeline.ReplicaCache.for_config(current, self.cache_entries)
-        return _Serving(current, State(current.recipe, kubelet_versions), cache)
+        return _Serving(current, State(current.recipe, kubelet_versions, current), cache)
 
     async def admit(
         self, pod: review.Object, *, namespace: str, params: Mapping[str, str], deadline: float
