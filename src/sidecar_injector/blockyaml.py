@@ -3,11 +3,12 @@
 A new pod renders a text no cache has seen, and PyYAML (libyaml events, then its Python
 composer, resolver and constructor) spends more on it than the rest of the injection. This
 reader covers what templates write: block mappings and sequences by indentation, one-line plain
-and quoted scalars, `[]`, `{}`, literal block scalars and comments. It gives exactly what
-`boundedyaml.load` gives (PyYAML's YAML 1.1 resolution, with its own regexes; timestamps stay
-strings), or raises `Unsupported` for anything else, and the caller then asks PyYAML, whose
-answers, errors and budgets stay the reference. Refusing costs only time; a different answer
-would change the patch, so every doubt refuses.
+and quoted scalars, flow collections of such scalars (Istio writes its annotations so), literal
+block scalars and comments. It gives exactly what `boundedyaml.load` gives (PyYAML's YAML 1.1
+resolution, with its own regexes; timestamps stay strings), or raises `Unsupported` for anything
+else, and the caller then asks PyYAML, whose answers, errors and budgets stay the reference.
+Refusing costs only time; a different answer would change the patch, so every doubt refuses.
+PyYAML's loader also leaves reference cycles for the garbage collector, which this one does not.
 """
 
 from __future__ import annotations
