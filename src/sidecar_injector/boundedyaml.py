@@ -63,6 +63,28 @@ _Loader.add_constructor(
 )
 
 
+def _number(read: Any) -> Any:
+    """PyYAML's resolver takes `0b_` or `0x_` for an integer that its constructor then fails
+    to read with a bare ValueError; this makes it a YAML error at the scalar's line."""
+
+    def construct(loader: Any, node: yaml.ScalarNode) -> Any:
+        try:
+            return read(loader, node)
+        except ValueError as err:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a number YAML can read ({err})", node.start_mark
+            ) from None
+
+    return construct
+
+
+for _tag, _read in (
+    ("tag:yaml.org,2002:int", yaml.constructor.SafeConstructor.construct_yaml_int),
+    ("tag:yaml.org,2002:float", yaml.constructor.SafeConstructor.construct_yaml_float),
+):
+    _Loader.add_constructor(_tag, _number(_read))
+
+
 def load(text: str, *, limits: Limits, source: str) -> JSON:
     """The one document in `text`, or None for none; raises `yaml.YAMLError` for bad syntax."""
     check_size(text, limits=limits, source=source)

@@ -73,6 +73,8 @@ INVALID = [
     ("prometheus.istio.io/merge-metrics", "yes", "ParseBool"),
     ("proxy.istio.io/config", "- a list", "proxy config"),
     ("proxy.istio.io/config", "a: [unclosed", "proxy config"),
+    ("proxy.istio.io/config", "concurrency: 0b_", "not a number YAML can read"),
+    ("proxy.istio.io/config", "concurrency: [0x_]", "not a number YAML can read"),
     ("sidecar.istio.io/proxyCPU", "100 m", "regular expression"),
     ("sidecar.istio.io/proxyMemory", "128Mi\n", "control characters"),
     ("sidecar.istio.io/logLevel", "warning\n    command: [sh]", "log level list"),

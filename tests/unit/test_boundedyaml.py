@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 import pytest
+import yaml
 
 from sidecar_injector import boundedyaml, config, inject, render, templatedata
 from sidecar_injector.annotations import AnnotationError
@@ -288,3 +289,17 @@ def test_json_nested_past_the_recursion_limit_in_an_annotation_is_not_a_crash(
         )
     except InjectorError as err:
         assert len(str(err)) < 1_000
+
+
+@pytest.mark.parametrize(("text", "line"), [("a: 0b_\n", 1), ("a:\n- 1\n- 0x_\n", 3)])
+def test_a_number_the_resolver_takes_but_cannot_read_is_a_yaml_error(text: str, line: int) -> None:
+    """PyYAML resolves `0b_` and `0x_` as integers, then fails with a bare ValueError."""
+    with pytest.raises(yaml.YAMLError) as caught:
+        boundedyaml.load(text, limits=boundedyaml.ANNOTATION, source="x")
+    assert "is not a number YAML can read" in str(caught.value)
+    assert f"line {line}," in str(caught.value)
+
+
+def test_a_template_that_renders_an_unreadable_number_is_a_render_error() -> None:
+    with pytest.raises(render.RenderError, match="is not a number YAML can read"):
+        render._parse("spec:\n  priority: 0x_\n", name="sidecar")
