@@ -46,6 +46,7 @@ async def measure(target: attacks.Target, pid: int, name: str) -> dict[str, obje
     if normal.pid is not None and os.getpriority(os.PRIO_PROCESS, 0) > 0:
         os.setpriority(os.PRIO_PROCESS, normal.pid, 0)
     try:
+        await asyncio.to_thread(normal.wait_injecting)
         await asyncio.sleep(1.0)
         seen = await attack(target)
         await asyncio.sleep(1.0)

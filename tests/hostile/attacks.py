@@ -155,10 +155,16 @@ class Normal:
 
 
 async def normal_client(
-    target: Target, stop: asyncio.Event, *, every: float = 0.2, timeout: float = 3.0
+    target: Target,
+    stop: asyncio.Event,
+    *,
+    every: float = 0.2,
+    timeout: float = 3.0,
+    injecting: Callable[[], None] = lambda: None,
 ) -> Normal:
     """A new pod every `every` seconds on one keep-alive connection (reopened when closed),
-    each a different pod so that no cache answers it; anything but an injection is lost."""
+    each a different pod so that no cache answers it; anything but an injection is lost.
+    `injecting` is called once the first pod is injected."""
     seen = Normal()
     connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
     while not stop.is_set():
@@ -180,6 +186,8 @@ async def normal_client(
             if not answer.get("patch"):
                 raise ValueError(f"not injected: {answer}")
             seen.injected += 1
+            if seen.injected == 1:
+                injecting()
         except Exception as err:
             seen.lost.append(f"{seen.sent}: {type(err).__name__}: {err}"[:300])
             if connection is not None:
@@ -200,11 +208,20 @@ class NormalProcess:
     def __init__(self, target: Target) -> None:
         context = multiprocessing.get_context("spawn")
         self._stop = context.Event()
+        self._injecting = context.Event()
         self._results: multiprocessing.Queue[Normal] = context.Queue()
         self._process = context.Process(
-            target=_normal_main, args=(target, self._stop, self._results), daemon=True
+            target=_normal_main,
+            args=(target, self._stop, self._results, self._injecting),
+            daemon=True,
         )
         self._process.start()
+
+    def wait_injecting(self, timeout: float = 30.0) -> None:
+        """Until the client has had its first pod injected: a new Python process takes a while
+        to start on a busy machine, and an attack over before then would prove nothing."""
+        if not self._injecting.wait(timeout):
+            raise TimeoutError(f"the normal client injected nothing within {timeout} s")
 
     @property
     def pid(self) -> int | None:
@@ -219,10 +236,10 @@ class NormalProcess:
         return result
 
 
-def _normal_main(target: Target, stop: Any, results: Any) -> None:
+def _normal_main(target: Target, stop: Any, results: Any, injecting: Any) -> None:
     async def run() -> Normal:
         halt = asyncio.Event()
-        client = asyncio.ensure_future(normal_client(target, halt))
+        client = asyncio.ensure_future(normal_client(target, halt, injecting=injecting.set))
         while not stop.is_set():
             await asyncio.sleep(0.05)
         halt.set()

@@ -98,6 +98,7 @@ def under_attack(
 
     client = attacks.NormalProcess(served.target)
     try:
+        client.wait_injecting()
         seen = asyncio.run(attacking())
     finally:
         normal = client.finish()
