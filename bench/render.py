@@ -11,6 +11,10 @@ names (`.ObjectMeta.Annotations`, `.Spec.Containers`, `.ContainerPort`) as plain
 numbers as int64, go-ref-injector's values, and must produce the same text (checked). Each side's
 figure is its best batch of `--repeat`, in wall time and in CPU time (the process's, so Go's GC
 threads count; CPU time is the steadier figure on a loaded machine); the last line is JSON.
+
+The last two columns are what reading that output costs us afterwards (best CPU ms of a batch):
+`blockyaml.load`, which the webhook tries first, and PyYAML through `boundedyaml.load`, which it
+falls back to (a blank when blockyaml refuses the text).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 import reference
 import yaml
 
-from sidecar_injector import gotemplate
+from sidecar_injector import blockyaml, boundedyaml, gotemplate, render
 
 GO_PROGRAM = reference.REPO / "bench/go/render"
 GO_BINARY = reference.BIN / "bench-render"
@@ -85,6 +89,27 @@ def ours(text: str, data: dict[str, Any], *, rounds: int, repeat: int) -> Timing
     return wall, cpu, output
 
 
+def reading(output: str, *, rounds: int, repeat: int) -> tuple[float | None, float]:
+    """Best CPU seconds to read `output` with blockyaml (None when refused) and with PyYAML."""
+
+    def best(read: Any) -> float:
+        cpu = float("inf")
+        for _ in range(repeat):
+            start = time.process_time()
+            for _ in range(rounds):
+                read(output)
+            cpu = min(cpu, (time.process_time() - start) / rounds)
+        return cpu
+
+    try:
+        blockyaml.load(output)
+        fast: float | None = best(blockyaml.load)
+    except blockyaml.Unsupported:
+        fast = None
+    limits, source = render.OUTPUT_LIMITS, "bench"
+    return fast, best(lambda text: boundedyaml.load(text, limits=limits, source=source))
+
+
 def go(text: str, data: dict[str, Any], *, rounds: int, repeat: int) -> Timing:
     request = json.dumps({"template": text, "data": data, "rounds": rounds})
     wall = cpu = float("inf")
@@ -113,6 +138,7 @@ def main() -> None:
         data = template_data(sample)
         ours_s, ours_cpu, ours_out = ours(text, data, rounds=args.rounds, repeat=args.repeat)
         go_s, go_cpu, go_out = go(text, data, rounds=args.rounds, repeat=args.repeat)
+        fast, pyyaml = reading(ours_out, rounds=args.rounds, repeat=args.repeat)
         rows.append(
             {
                 "sample": sample,
@@ -124,6 +150,8 @@ def main() -> None:
                 "ours_cpu_ms": round(ours_cpu * 1000, 3),
                 "go_cpu_ms": round(go_cpu * 1000, 3),
                 "cpu_ours_over_go": round(ours_cpu / go_cpu, 1),
+                "read_blockyaml_cpu_ms": round(fast * 1000, 3) if fast is not None else None,
+                "read_pyyaml_cpu_ms": round(pyyaml * 1000, 3),
             }
         )
     columns = list(rows[0])
