@@ -14,6 +14,7 @@ PyYAML's loader also leaves reference cycles for the garbage collector, which th
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any, Final
 
 import yaml
@@ -63,6 +64,10 @@ what this reader does (line breaks other than `\\n`: YAML 1.1 has `\\r`, NEL, LS
 byte-order mark); `_ASCII` is the same for ASCII text, whose bytes `translate` checks fast."""
 
 
+MEMO_ENTRIES: Final = 512
+MEMO_MAX_TEXT: Final = 4096
+"""A `Memo` keeps this many blocks of at most this many characters: about 2 MB of text."""
+
 _RESOLVED: dict[str, JSON] = {}
 _UNKNOWN: Final = object()
 
@@ -83,12 +88,42 @@ def _resolvers() -> dict[str, list[tuple[str, re.Pattern[str]]]]:
 _RESOLVERS: Final = _resolvers()
 
 
-def load(text: str) -> JSON:
+class Memo:
+    """The blocks read before, by their exact lines: a new pod renders a text that differs from
+    the last pod's in a line or two (a label, a port), so most of its blocks (a container, an
+    env entry, a volume) were read already. Bounded: past `entries`, the oldest block goes (a
+    block still in use is read again once, which costs less than keeping an order per read).
+
+    What it returns is shared by every text that held the same block: whoever loads with a memo
+    must copy the result before changing any of it."""
+
+    def __init__(self, entries: int = MEMO_ENTRIES, max_text: int = MEMO_MAX_TEXT) -> None:
+        self.entries = entries
+        self.max_text = max_text
+        self._blocks: dict[tuple[str, int, int, bool, str], JSON] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._blocks)
+
+    def get(self, key: tuple[str, int, int, bool, str]) -> JSON:
+        return self._blocks.get(key, _UNKNOWN)
+
+    def put(self, key: tuple[str, int, int, bool, str], value: JSON) -> None:
+        with self._lock:
+            blocks = self._blocks
+            blocks[key] = value
+            if len(blocks) > self.entries:
+                del blocks[next(iter(blocks))]
+
+
+def load(text: str, memo: Memo | None = None) -> JSON:
     """The document in `text` as `boundedyaml.load` would give it, when `text` is block YAML
-    whose root is a mapping (or has no content); raises `Unsupported` otherwise."""
+    whose root is a mapping (or has no content); raises `Unsupported` otherwise. With `memo`,
+    blocks read before are not read again, and the result shares them (see `Memo`)."""
     if text.encode().translate(None, _ASCII) if text.isascii() else _REFUSED.search(text):
         raise Unsupported("a character outside the subset")
-    reader = _Reader(text.split("\n"))
+    reader = _Reader(text, memo)
     at = reader.skip_document_start()
     if at >= reader.count:
         return None
@@ -104,16 +139,24 @@ class _Reader:
     """The lines of one text: the raw ones for literal scalars, and each line's indentation and
     stripped content for the structure (a `- key: v` line becomes `key: v` further in)."""
 
-    def __init__(self, raw: list[str]) -> None:
-        self.raw = raw
+    def __init__(self, text: str, memo: Memo | None = None) -> None:
+        self.text = text
+        self.raw = raw = text.split("\n")
+        self.memo = memo
         self.count = len(raw)
         self.pos = 0
         self.indents: list[int] = []
         self.contents: list[str] = []
+        self.starts: list[int] = []
+        """Where each line starts in `text`, and where a line after the last would."""
+        start = 0
         for line in raw:
             stripped = line.lstrip(" ")
             self.indents.append(len(line) - len(stripped))
             self.contents.append(stripped.rstrip(" "))
+            self.starts.append(start)
+            start += len(line) + 1
+        self.starts.append(start)
 
     def next_content(self) -> int:
         """The next line with content (not blank, not a comment), from `pos`."""
@@ -153,6 +196,42 @@ class _Reader:
             return self.sequence(col, depth)
         return self.mapping(col, depth)
 
+    def remembered(self, kind: str, col: int, depth: int) -> JSON:
+        """The block at `pos` (a sequence item's, `kind` "-", or a key's nested value, ":")
+        that ends before the next line indented `col` or less, from the memo when its lines
+        were read before at this depth and place. A block read on into a later line (a flow
+        collection's lines need no indentation) is not remembered."""
+        memo = self.memo
+        pos = self.pos
+        if memo is None:
+            return self.block(self.indents[pos], depth)
+        end = self.block_end(pos, col)
+        start, stop = self.starts[pos], self.starts[end] - 1
+        if stop - start > memo.max_text:
+            return self.block(self.indents[pos], depth)
+        key = (kind, col, depth, end >= self.count, self.text[start:stop])
+        value = memo.get(key)
+        if value is not _UNKNOWN:
+            self.pos = end
+            return value
+        value = self.block(self.indents[pos], depth)
+        if self.pos == end:
+            memo.put(key, value)
+        return value
+
+    def block_end(self, pos: int, col: int) -> int:
+        """The first line after `pos` with content (not blank, not a comment) indented `col` or
+        less: where the block that starts at `pos` ends."""
+        indents = self.indents
+        contents = self.contents
+        end = pos + 1
+        while end < self.count:
+            content = contents[end]
+            if content and indents[end] <= col and content[0] != "#":
+                return end
+            end += 1
+        return end
+
     def mapping(self, col: int, depth: int) -> dict[str, JSON]:
         result: dict[str, JSON] = {}
         while True:
@@ -187,7 +266,7 @@ class _Reader:
             if item and item[0] not in "#{[" and (_is_item(item) or _key_end(item) >= 0):
                 self.indents[pos] = col + len(content) - len(item)
                 self.contents[pos] = item
-                result.append(self.block(self.indents[pos], depth + 1))
+                result.append(self.remembered("-", col, depth + 1))
             else:
                 self.pos = pos + 1
                 result.append(self.value(rest, col=col, depth=depth, in_mapping=False))
@@ -266,7 +345,7 @@ class _Reader:
             return None
         indent = self.indents[pos]
         if indent > col:
-            return self.block(indent, depth + 1)
+            return self.remembered(":", col, depth + 1)
         if in_mapping and indent == col and _is_item(self.contents[pos]):
             return self.sequence(col, depth + 1)
         return None
@@ -425,15 +504,16 @@ def _double_quoted(text: str, start: int) -> tuple[str, int]:
     """A double-quoted scalar with escapes (libyaml's list; a line break escape refuses)."""
     parts: list[str] = []
     pos = start + 1
-    size = len(text)
-    while pos < size:
-        char = text[pos]
-        if char == '"':
-            return "".join(parts), pos + 1
-        if char != "\\":
-            parts.append(char)
-            pos += 1
-            continue
+    while True:
+        close = text.find('"', pos)
+        if close < 0:
+            raise Unsupported("a double-quoted scalar that goes on past its line")
+        escape = text.find("\\", pos, close)
+        if escape < 0:
+            parts.append(text[pos:close])
+            return "".join(parts), close + 1
+        parts.append(text[pos:escape])
+        pos = escape
         code = text[pos + 1 : pos + 2]
         if code in _ESCAPES:
             parts.append(_ESCAPES[code])
@@ -448,7 +528,6 @@ def _double_quoted(text: str, start: int) -> tuple[str, int]:
             raise Unsupported("an escape for a surrogate or beyond Unicode")
         parts.append(chr(value))
         pos += 2 + width
-    raise Unsupported("a double-quoted scalar that goes on past its line")
 
 
 def _resolve(text: str) -> JSON:

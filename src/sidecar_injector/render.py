@@ -97,11 +97,16 @@ def render_one(data: object, *, injection: config.InjectionConfig, name: str) ->
     return Rendered(name, text, _parse(text, name=name))
 
 
+_BLOCKS = blockyaml.Memo()
+"""The blocks of recent texts: a new pod's text differs from the last one's in a line or two."""
+
+
 @lru_cache(maxsize=PARSED_CACHE_SIZE)
 def _parse_cached(text: str, name: str) -> Mapping[str, JSON]:
     """Pods of one workload render the same text: parsing YAML costs more than executing the
-    template, so the last texts' parses are kept (callers get copies, never the cached one)."""
-    return _parse(text, name=name)
+    template, so the last texts' parses are kept, and the blocks of every text read (callers get
+    copies, never what is kept)."""
+    return _parse(text, name=name, memo=_BLOCKS)
 
 
 def _copy(value: JSON) -> JSON:
@@ -112,20 +117,20 @@ def _copy(value: JSON) -> JSON:
     return value
 
 
-def _load(text: str, *, source: str) -> JSON:
+def _load(text: str, *, source: str, memo: blockyaml.Memo | None) -> JSON:
     """The block YAML templates render is read by blockyaml, several times faster; anything
     else (and every error, alias and budget) by PyYAML."""
     boundedyaml.check_size(text, limits=OUTPUT_LIMITS, source=source)
     try:
-        return blockyaml.load(text)
+        return blockyaml.load(text, memo)
     except blockyaml.Unsupported:
         return boundedyaml.load(text, limits=OUTPUT_LIMITS, source=source)
 
 
-def _parse(text: str, *, name: str) -> Mapping[str, JSON]:
+def _parse(text: str, *, name: str, memo: blockyaml.Memo | None = None) -> Mapping[str, JSON]:
     source = f"rendered template {name!r}"
     try:
-        overlay = _load(text, source=source)
+        overlay = _load(text, source=source, memo=memo)
     except boundedyaml.YAMLLimitError as err:
         raise RenderError(
             f'template "{name}" rendered YAML that is refused: {err.message}',

@@ -53,19 +53,31 @@ def same(got: Any, want: Any) -> bool:
     return bool(got == want)
 
 
+MEMO = blockyaml.Memo(entries=4096)
+"""Shared by every text of this module, so that a block one text read is served to the next
+text that holds the same lines: with it, blockyaml must give what it gives without."""
+
+
 def compare(text: str) -> Outcome:
-    """blockyaml's answer is PyYAML's, or it refuses; where PyYAML fails, it refuses."""
+    """blockyaml's answer is PyYAML's, or it refuses; where PyYAML fails, it refuses. Read
+    with the memo, the answer is the same."""
     try:
         want = boundedyaml.load(text, limits=LIMITS, source="test")
     except Exception:  # PyYAML's errors, and the ValueError of `0b_`
         with pytest.raises(blockyaml.Unsupported):
             blockyaml.load(text)
+        with pytest.raises(blockyaml.Unsupported):
+            blockyaml.load(text, MEMO)
         return "error"
     try:
         got = blockyaml.load(text)
     except blockyaml.Unsupported:
+        with pytest.raises(blockyaml.Unsupported):
+            blockyaml.load(text, MEMO)
         return "refused"
     assert same(got, want), f"{text!r}\n blockyaml: {got!r}\n PyYAML:    {want!r}"
+    remembered = blockyaml.load(text, MEMO)
+    assert same(remembered, got), f"{text!r}\n memo: {remembered!r}\n without: {got!r}"
     return "accepted"
 
 
@@ -604,3 +616,67 @@ def test_render_reads_the_rest_with_pyyaml() -> None:
     (rendered,) = render.render(data, injection=current.injection, names=("sidecar",))
     labels = {"app": "x"}
     assert rendered.overlay == {"metadata": {"labels": labels, "annotations": labels}}
+
+
+# --- the memo -------------------------------------------------------------------------------
+
+CONTAINER = """\
+  - name: {name}
+    image: proxy
+    env:
+    - name: LABELS
+      value: "{labels}"
+    - name: MODE
+      value: REDIRECT
+    resources:
+      limits:
+        cpu: "2"
+"""
+
+
+def test_a_memo_serves_the_blocks_a_new_text_shares() -> None:
+    """Two pods' texts differ in one env value: the second text's unchanged blocks are the
+    very objects read for the first, and its answer is what a fresh read gives."""
+    memo = blockyaml.Memo()
+    first_text = "spec:\n  containers:\n" + CONTAINER.format(name="proxy", labels="a=1")
+    second_text = "spec:\n  containers:\n" + CONTAINER.format(name="proxy", labels="a=2")
+    first = blockyaml.load(first_text, memo)
+    second = blockyaml.load(second_text, memo)
+    assert same(second, blockyaml.load(second_text))
+    old, new = first["spec"]["containers"][0], second["spec"]["containers"][0]
+    assert new is not old
+    assert new["env"][0] is not old["env"][0]
+    assert new["env"][1] is old["env"][1]
+    assert new["resources"] is old["resources"]
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ("a:\n- b: [1,\n2]\n", "a:\n- b: [1,\n3]\n"),
+        ("a:\n  b: {k: 1,\nj: 2}\n", "a:\n  b: {k: 1,\nj: 3}\n"),
+        ("a:\n- b: |\n    x", "a:\n- b: |\n    x\n- c"),
+        ("a:\n- b: |+\n    x\n\n", "a:\n- b: |+\n    x\n\n- c"),
+        ("a:\n- b: 1\n# note\n  c: 2\n", "a:\n- b: 1\n# note\n  c: 3\n"),
+        ("a:\n  - - b: 1\n    - c\n", "a:\n- - b: 1\n  - c\n"),
+    ],
+    ids=["flow-item", "flow-value", "literal-at-end", "kept-literal", "comment", "nested-items"],
+)
+def test_a_memo_never_serves_a_block_that_reads_differently(texts: tuple[str, str]) -> None:
+    """Lines alike whose meaning depends on what follows them (a flow collection goes on
+    unindented, a literal scalar at the end of the text keeps no line break) or on where they
+    are: each text read after the other with one memo gives what it gives alone."""
+    memo = blockyaml.Memo()
+    for text in (*texts, *reversed(texts)):
+        assert same(blockyaml.load(text, memo), blockyaml.load(text)), text
+        assert compare(text) == "accepted"
+
+
+def test_a_memo_is_bounded() -> None:
+    memo = blockyaml.Memo(entries=8, max_text=64)
+    for index in range(50):
+        blockyaml.load(f"a:\n- b: {index}\n  c: x\n", memo)
+    assert len(memo) == 8
+    long_item = "a:\n- b: " + "x" * 100 + "\n  c: 1\n"
+    blockyaml.load(long_item, memo)
+    assert all(len(key[-1]) <= 64 for key in memo._blocks)

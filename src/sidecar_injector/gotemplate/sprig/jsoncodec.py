@@ -24,7 +24,7 @@ class UnsupportedValue(values.GoError):
 
 
 def _encode_string(s: str, *, html: bool) -> str:
-    if s.isascii() and s.isprintable() and not (html and _HTML.intersection(s)):
+    if s.isascii() and s.isprintable() and not (html and ("<" in s or ">" in s or "&" in s)):
         return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
     out = ['"']
     for ch in runes.go_runes(s):
@@ -70,7 +70,9 @@ class Encoder:
             return format_float(value)
         if isinstance(value, str):
             return _encode_string(value, html=self._html)
-        if isinstance(value, Mapping):
+        if isinstance(value, dict) or (
+            not isinstance(value, values.Struct) and isinstance(value, Mapping)
+        ):
             return self._object(sorted(value.items()), depth)
         if isinstance(value, (list, tuple)):
             return self._array(list(value), depth)
@@ -78,13 +80,14 @@ class Encoder:
 
     def _other(self, value: object, depth: int) -> str:
         """Structs: Go's `MarshalJSON`, else `json_value()` (the JSON a struct's field tags
-        give, for views that know them), else the fields by their Go names."""
+        give, for views that know them), else the fields by their Go names. Both methods are
+        looked up on the class: a view answers unknown attributes with its Go fields."""
         marshal = value.go_method("MarshalJSON") if isinstance(value, values.Struct) else None
         if marshal is not None:
             return str(marshal())
-        json_value = getattr(value, "json_value", None)
+        json_value = getattr(type(value), "json_value", None)
         if callable(json_value):
-            return self.encode(json_value(), depth)
+            return self.encode(json_value(value), depth)
         if isinstance(value, values.Struct):
             fields = [(f, value.go_field(f)) for f in type(value).go_fields]
             return self._object(fields, depth)
