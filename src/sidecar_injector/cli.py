@@ -11,14 +11,10 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 import yaml
-from lightkube import ApiError, Client, KubeConfig
-from lightkube.resources.apps_v1 import DaemonSet, Deployment, ReplicaSet, StatefulSet
-from lightkube.resources.batch_v1 import CronJob, Job
-from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod, ReplicationController
 
 from sidecar_injector import (
     __version__,
@@ -30,6 +26,9 @@ from sidecar_injector import (
     repaircommands,
     workloads,
 )
+
+if TYPE_CHECKING:
+    from lightkube import Client
 
 HELP_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 """-h as kubectl and istioctl take it. Help is click's plain text (no rich boxes): it wraps to
@@ -295,6 +294,10 @@ class NoCluster(config.ConfigError):
 
 
 def _client(kubeconfig: Path | None, context: str | None) -> Client:
+    """The Kubernetes client, imported only here and in the other cluster reads: a command
+    that does not talk to a cluster (or `serve` from files) does not load it (~9 MB)."""
+    from lightkube import Client, KubeConfig
+
     try:
         found = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
         return Client(found.get(context_name=context))
@@ -306,6 +309,9 @@ def _client(kubeconfig: Path | None, context: str | None) -> Client:
 
 
 def _configmap(client: Client, name: str, namespace: str) -> Mapping[str, str]:
+    from lightkube import ApiError
+    from lightkube.resources.core_v1 import ConfigMap
+
     try:
         found = client.get(ConfigMap, name, namespace=namespace)
     except ApiError as err:  # the cluster answered: 404, 403, ...
@@ -434,18 +440,23 @@ def _parse_labels(text: str | None) -> Mapping[str, str] | None:
     return labels
 
 
-_KIND_NAMES: tuple[tuple[tuple[str, ...], Any], ...] = (
-    (("pod", "pods", "po"), Pod),
-    (("deployment", "deployments", "deploy"), Deployment),
-    (("daemonset", "daemonsets", "ds"), DaemonSet),
-    (("statefulset", "statefulsets", "sts"), StatefulSet),
-    (("replicaset", "replicasets", "rs"), ReplicaSet),
-    (("job", "jobs"), Job),
-    (("cronjob", "cronjobs", "cj"), CronJob),
-    (("replicationcontroller", "replicationcontrollers", "rc"), ReplicationController),
-)
-CLUSTER_KINDS: Mapping[str, Any] = {name: model for names, model in _KIND_NAMES for name in names}
-"""`explain KIND/NAME`: kubectl's names and short names of the kinds with a pod template."""
+def _cluster_kinds() -> Mapping[str, Any]:
+    """`explain KIND/NAME`: kubectl's names and short names of the kinds with a pod template."""
+    from lightkube.resources.apps_v1 import DaemonSet, Deployment, ReplicaSet, StatefulSet
+    from lightkube.resources.batch_v1 import CronJob, Job
+    from lightkube.resources.core_v1 import Pod, ReplicationController
+
+    kinds: tuple[tuple[tuple[str, ...], Any], ...] = (
+        (("pod", "pods", "po"), Pod),
+        (("deployment", "deployments", "deploy"), Deployment),
+        (("daemonset", "daemonsets", "ds"), DaemonSet),
+        (("statefulset", "statefulsets", "sts"), StatefulSet),
+        (("replicaset", "replicasets", "rs"), ReplicaSet),
+        (("job", "jobs"), Job),
+        (("cronjob", "cronjobs", "cj"), CronJob),
+        (("replicationcontroller", "replicationcontrollers", "rc"), ReplicationController),
+    )
+    return {name: model for names, model in kinds for name in names}
 
 
 @app.command()
@@ -552,6 +563,8 @@ def explain(
 
 def _context_namespace(kubeconfig: Path | None, context: str | None) -> str:
     """The kubeconfig context's namespace, as kubectl takes it when -n is not given."""
+    from lightkube import KubeConfig
+
     found = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
     chosen = found.get(context_name=context)
     return (chosen.namespace if chosen is not None else None) or "default"
@@ -561,8 +574,10 @@ def _cluster_object(
     client: Client, resource: str, *, namespace: str
 ) -> tuple[str, str, dict[str, str]]:
     """The object as YAML, where it came from, and its namespace's labels."""
+    from lightkube.resources.core_v1 import Namespace
+
     kind, _, name = resource.partition("/")
-    model = CLUSTER_KINDS.get(kind.lower())
+    model = _cluster_kinds().get(kind.lower())
     if model is None or not name:
         raise config.ConfigError(
             f"cannot explain {resource!r}: want KIND/NAME with KIND one of "

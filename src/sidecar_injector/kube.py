@@ -25,7 +25,7 @@ from typing import Any, Literal, TypeVar
 import httpx2
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from lightkube import AsyncClient, KubeConfig
+from lightkube import AsyncClient, Client, KubeConfig
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.admissionregistration_v1 import (
     MutatingWebhookConfiguration,
@@ -562,6 +562,45 @@ class ConfigMaps:
                 f"{' and '.join(lost)} {verb} removed; serving the last good config",
                 hint="put the key back, or restart the injector to serve the embedded default",
             )
+
+
+class ConfigMapSource:
+    """A `serve` config source: the injector ConfigMap, and the mesh ConfigMap when given.
+
+    Polled with a GET each per reload interval: small requests, and nothing to resume when a
+    watch breaks.
+    """
+
+    def __init__(self, maps: ConfigMaps, *, client: Client) -> None:
+        self.maps, self.client = maps, client
+
+    @classmethod
+    def connect(cls, maps: ConfigMaps) -> ConfigMapSource:
+        """With a client from the service account or kubeconfig (`--config-map`)."""
+        try:
+            client = Client()
+        except Exception as err:  # lightkube's ConfigError, an unreadable kubeconfig
+            raise config.ConfigError(
+                f"cannot reach the Kubernetes API for --config-map: {err}",
+                hint="run in a cluster, or set KUBECONFIG",
+            ) from None
+        return cls(maps, client=client)
+
+    def describe(self) -> str:
+        return self.maps.describe()
+
+    def snapshot(self, *, revision: str) -> tuple[str, Callable[[], config.Config]]:
+        injector = self._data(self.maps.injector)
+        mesh = self._data(self.maps.mesh_map) if self.maps.mesh_map else None
+        return self.maps.snapshot(injector, mesh, revision=revision)
+
+    def _data(self, reference: tuple[str, str]) -> dict[str, str]:
+        namespace, name = reference
+        try:
+            found = self.client.get(ConfigMap, name=name, namespace=namespace)
+        except Exception as err:  # lightkube's ApiError, its HTTP client's errors, TLS errors
+            raise config.ConfigError(f"cannot read ConfigMap {namespace}/{name}: {err}") from None
+        return dict(found.data or {})
 
 
 class ConfigMapWatch:

@@ -27,8 +27,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 import uvicorn
-from lightkube import Client
-from lightkube.resources.core_v1 import ConfigMap
 from prometheus_client import CollectorRegistry
 from uvicorn.importer import import_from_string
 
@@ -91,33 +89,6 @@ class ConfigFiles:
             revision=revision,
             env=dict(os.environ),
         )
-
-
-class ConfigMapSource:
-    """The injector ConfigMap, and the mesh ConfigMap when given, through the Kubernetes API.
-
-    Polled with a GET each per reload interval: small requests, and nothing to resume when a
-    watch breaks.
-    """
-
-    def __init__(self, maps: kube.ConfigMaps, *, client: Client) -> None:
-        self.maps, self.client = maps, client
-
-    def describe(self) -> str:
-        return self.maps.describe()
-
-    def snapshot(self, *, revision: str) -> Snapshot:
-        injector = self._data(self.maps.injector)
-        mesh = self._data(self.maps.mesh_map) if self.maps.mesh_map else None
-        return self.maps.snapshot(injector, mesh, revision=revision)
-
-    def _data(self, reference: tuple[str, str]) -> dict[str, str]:
-        namespace, name = reference
-        try:
-            found = self.client.get(ConfigMap, name=name, namespace=namespace)
-        except Exception as err:  # lightkube's ApiError, its HTTP client's errors, TLS errors
-            raise config.ConfigError(f"cannot read ConfigMap {namespace}/{name}: {err}") from None
-        return dict(found.data or {})
 
 
 PIPELINE = "sidecar_injector.admission.engines:isolated"
@@ -374,6 +345,8 @@ def _event_sender(recorder: metrics.Metrics) -> events.EventSender:
 
 
 def config_source(options: Options) -> ConfigSource:
+    """The config files, or in cluster mode (`--config-map`) the ConfigMaps; only then is the
+    Kubernetes client imported, which a worker serving files does not need (~9 MB)."""
     if not options.config_map:
         return options.files
     from sidecar_injector import kube
@@ -383,14 +356,7 @@ def config_source(options: Options) -> ConfigSource:
     )
     if options.config_map_mode == "watch":
         return kube.ConfigMapWatch(maps)
-    try:
-        client = Client()
-    except Exception as err:  # lightkube's ConfigError, an unreadable kubeconfig
-        raise config.ConfigError(
-            f"cannot reach the Kubernetes API for --config-map: {err}",
-            hint="run in a cluster, or set KUBECONFIG",
-        ) from None
-    return ConfigMapSource(maps, client=client)
+    return kube.ConfigMapSource.connect(maps)
 
 
 def make_server(service: Service, options: Options) -> uvicorn.Server:

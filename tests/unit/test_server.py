@@ -441,7 +441,7 @@ class FakeAPIServer:
 
 def test_configmap_source_reloads_and_keeps_the_last_good(tmp_path: Path) -> None:
     api = FakeAPIServer({"values": tagged("first").decode()})
-    source = server.ConfigMapSource(kube.ConfigMaps.parse("istio-system/inj"), client=api.client())
+    source = kube.ConfigMapSource(kube.ConfigMaps.parse("istio-system/inj"), client=api.client())
     digest, load = source.snapshot(revision="")
     pipeline = RecordingPipeline(load())
     registry = metrics_for_test()
@@ -476,19 +476,44 @@ def test_configmap_source_reads_the_mesh_from_the_mesh_configmap(tmp_path: Path)
         "mesh": "defaultConfig: {concurrency: 4}"
     }
     maps = kube.ConfigMaps.parse("istio-system/inj", mesh_map="istio-system/istio")
-    _, load = server.ConfigMapSource(maps, client=api.client()).snapshot(revision="")
+    _, load = kube.ConfigMapSource(maps, client=api.client()).snapshot(revision="")
     assert load().mesh.default_config.data["concurrency"] == 4
     mesh_file = tmp_path / "mesh"
     mesh_file.write_text("defaultConfig: {concurrency: 7}")
     maps = kube.ConfigMaps.parse(
         "istio-system/inj", mesh_map="istio-system/istio", mesh_file=mesh_file
     )
-    _, load = server.ConfigMapSource(maps, client=api.client()).snapshot(revision="")
+    _, load = kube.ConfigMapSource(maps, client=api.client()).snapshot(revision="")
     assert load().mesh.default_config.data["concurrency"] == 7
     del api.others["/api/v1/namespaces/istio-system/configmaps/istio"]
     maps = kube.ConfigMaps.parse("istio-system/inj", mesh_map="istio-system/istio")
     with pytest.raises(config.ConfigError, match="cannot read ConfigMap istio-system/istio"):
-        server.ConfigMapSource(maps, client=api.client()).snapshot(revision="")
+        kube.ConfigMapSource(maps, client=api.client()).snapshot(revision="")
+
+
+def test_serving_files_leaves_the_kubernetes_client_unloaded(
+    tmp_path: Path, ca: certs.KeyPair
+) -> None:
+    """Only cluster mode talks to the API server: a worker serving files, as `serve` starts
+    it (the CLI, then the server), does not load lightkube (about 9 MB of every worker tree)."""
+    secret = tmp_path / "secret"
+    mounted(secret, issue(ca))
+    script = "\n".join(
+        [
+            "import sys",
+            "from pathlib import Path",
+            "from sidecar_injector import cli, server",
+            f"files = Path({str(secret)!r})",
+            "options = server.Options(cert_file=files / 'tls.crt', key_file=files / 'tls.key')",
+            "server.make_server(server.build(options), options)",
+            "print(sorted(name for name in sys.modules if name.startswith('lightkube')))",
+        ]
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def metrics_for_test() -> metrics.Metrics:
