@@ -20,6 +20,7 @@ import signal
 import ssl
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -463,11 +464,14 @@ def _drained(sig: int, _frame: object) -> None:
 class JSONFormatter(logging.Formatter):
     """One JSON object per line; an admission's `extra={"fields": ...}` become top-level keys."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._second: tuple[int, str] = (-1, "")
+        """The last second a line was written in, and its date and time of day."""
+
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
-            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
-                timespec="milliseconds"
-            ),
+            "time": self._time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -478,6 +482,16 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()
+
+    def _time(self, created: float) -> str:
+        """UTC to the millisecond, as `isoformat` writes it; the date and time of day are
+        formatted once a second, not for every admission's line."""
+        whole = int(created)
+        second, text = self._second
+        if second != whole:
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+            self._second = (whole, text)
+        return f"{text}.{int((created - whole) * 1000):03d}+00:00"
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
@@ -493,12 +507,18 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def configure_logging(level: str = "info") -> None:
-    """JSON lines on stderr for our loggers and uvicorn's, replacing any earlier set-up."""
+    """JSON lines on stderr for our loggers and uvicorn's, replacing any earlier set-up.
+
+    At `info` every admission writes a line, so a record does not collect what no line
+    prints: the caller's file and line (a walk up the stack), the thread and the process.
+    """
     handler = _Stderr()
     handler.setFormatter(JSONFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 
 
 def _now() -> str:

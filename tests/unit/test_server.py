@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime
 import io
 import logging
 import os
@@ -554,6 +555,28 @@ def test_events_and_node_watch_without_a_cluster_only_log_that_they_are_off(
             assert inject(client, running.url, body).json()["response"]["allowed"] is True
         eventually(lambda: len([r for r in caplog.records if "is off" in r.getMessage()]) == 2)
     assert running.service.events is not None and running.service.nodes is not None
+
+
+def test_log_lines_are_stamped_in_utc_to_the_millisecond_as_isoformat_writes() -> None:
+    formatter = server.JSONFormatter()
+    moments = [1733480265.0, 1733480265.0999, 1733480265.5, 1733480266.25, 1733480265.75, 0.001]
+    for created in moments:
+        record = logging.makeLogRecord({"msg": "m", "created": created, "levelname": "INFO"})
+        line = orjson.loads(formatter.format(record))
+        at = datetime.datetime.fromtimestamp(created, datetime.UTC)
+        assert line["time"] == at.isoformat(timespec="milliseconds")
+
+
+def test_an_admission_log_line_carries_its_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    server.configure_logging("info")
+    written = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", written)
+    fields = {"route": "inject", "uid": "u-1", "decision": "injected", "duration_ms": 1.5}
+    logging.getLogger("sidecar_injector.test").info("admission", extra={"fields": fields})
+    line = orjson.loads(written.getvalue())
+    assert line.keys() == {"time", "level", "logger", "msg", *fields}
+    assert line["msg"] == "admission" and line["level"] == "info"
+    assert {key: line[key] for key in fields} == fields
 
 
 def test_logs_go_to_the_stderr_of_the_moment(monkeypatch: pytest.MonkeyPatch) -> None:
