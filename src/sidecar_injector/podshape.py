@@ -41,6 +41,54 @@ _BY_JSON: Final[dict[str, dict[str, str]]] = {
 _STRICT: Final = (str,)
 _LOOSE: Final = (str, int, float, bool)
 
+_STRING: Final = 0
+_BOOL: Final = 1
+_INTEGER: Final = 2
+_OBJECT: Final = 3
+_SEQUENCE: Final = 4
+_MAPPING: Final = 5
+_OTHER: Final = 6
+
+
+class _Kind:
+    """What checking a `podview.Field` kind means: a check and its argument (the struct or
+    element type, the integer or map kind)."""
+
+    def __init__(self, check: int, argument: str) -> None:
+        self.check = check
+        self.argument = argument
+
+
+def _kind(kind: str) -> _Kind:
+    """A pointer to a scalar is checked as the scalar."""
+    if kind.startswith("*"):
+        kind = kind[1:]
+    if kind == "string":
+        return _Kind(_STRING, kind)
+    if kind == "bool":
+        return _Kind(_BOOL, kind)
+    if kind in ("int32", "int64"):
+        return _Kind(_INTEGER, kind)
+    if kind.startswith(("struct:", "ptr:")):
+        return _Kind(_OBJECT, kind.split(":", 1)[1])
+    if kind.startswith("[]"):
+        return _Kind(_SEQUENCE, kind[2:])
+    if kind.startswith("map:") or kind == "quantities":
+        return _Kind(_MAPPING, kind)
+    return _Kind(_OTHER, kind)
+
+
+_KINDS: Final = {
+    kind: _kind(kind)
+    for kind in {
+        *(field.kind for fields in podview.TYPES.values() for field in fields),
+        *_OVERLAY_ROOT.values(),
+        "string",
+        "int64",
+    }
+}
+"""Every kind the table has, parsed once: a walk looks its kind up at every field."""
+
 
 class PodError(errors.InjectorError):
     """A pod field whose JSON type is not the one Kubernetes gives it."""
@@ -63,9 +111,9 @@ def check_overlay(overlay: Mapping[str, JSON]) -> None:
     _walked(_Walk(_LOOSE), overlay, _OVERLAY_ROOT)
 
 
-def _walked(walk: _Walk, data: Mapping[str, JSON], kinds: Mapping[str, str]) -> None:
+def _walked(walk: _Walk, data: Mapping[str, JSON], kinds: dict[str, str]) -> None:
     try:
-        walk.fields(data, kinds)
+        walk.fields(_as_dict(data), kinds)
     except _Mismatch as found:
         _fail(tuple(reversed(found.path)), expected=found.expected, found=found.value)
 
@@ -100,7 +148,7 @@ class _Walk:
 
     strings: tuple[type, ...]
 
-    def fields(self, data: Mapping[str, JSON], kinds: Mapping[str, str]) -> None:
+    def fields(self, data: dict[str, JSON], kinds: dict[str, str]) -> None:
         for key, value in data.items():
             kind = kinds.get(key)
             if kind is not None and value is not None:
@@ -112,32 +160,32 @@ class _Walk:
 
     def value(self, value: JSON, kind: str) -> None:
         """`value` (not null) against a `podview.Field` kind."""
-        if kind == "string":
+        parsed = _KINDS.get(kind) or _kind(kind)
+        check, argument = parsed.check, parsed.argument
+        if check == _STRING:
             if not isinstance(value, self.strings):
                 raise _Mismatch("a string", value)
-        elif kind == "bool":
+        elif check == _OBJECT:
+            self.object(value, argument)
+        elif check == _SEQUENCE:
+            self.sequence(value, argument)
+        elif check == _INTEGER:
+            if not _is_integer(value):
+                raise _Mismatch(f"an integer ({argument})", value)
+        elif check == _BOOL:
             if not isinstance(value, bool):
                 raise _Mismatch("a boolean (true or false)", value)
-        elif kind in ("int32", "int64"):
-            if not _is_integer(value):
-                raise _Mismatch(f"an integer ({kind})", value)
-        elif kind.startswith("*"):
-            self.value(value, kind[1:])
-        elif kind.startswith(("struct:", "ptr:")):
-            self.object(value, kind.split(":", 1)[1])
-        elif kind.startswith("[]"):
-            self.sequence(value, kind[2:])
-        elif kind.startswith("map:") or kind == "quantities":
-            self.mapping(value, kind)
+        elif check == _MAPPING:
+            self.mapping(value, argument)
         else:
-            _other(value, kind)
+            _other(value, argument)
 
     def object(self, value: JSON, type_name: str) -> None:
         if not _is_object(value):
             raise _Mismatch(f"an object ({podview.go_type(type_name)})", value)
         kinds = _BY_JSON.get(type_name)
         if kinds is not None:
-            self.fields(value, kinds)
+            self.fields(_as_dict(value), kinds)
 
     def sequence(self, value: JSON, element: str) -> None:
         if not isinstance(value, list):
@@ -159,7 +207,7 @@ class _Walk:
             raise _Mismatch(
                 "an object of quantities" if quantities else "an object of strings", value
             )
-        for key, item in value.items():
+        for key, item in _as_dict(value).items():
             if item is None:
                 continue
             try:
@@ -170,6 +218,12 @@ class _Walk:
             except _Mismatch as found:
                 found.path.append(key)
                 raise
+
+
+def _as_dict(value: Mapping[str, JSON]) -> dict[str, JSON]:
+    """A JSON object as a dict, which it nearly always is already (a walk over a dict's items
+    is the fast one)."""
+    return value if isinstance(value, dict) else dict(value)
 
 
 def _is_object(value: JSON) -> bool:

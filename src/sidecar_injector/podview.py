@@ -15,12 +15,12 @@ JSON names.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from sidecar_injector import quantity
-from sidecar_injector.gotemplate.values import Int, Map, Nil, Slice, Struct
+from sidecar_injector.gotemplate.values import NO_VALUE, Int, Map, Nil, Slice, Struct
 
 JSON = Any
 
@@ -265,14 +265,19 @@ class K8sStruct(Struct):
         self._cache: dict[str, object] = {}
 
     def go_field(self, name: str) -> object:
-        if name in self._cache:
-            return self._cache[name]
+        value = self._cache.get(name, NO_VALUE)
+        if value is not NO_VALUE:
+            return value
         spec = self.by_go.get(name) or self._generic_field(name)
         if spec is None:
             raise KeyError(name)
         value = convert(spec.kind, self.data.get(spec.json))
         self._cache[name] = value
         return value
+
+    def go_method(self, name: str) -> Callable[..., object] | None:
+        """None: Kubernetes types have no methods a template calls (a view class has none)."""
+        return None
 
     def _generic_field(self, name: str) -> Field | None:
         """A field of a type we do not describe, found by its JSON name."""

@@ -19,22 +19,46 @@ JSON = Any
 
 _ZERO_SCALARS = {"string": "", "bool": False, "int32": 0, "int64": 0}
 
+_OMITTED: Final = 0
+_QUANTITIES: Final = 1
+_STRUCT: Final = 2
+_ITEMS: Final = 3
 
-def _changes(spec: Field) -> bool:
-    """Whether the typed round trip can change this field (or something inside it)."""
+
+class _Rule:
+    """What the round trip does to one field: drops it when it is `zero` (`_OMITTED`),
+    canonicalises its quantities, or goes into its struct or its list of `type_name`."""
+
+    def __init__(self, action: int, *, zero: JSON = None, type_name: str = "") -> None:
+        self.action = action
+        self.zero = zero
+        self.type_name = type_name
+
+
+def _rule(spec: Field) -> _Rule | None:
+    """The field's rule, or None when the typed round trip cannot change it."""
     kind = spec.kind
     if kind in _ZERO_SCALARS:
-        return spec.omitempty
-    return (
-        kind == "quantities"
-        or kind.startswith(("struct:", "ptr:"))
-        or (kind.startswith("[]") and kind[2:] in TYPES)
-    )
+        return _Rule(_OMITTED, zero=_ZERO_SCALARS[kind]) if spec.omitempty else None
+    if kind == "quantities":
+        return _Rule(_QUANTITIES)
+    if kind.startswith(("struct:", "ptr:")):
+        return _Rule(_STRUCT, type_name=kind.split(":", 1)[1])
+    if kind.startswith("[]") and kind[2:] in TYPES:
+        return _Rule(_ITEMS, type_name=kind[2:])
+    return None
 
 
-_BY_JSON = {
-    name: {spec.json: spec for spec in specs if _changes(spec)} for name, specs in TYPES.items()
-}
+def _rules(specs: tuple[Field, ...]) -> dict[str, _Rule]:
+    rules: dict[str, _Rule] = {}
+    for spec in specs:
+        rule = _rule(spec)
+        if rule is not None:
+            rules[spec.json] = rule
+    return rules
+
+
+_BY_JSON = {name: _rules(tuple(specs)) for name, specs in TYPES.items()}
 """Each type's fields that `_field` may change, by JSON name: a pod sets few of them."""
 
 
@@ -82,19 +106,18 @@ def _struct(data: dict[str, JSON], type_name: str, since: JSON) -> dict[str, JSO
     return result
 
 
-def _field(value: JSON, spec: Field, since: JSON) -> JSON:
-    kind = spec.kind
-    if kind in _ZERO_SCALARS:
-        return _GONE if spec.omitempty and _is_zero(value, kind) else value
+def _field(value: JSON, rule: _Rule, since: JSON) -> JSON:
+    action = rule.action
+    if action == _OMITTED:
+        zero = rule.zero
+        return _GONE if type(value) is type(zero) and value == zero else value
     if value is since:
         return value
-    if kind == "quantities" and isinstance(value, dict):
-        return _quantities(value)
-    if kind.startswith(("struct:", "ptr:")) and isinstance(value, dict):
-        return _struct(value, kind.split(":", 1)[1], since)
-    if kind.startswith("[]") and kind[2:] in TYPES and isinstance(value, list):
-        return _items(value, kind[2:], since)
-    return value
+    if action == _STRUCT:
+        return _struct(value, rule.type_name, since) if isinstance(value, dict) else value
+    if action == _ITEMS:
+        return _items(value, rule.type_name, since) if isinstance(value, list) else value
+    return _quantities(value) if isinstance(value, dict) else value
 
 
 def _items(items: list[JSON], type_name: str, since: JSON) -> list[JSON]:
@@ -126,8 +149,3 @@ def _quantities(amounts: dict[str, JSON]) -> dict[str, JSON]:
         for name, amount in amounts.items()
     )
     return amounts if same else typed
-
-
-def _is_zero(value: JSON, kind: str) -> bool:
-    zero = _ZERO_SCALARS[kind]
-    return type(value) is type(zero) and value == zero
