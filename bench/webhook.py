@@ -4,6 +4,7 @@
     .venv/bin/python bench/webhook.py --samples small typical large -c 8 --seconds 5
     .venv/bin/python bench/webhook.py --servers ours --workers 2
     .venv/bin/python bench/webhook.py --servers go ours --vary -1   # a new pod every request
+    .venv/bin/python bench/webhook.py --servers go ours --rounds 3  # go, ours, go, ours, ...
 
 Five servers, each started once and given every (sample, concurrency) row: `go`
 (shared/tools/go-ref-injector), `ours` (`sidecar-injector serve` with the reference template as
@@ -17,8 +18,11 @@ HTTP + TLS + JSON cost). All use one throwaway
 certificate (RSA-2048, as the reference's bench.sh) and are driven by shared/tools/loadgen over
 loopback HTTP/1.1 keep-alive. Server CPU is utime+stime of the server's whole process tree over
 the measured window (after loadgen's warm-up); RSS (summed) and PSS (shared pages counted once,
-as a container's memory counts them) are the tree's after the row. The figures are
-printed as a table, then one JSON line: {"bench": "webhook", "rows": [...], "ratios": [...]}.
+as a container's memory counts them) are the tree's after the row. `--rounds N` runs the
+servers in turn N times, so that each ratio compares Go and ours measured minutes apart at most
+on a machine whose speed drifts; the ratios are per round, then their median. The figures are
+printed as tables, then one JSON line:
+{"bench": "webhook", "rows": [...], "ratios": [...], "medians": [...]}.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import json
 import os
 import socket
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -231,23 +236,41 @@ def drive(
 
 
 def ratios(rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    """ours (and cached) over Go for each (sample, c) present for both, and over the floor."""
-    found = {(r["server"], r["sample"], r["c"]): r for r in rows}
+    """ours (and cached) over Go for each (sample, c, round) present for both, and over the
+    floor."""
+    found = {(r["server"], r["sample"], r["c"], r["round"]): r for r in rows}
     out: list[dict[str, object]] = []
-    for (server, sample, c), ours in found.items():
+    for (server, sample, c, round_), ours in found.items():
         if server not in ("ours", "cached", "inline"):
             continue
-        entry: dict[str, object] = {"server": server, "sample": sample, "c": c}
-        go = found.get(("go", sample, c))
+        entry: dict[str, object] = {"server": server, "sample": sample, "c": c, "round": round_}
+        go = found.get(("go", sample, c, round_))
         if go:
             for key in ("req_per_s", "p99_ms", "cpu_s_per_1000", "rss_mb", "pss_mb"):
                 entry[f"{key}_ours_over_go"] = ratio_of(ours[key], go[key])
-        floor = found.get(("allow", sample, c))
+        floor = found.get(("allow", sample, c, round_))
         if floor:
             entry["cpu_over_allow_floor"] = ratio_of(
                 ours["cpu_s_per_1000"], floor["cpu_s_per_1000"]
             )
         out.append(entry)
+    return out
+
+
+def medians(summary: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Each ratio's median over the rounds, with the rounds' values beside it."""
+    groups: dict[tuple[object, ...], list[dict[str, object]]] = {}
+    for entry in summary:
+        groups.setdefault((entry["server"], entry["sample"], entry["c"]), []).append(entry)
+    out: list[dict[str, object]] = []
+    for (server, sample, c), entries in groups.items():
+        row: dict[str, object] = {"server": server, "sample": sample, "c": c}
+        for key in ("cpu_s_per_1000_ours_over_go", "p99_ms_ours_over_go", "pss_mb_ours_over_go"):
+            found = [e[key] for e in entries if isinstance(e.get(key), float)]
+            if found:
+                row[key] = statistics.median(found)  # type: ignore[type-var]
+                row[f"{key}_rounds"] = " ".join(str(v) for v in found)
+        out.append(row)
     return out
 
 
@@ -262,6 +285,23 @@ def print_table(rows: list[dict[str, object]], columns: list[str]) -> None:
     print("|" + "---|" * len(columns))
     for row in rows:
         print("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
+
+
+def serve_rows(
+    kind: str, *, certs: Path, args: argparse.Namespace, round_: int
+) -> list[dict[str, object]]:
+    """Every (sample, concurrency) row of one server, started once."""
+    rows: list[dict[str, object]] = []
+    with running(kind, certs=certs, workers=args.workers) as (pid, port):
+        for sample in args.samples:
+            for c in args.concurrency:
+                row = drive(
+                    kind, pid=pid, port=port, certs=certs, sample=sample, concurrency=c, args=args
+                )
+                row = {"round": round_, **row}
+                print(json.dumps(row), file=sys.stderr, flush=True)
+                rows.append(row)
+    return rows
 
 
 def main() -> None:
@@ -279,32 +319,26 @@ def main() -> None:
         help="loadgen's -vary: 0 sends the sample as is, -1 makes every request a new pod (a"
         " new label, so the rendered template differs too), N cycles N pods",
     )
+    parser.add_argument("--rounds", type=int, default=1, help="the servers in turn, this often")
     args = parser.parse_args()
     reference.require_shared("bench/webhook.py")
     print(f"machine: {os.cpu_count()} CPUs, load before: {Path('/proc/loadavg').read_text()[:15]}")
     rows: list[dict[str, object]] = []
     with throwaway_certs() as certs:
-        for kind in args.servers:
-            with running(kind, certs=certs, workers=args.workers) as (pid, port):
-                for sample in args.samples:
-                    for c in args.concurrency:
-                        row = drive(
-                            kind,
-                            pid=pid,
-                            port=port,
-                            certs=certs,
-                            sample=sample,
-                            concurrency=c,
-                            args=args,
-                        )
-                        print(json.dumps(row), file=sys.stderr, flush=True)
-                        rows.append(row)
-    columns = ["server", "sample", "c", "requests", "errors", "req_per_s", "p50_ms", "p99_ms"]
+        for round_ in range(1, args.rounds + 1):
+            for kind in args.servers:
+                rows += serve_rows(kind, certs=certs, args=args, round_=round_)
+    columns = ["round", "server", "sample", "c", "requests", "errors", "req_per_s", "p50_ms"]
+    columns.append("p99_ms")
     print_table(rows, [*columns, "cpu_s_per_1000", "rss_mb", "pss_mb", "load"])
     print()
     summary = ratios(rows)
     if summary:
         print_table(summary, list(summary[0]))
+    middle = medians(summary)
+    if args.rounds > 1 and middle:
+        print()
+        print_table(middle, list(middle[0]))
     print(
         json.dumps(
             {
@@ -313,6 +347,7 @@ def main() -> None:
                 "vary": args.vary,
                 "rows": rows,
                 "ratios": summary,
+                "medians": middle,
             }
         )
     )
