@@ -44,7 +44,7 @@ def _write(value: JSON, out: list[str], *, sort_keys: bool) -> None:
         out.append(str(int(value)))
     elif isinstance(value, float):
         out.append(number(value))
-    elif isinstance(value, Mapping):
+    elif isinstance(value, (dict, Mapping)):
         keys = sorted(value, key=str) if sort_keys else list(value)
         out.append("{")
         for i, key in enumerate(keys):

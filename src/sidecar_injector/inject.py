@@ -204,7 +204,7 @@ def _sidecar(pod: Pod) -> dict[str, JSON] | None:
 
 def _bool_value(value: JSON, *, default: bool) -> bool:
     """A protobuf BoolValue as JSON: a bool, or `{"value": bool}`; unset gives `default`."""
-    if isinstance(value, Mapping):
+    if isinstance(value, (dict, Mapping)):
         value = value.get("value", False)
     return value if isinstance(value, bool) else default
 
@@ -245,7 +245,7 @@ def _overwrite_cluster_info(pod: Pod, proxy_env: Mapping[str, str]) -> Pod:
 
 def _hold_application(proxy_config: Mapping[str, JSON], values: Mapping[str, JSON]) -> bool:
     hold = proxy_config.get("holdApplicationUntilProxyStarts")
-    if isinstance(hold, Mapping):
+    if isinstance(hold, (dict, Mapping)):
         hold = hold.get("value")
     from_values = _mapping(_mapping(values.get("global")).get("proxy")).get(
         "holdApplicationUntilProxyStarts"
@@ -262,11 +262,11 @@ def _tproxy(proxy_config: Mapping[str, JSON], pod_annotations: Mapping[str, str]
 
 def _annotations(pod: Mapping[str, JSON]) -> Mapping[str, str]:
     found = _mapping(pod.get("metadata")).get("annotations")
-    return found if isinstance(found, Mapping) else {}
+    return found if isinstance(found, (dict, Mapping)) else {}
 
 
 def _mapping(value: JSON) -> Mapping[str, JSON]:
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, (dict, Mapping)) else {}
 
 
 def _int(value: JSON) -> int | None:

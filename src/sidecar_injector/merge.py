@@ -317,7 +317,7 @@ def append_legacy(
 
 
 def _as_legacy_container(container: JSON) -> JSON:
-    if not isinstance(container, Mapping):
+    if not isinstance(container, (dict, Mapping)):
         raise MergeError(
             "containers must be mappings in the rendered 1.0 template: " + excerpt(repr(container))
         )
@@ -372,7 +372,9 @@ def _proxy_env(pod: Mapping[str, JSON]) -> dict[str, str]:
                 return {
                     e["name"]: e["value"]
                     for e in env
-                    if isinstance(e, Mapping) and isinstance(e.get("value"), str) and "name" in e
+                    if isinstance(e, (dict, Mapping))
+                    and isinstance(e.get("value"), str)
+                    and "name" in e
                 }
     return {}
 
@@ -414,14 +416,14 @@ def _hook_paths(name: JSON) -> tuple[tuple[str, str], ...]:
 
 def _restore_action(owner: dict[str, JSON], field: str, prober: JSON, path: str) -> None:
     probe = owner.get(field)
-    if not isinstance(probe, dict) or not isinstance(prober, Mapping):
+    if not isinstance(probe, dict) or not isinstance(prober, (dict, Mapping)):
         return
     http = probe.get("httpGet")
-    if not isinstance(http, Mapping) or http.get("path") != path:
+    if not isinstance(http, (dict, Mapping)) or http.get("path") != path:
         return
     restored = {k: v for k, v in probe.items() if k != "httpGet"}
     for kind in ("httpGet", "tcpSocket", "grpc"):
-        if isinstance(prober.get(kind), Mapping):
+        if isinstance(prober.get(kind), (dict, Mapping)):
             restored[kind] = copy_json(prober[kind])
             break
     owner[field] = restored
@@ -485,7 +487,7 @@ def _drop_keys(metadata: dict[str, JSON], field: str, keys: Sequence[str]) -> No
 
 
 def _name(item: JSON) -> JSON:
-    return item.get("name") if isinstance(item, Mapping) else None
+    return item.get("name") if isinstance(item, (dict, Mapping)) else None
 
 
 def _annotations(pod: Mapping[str, JSON]) -> Mapping[str, str]:
@@ -497,4 +499,4 @@ def _strings(items: JSON) -> tuple[str, ...]:
 
 
 def _names(items: JSON) -> tuple[str, ...]:
-    return tuple(i["name"] for i in items or () if isinstance(i, Mapping) and "name" in i)
+    return tuple(i["name"] for i in items or () if isinstance(i, (dict, Mapping)) and "name" in i)

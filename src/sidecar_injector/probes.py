@@ -37,7 +37,7 @@ def should_rewrite(annotations: Mapping[str, str], *, values: Mapping[str, JSON]
     if parsed is not None:
         return parsed
     webhook = values.get("sidecarInjectorWebhook")
-    return isinstance(webhook, Mapping) and webhook.get("rewriteAppHTTPProbe") is True
+    return isinstance(webhook, (dict, Mapping)) and webhook.get("rewriteAppHTTPProbe") is True
 
 
 def apply_rewrite(
@@ -96,13 +96,13 @@ def rewrite_container(container: MutableMapping[str, JSON], *, status_port: int)
     name = container.get("name")
     for field, suffix in _PROBES:
         probe = container.get(field)
-        if isinstance(probe, Mapping):
+        if isinstance(probe, (dict, Mapping)):
             container[field] = _repoint(probe, f"/app-health/{name}/{suffix}", status_port, True)
     lifecycle = container.get("lifecycle")
-    if isinstance(lifecycle, MutableMapping):
+    if isinstance(lifecycle, (dict, MutableMapping)):
         for field, suffix in _HOOKS:
             hook = lifecycle.get(field)
-            if isinstance(hook, Mapping):
+            if isinstance(hook, (dict, Mapping)):
                 path = f"/app-lifecycle/{name}/{suffix}"
                 lifecycle[field] = _repoint(hook, path, status_port, False)
 
@@ -118,7 +118,8 @@ def _record(
 ) -> None:
     env = sidecar.setdefault("env", [])
     existing = next(
-        (e for e in env if isinstance(e, MutableMapping) and e.get("name") == PROBERS_ENV), None
+        (e for e in env if isinstance(e, (dict, MutableMapping)) and e.get("name") == PROBERS_ENV),
+        None,
     )
     if merge and existing is not None:
         try:
@@ -135,10 +136,10 @@ def _prober(
     probe: JSON, *, ports: Mapping[str, int], timeout: bool, grpc: bool = True
 ) -> dict[str, JSON] | None:
     """Istio's Prober for a probe or hook: the first of httpGet, tcpSocket, grpc it has."""
-    if not isinstance(probe, Mapping):
+    if not isinstance(probe, (dict, Mapping)):
         return None
     kinds = ("httpGet", "tcpSocket", "grpc") if grpc else ("httpGet", "tcpSocket")
-    kind = next((k for k in kinds if isinstance(probe.get(k), Mapping)), None)
+    kind = next((k for k in kinds if isinstance(probe.get(k), (dict, Mapping))), None)
     if kind is None:
         return None
     action = dict(probe[kind])
@@ -164,7 +165,7 @@ def _repoint(probe: Mapping[str, JSON], path: str, status_port: int, grpc: bool)
             http["scheme"] = "HTTP"
         return result
     for kind in ("tcpSocket", "grpc") if grpc else ("tcpSocket",):
-        if isinstance(result.get(kind), Mapping):
+        if isinstance(result.get(kind), (dict, Mapping)):
             del result[kind]
             result["httpGet"] = {"path": path, "port": status_port}
             return result
@@ -174,9 +175,9 @@ def _repoint(probe: Mapping[str, JSON], path: str, status_port: int, grpc: bool)
 def _ordered_prober(prober: Mapping[str, JSON]) -> dict[str, JSON]:
     ordered: dict[str, JSON] = {}
     for kind, fields in (("httpGet", _HTTP_FIELDS), ("tcpSocket", _TCP_FIELDS)):
-        if isinstance(prober.get(kind), Mapping):
+        if isinstance(prober.get(kind), (dict, Mapping)):
             ordered[kind] = _ordered_action(prober[kind], fields)
-    if isinstance(prober.get("grpc"), Mapping):
+    if isinstance(prober.get("grpc"), (dict, Mapping)):
         grpc = _ordered_action(prober["grpc"], _GRPC_FIELDS)
         grpc.setdefault("port", 0)
         ordered["grpc"] = {"port": grpc.pop("port"), **grpc}
@@ -212,7 +213,10 @@ def _app_containers(pod: Mapping[str, JSON]) -> Iterator[MutableMapping[str, JSO
     spec = pod.get("spec") or {}
     for kind in ("initContainers", "containers"):
         for container in spec.get(kind) or ():
-            if isinstance(container, MutableMapping) and container.get("name") != PROXY_NAME:
+            if (
+                isinstance(container, (dict, MutableMapping))
+                and container.get("name") != PROXY_NAME
+            ):
                 yield container
 
 
@@ -220,10 +224,10 @@ def _port_names(container: Mapping[str, JSON]) -> dict[str, int]:
     return {
         p["name"]: p.get("containerPort", 0)
         for p in container.get("ports") or ()
-        if isinstance(p, Mapping) and p.get("name")
+        if isinstance(p, (dict, Mapping)) and p.get("name")
     }
 
 
 def _port_of(prober: Mapping[str, JSON]) -> JSON:
     action = next(iter(prober.values()))
-    return action.get("port") if isinstance(action, Mapping) else None
+    return action.get("port") if isinstance(action, (dict, Mapping)) else None

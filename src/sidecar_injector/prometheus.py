@@ -126,7 +126,7 @@ def apply_secure_port(
         (
             e.get("value")
             for e in sidecar.get("env") or ()
-            if isinstance(e, Mapping) and e.get("name") == SECURE_PORT_ENV
+            if isinstance(e, (dict, Mapping)) and e.get("name") == SECURE_PORT_ENV
         ),
         None,
     )

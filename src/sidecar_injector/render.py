@@ -148,7 +148,7 @@ def _parse(text: str, *, name: str, memo: blockyaml.Memo | None = None) -> Mappi
         ) from err
     if overlay is None:
         return {}
-    if not isinstance(overlay, Mapping):
+    if not isinstance(overlay, (dict, Mapping)):
         raise RenderError(
             f'template "{name}" rendered a {type(overlay).__name__}, not a mapping',
             location=Location(source=f"rendered template {name!r}", line=1),

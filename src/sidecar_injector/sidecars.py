@@ -61,8 +61,8 @@ def move_proxy_to_init(pod: dict[str, JSON], *, template_inits: Sequence[JSON]) 
 
 
 def _move(containers: Sequence[JSON], name: str, where: Literal["first", "last"]) -> list[JSON]:
-    moved = [c for c in containers if isinstance(c, Mapping) and c.get("name") == name]
-    rest = [c for c in containers if not (isinstance(c, Mapping) and c.get("name") == name)]
+    moved = [c for c in containers if isinstance(c, (dict, Mapping)) and c.get("name") == name]
+    rest = [c for c in containers if not (isinstance(c, (dict, Mapping)) and c.get("name") == name)]
     return [*moved, *rest] if where == "first" else [*rest, *moved]
 
 

@@ -85,7 +85,7 @@ def merge_overlay(original: Mapping[str, JSON], overlay: Mapping[str, JSON]) -> 
 def merge_pod(original: Mapping[str, JSON], overlay: Mapping[str, JSON]) -> dict[str, JSON]:
     """`merge_overlay` without the final copy: the result shares untouched parts with
     `original` (never with `overlay`), for callers that own `original` and go on merging."""
-    if not isinstance(overlay, Mapping):
+    if not isinstance(overlay, (dict, Mapping)):
         raise MergeError(
             f"the overlay must be a mapping (a partial Pod), not {_kind(overlay)}",
             location=Location(pointer=""),
@@ -105,7 +105,7 @@ def copy_json(value: JSON) -> JSON:
         return {k: v if type(v) in _SCALARS else copy_json(v) for k, v in value.items()}
     if kind is list:
         return [v if type(v) in _SCALARS else copy_json(v) for v in value]
-    if isinstance(value, Mapping):
+    if isinstance(value, (dict, Mapping)):
         return {k: copy_json(v) for k, v in value.items()}
     return value
 
@@ -182,7 +182,7 @@ def merge_value(original: JSON, patch: JSON, *, key: str, schema: Schema, pointe
             f"{key} must be a list, not {_kind(patch)}", location=Location(pointer=pointer)
         )
     sub = schema.objects.get(key)
-    if sub is not None and not isinstance(patch, Mapping):
+    if sub is not None and not isinstance(patch, (dict, Mapping)):
         raise MergeError(
             f"{key} must be a mapping, not {_kind(patch)}", location=Location(pointer=pointer)
         )
@@ -227,7 +227,7 @@ def _special_elements(
     items: list[JSON] = []
     replace = False
     for index, item in enumerate(patch):
-        directive = item.get(DIRECTIVE) if isinstance(item, Mapping) else None
+        directive = item.get(DIRECTIVE) if isinstance(item, (dict, Mapping)) else None
         if directive is None:
             items.append(item)
         elif directive == "replace":
@@ -236,7 +236,7 @@ def _special_elements(
             original = [
                 o
                 for o in original
-                if not (isinstance(o, Mapping) and o.get(rule.key) == item[rule.key])
+                if not (isinstance(o, (dict, Mapping)) and o.get(rule.key) == item[rule.key])
             ]
         else:
             raise MergeError(
@@ -258,7 +258,7 @@ def _merge_keyed(
     positions = _KeyIndex(merged, rule.key)
     for index, item in enumerate(items):
         where = _child(pointer, str(index))
-        if not isinstance(item, Mapping):
+        if not isinstance(item, (dict, Mapping)):
             raise MergeError(
                 f"items of this list must be mappings with the merge key {rule.key!r}, "
                 f"not {_kind(item)}",
@@ -326,7 +326,7 @@ def _hashable(value: JSON) -> JSON:
         return value
     if isinstance(value, bool):
         return ("bool", value)
-    if isinstance(value, Mapping):
+    if isinstance(value, (dict, Mapping)):
         return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
     if isinstance(value, list):
         return tuple(_hashable(v) for v in value)
@@ -345,7 +345,7 @@ class _KeyIndex:
         self.key = key
         self.at: dict[JSON, int] = {}
         for position, item in enumerate(items):
-            if isinstance(item, Mapping):
+            if isinstance(item, (dict, Mapping)):
                 self.add(item.get(key), position)
 
     def add(self, value: JSON, position: int) -> None:
@@ -361,7 +361,7 @@ class _KeyIndex:
 
 def _find(items: Sequence[JSON], key: str, value: JSON) -> int | None:
     for position, item in enumerate(items):
-        if isinstance(item, Mapping) and item.get(key) == value:
+        if isinstance(item, (dict, Mapping)) and item.get(key) == value:
             return position
     return None
 
@@ -376,7 +376,7 @@ def _delete_from_primitive_list(current: JSON, remove: JSON) -> JSON:
 def _clean(value: JSON, key: str | None = None) -> JSON:
     """A new value as the typed Pod would hold it: nulls and directives dropped, and a null
     in a list of strings (`- ` in YAML args) read as Go reads it, the empty string."""
-    if isinstance(value, Mapping):
+    if isinstance(value, (dict, Mapping)):
         return {
             k: _clean(v, k)
             for k, v in value.items()
@@ -405,7 +405,7 @@ def _shape(value: JSON) -> str:
         return "map"
     if kind is list:
         return "list"
-    return "map" if isinstance(value, Mapping) else "scalar"
+    return "map" if isinstance(value, (dict, Mapping)) else "scalar"
 
 
 def _kind(value: JSON) -> str:

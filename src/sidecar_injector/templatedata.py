@@ -155,9 +155,9 @@ def proto_value(kind: str, raw: JSON, *, form: Format = "modern") -> object:
     if kind.startswith("enum:"):
         return Enum(kind[5:], raw if isinstance(raw, str) else None)
     if kind.startswith("msg:"):
-        return proto_view(kind[4:], raw if isinstance(raw, Mapping) else None, form=form)
+        return proto_view(kind[4:], raw if isinstance(raw, (dict, Mapping)) else None, form=form)
     if kind == "map_string":
-        if not isinstance(raw, Mapping):
+        if not isinstance(raw, (dict, Mapping)):
             return Map.nil_map("map[string]string", zero="")
         return Map(dict(raw), "map[string]string", zero="")
     if kind == "list_string":
@@ -326,7 +326,7 @@ def controller_of(metadata: Mapping[str, JSON]) -> Mapping[str, JSON] | None:
         (
             r
             for r in (owners if isinstance(owners, list) else ())
-            if isinstance(r, Mapping) and r.get("controller") is True
+            if isinstance(r, (dict, Mapping)) and r.get("controller") is True
         ),
         None,
     )
@@ -352,7 +352,7 @@ def _owner(
 
 
 def _mapping(value: JSON) -> Mapping[str, JSON]:
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, (dict, Mapping)) else {}
 
 
 def _text(value: JSON) -> str:
@@ -371,7 +371,7 @@ def effective_proxy_config(mesh: MeshConfig, annotations: Mapping[str, str]) -> 
         )
         if given is None:
             return base
-        if not isinstance(given, Mapping):
+        if not isinstance(given, (dict, Mapping)):
             raise FieldError(PROXY_CONFIG_ANNOTATION, "must be a YAML mapping (a ProxyConfig)")
         return apply_proxy(given, base, path=PROXY_CONFIG_ANNOTATION)
     except yaml.YAMLError as err:
@@ -400,14 +400,14 @@ def proxy_image(
     """Istio's ProxyImage: `hub/name:tag[-type]`; the type from the annotation, the ProxyConfig
     image, then `global.variant`; an existing `-distroless`/`-debug` tag suffix is replaced."""
     glob = values.get("global")
-    glob = glob if isinstance(glob, Mapping) else {}
+    glob = glob if isinstance(glob, (dict, Mapping)) else {}
     section = glob.get(image_key)
-    name = section.get("image") if isinstance(section, Mapping) else None
+    name = section.get("image") if isinstance(section, (dict, Mapping)) else None
     tag = glob.get("tag")
     image_type = annotations.get(PROXY_IMAGE_TYPE_ANNOTATION)
     if image_type is None:
         image = pc.data.get("image")
-        image_type = image.get("imageType") if isinstance(image, Mapping) else None
+        image_type = image.get("imageType") if isinstance(image, (dict, Mapping)) else None
     if not image_type:
         variant = glob.get("variant")
         image_type = variant if isinstance(variant, str) else ""
@@ -536,7 +536,7 @@ def build(
     if legacy:
         return _legacy_data(meta, spec, config=config, owner=owner, proxy=proxy, mesh=mesh)
     inbound = config.mesh.data.get("inboundTrafficPolicy")
-    localhost = isinstance(inbound, Mapping) and inbound.get("mode") == "LOCALHOST"
+    localhost = isinstance(inbound, (dict, Mapping)) and inbound.get("mode") == "LOCALHOST"
     return TemplateData(
         TypeMeta=TypeMeta(owner.kind, owner.api_version),
         DeploymentMeta=NamespacedName(owner.namespace, owner.name),

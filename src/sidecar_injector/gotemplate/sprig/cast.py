@@ -208,7 +208,7 @@ def deep_equal(a: object, b: object) -> bool:
         return False
     if a_type == "<nil>":
         return True
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
+    if isinstance(a, (dict, Mapping)) and isinstance(b, (dict, Mapping)):
         return _maps_equal(a, b)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(map(deep_equal, a, b))
