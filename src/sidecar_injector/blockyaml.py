@@ -145,18 +145,27 @@ class _Reader:
         self.memo = memo
         self.count = len(raw)
         self.pos = 0
-        self.indents: list[int] = []
-        self.contents: list[str] = []
-        self.starts: list[int] = []
-        """Where each line starts in `text`, and where a line after the last would."""
+        indents: list[int] = []
+        contents: list[str] = []
+        starts: list[int] = []
         start = 0
         for line in raw:
-            stripped = line.lstrip(" ")
-            self.indents.append(len(line) - len(stripped))
-            self.contents.append(stripped.rstrip(" "))
-            self.starts.append(start)
-            start += len(line) + 1
-        self.starts.append(start)
+            size = len(line)
+            indent = 0
+            while indent < size and line[indent] == " ":
+                indent += 1
+            end = size
+            while end > indent and line[end - 1] == " ":
+                end -= 1
+            indents.append(indent)
+            contents.append(line[indent:end] if indent or end < size else line)
+            starts.append(start)
+            start += size + 1
+        starts.append(start)
+        self.indents = indents
+        self.contents = contents
+        self.starts = starts
+        """Where each line starts in `text`, and where a line after the last would."""
 
     def next_content(self) -> int:
         """The next line with content (not blank, not a comment), from `pos`."""
