@@ -266,9 +266,9 @@ def medians(summary: list[dict[str, object]]) -> list[dict[str, object]]:
     for (server, sample, c), entries in groups.items():
         row: dict[str, object] = {"server": server, "sample": sample, "c": c}
         for key in ("cpu_s_per_1000_ours_over_go", "p99_ms_ours_over_go", "pss_mb_ours_over_go"):
-            found = [e[key] for e in entries if isinstance(e.get(key), float)]
+            found = [v for e in entries if isinstance(v := e.get(key), float)]
             if found:
-                row[key] = round(statistics.median(found), 2)  # type: ignore[type-var]
+                row[key] = round(statistics.median(found), 2)
                 row[f"{key}_rounds"] = " ".join(str(v) for v in found)
         out.append(row)
     return out
