@@ -59,17 +59,17 @@ class Encoder:
         self._indent = indent
 
     def encode(self, value: object, depth: int = 0) -> str:
-        """The JSON text of `value`."""
-        if value is None or value is values.NO_VALUE or values.is_nil(value):
-            return "null"
+        """The JSON text of `value`; scalars first, which are never nil."""
+        if isinstance(value, str):
+            return _encode_string(value, html=self._html)
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, int):
             return str(int(value))
         if isinstance(value, float):
             return format_float(value)
-        if isinstance(value, str):
-            return _encode_string(value, html=self._html)
+        if value is None or value is values.NO_VALUE or values.is_nil(value):
+            return "null"
         if isinstance(value, dict) or (
             not isinstance(value, values.Struct) and isinstance(value, Mapping)
         ):
