@@ -288,22 +288,27 @@ def pointer(path: Path) -> str:
 def _stringify(value: JSON, kind: str) -> JSON:
     if value is None:
         return value
-    if kind in ("string", "*string"):
+    parsed = _KINDS.get(kind) or _kind(kind)
+    check, argument = parsed.check, parsed.argument
+    if check == _STRING:
         return _go_string(value)
-    if kind.startswith(("struct:", "ptr:")) and isinstance(value, dict):
-        kinds = _BY_JSON.get(kind.split(":", 1)[1])
-        if kinds is not None:
-            for key, item in value.items():
-                if key in kinds:
-                    value[key] = _stringify(item, kinds[key])
-        return value
-    if kind.startswith("[]") and isinstance(value, list):
-        element = kind[2:]
-        if element == "string":
+    if check == _OBJECT:
+        return _stringify_fields(value, argument)
+    if check == _SEQUENCE and isinstance(value, list):
+        if argument == "string":
             return ["" if item is None else _go_string(item) for item in value]
-        return [_stringify(item, f"struct:{element}") for item in value]
-    if kind.startswith("map:") and isinstance(value, dict):
+        return [_stringify_fields(item, argument) for item in value]
+    if check == _MAPPING and argument != "quantities" and isinstance(value, dict):
         return {_go_string(key): _go_string(item) for key, item in value.items()}
+    return value
+
+
+def _stringify_fields(value: JSON, type_name: str) -> JSON:
+    kinds = _BY_JSON.get(type_name)
+    if kinds is not None and isinstance(value, dict):
+        for key, item in value.items():
+            if key in kinds:
+                value[key] = _stringify(item, kinds[key])
     return value
 
 

@@ -132,6 +132,32 @@ spec:
         )
         assert template.document == 1
 
+    def test_yaml_scalars_become_strings_where_go_has_a_string(self) -> None:
+        """As `sigs.k8s.io/yaml` decodes into the Go types: args, env values, annotations and
+        labels are strings; quantities and integer fields keep their numbers."""
+        text = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  annotations: {sidecar.istio.io/inject: true, prometheus.io/port: 8080}
+spec:
+  containers:
+  - name: app
+    args: [15000, true, ~, 1.5]
+    env: [{name: MODE, value: 3}]
+    ports: [{containerPort: 8080}]
+    resources: {limits: {cpu: 2}}
+"""
+        (template,) = workloads.iter_pod_templates(text)
+        annotations = template.pod["metadata"]["annotations"]
+        assert annotations == {"sidecar.istio.io/inject": "true", "prometheus.io/port": "8080"}
+        (container,) = template.pod["spec"]["containers"]
+        assert container["args"] == ["15000", "true", "", "1.5"]
+        assert container["env"] == [{"name": "MODE", "value": "3"}]
+        assert container["ports"] == [{"containerPort": 8080}]
+        assert container["resources"] == {"limits": {"cpu": 2}}
+
 
 class TestGoZeroValues:
     def test_modern_form(self) -> None:
