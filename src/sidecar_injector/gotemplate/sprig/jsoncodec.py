@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
+
+import orjson
 
 from .. import values
 from . import runes
@@ -115,7 +117,60 @@ class Encoder:
 
 def marshal(value: object, *, html: bool = True, indent: str = "") -> str:
     """Go's `json.Marshal`/`MarshalIndent`; raises `GoError` with Go's message."""
+    if not indent:
+        flat = _flat(value, html=html)
+        if flat is not None:
+            return flat
     return Encoder(html=html, indent=indent).encode(value)
+
+
+_SCALARS: Final = (str, int, bool, values.Int)
+"""The field types `_flat` encodes: orjson writes them as Go does (no floats: Go's differ)."""
+_LINE_SEPARATORS: Final = (b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+"""U+2028 and U+2029 in UTF-8: Go escapes them, orjson does not."""
+
+
+def _flat(value: object, *, html: bool) -> str | None:
+    """A map of strings (`toJson .ObjectMeta.Labels`) or a struct of scalar fields (a
+    container port) by orjson, several times faster than `Encoder`; None for anything else,
+    and wherever orjson's bytes could differ from Go's beyond the escapes added here: orjson
+    writes `\\b` and `\\f` where Go 1.19 writes `\\u0008` and `\\u000c`, and refuses
+    surrogates, which Go writes as U+FFFD."""
+    if isinstance(value, dict):
+        if type(value) is not dict and not (isinstance(value, values.Map) and not value.is_nil):
+            return None
+        for item in value.values():
+            if type(item) is not str:
+                return None
+        return _orjson(value, orjson.OPT_SORT_KEYS, html=html)
+    if not isinstance(value, values.Struct) or value.go_method("MarshalJSON") is not None:
+        return None
+    kind = type(value)
+    if getattr(kind, "json_value", None) is not None:
+        return None
+    fields: dict[str, object] = {}
+    for name in kind.go_fields:
+        field = value.go_field(name)
+        if type(field) not in _SCALARS:
+            return None
+        fields[name] = field
+    return _orjson(fields, 0, html=html)
+
+
+def _orjson(value: dict[Any, Any], option: int, *, html: bool) -> str | None:
+    try:
+        data = orjson.dumps(value, option=option)
+    except TypeError:
+        return None
+    if b"\\b" in data or b"\\f" in data:
+        return None
+    if html and (b"<" in data or b">" in data or b"&" in data):
+        data = data.replace(b"<", b"\\u003c").replace(b">", b"\\u003e")
+        data = data.replace(b"&", b"\\u0026")
+    if _LINE_SEPARATORS[0] in data or _LINE_SEPARATORS[1] in data:
+        data = data.replace(_LINE_SEPARATORS[0], b"\\u2028")
+        data = data.replace(_LINE_SEPARATORS[1], b"\\u2029")
+    return data.decode()
 
 
 def _quote_char(ch: str) -> str:
