@@ -17,7 +17,7 @@ from sidecar_injector import podview
 from sidecar_injector.gotemplate.sprig import jsoncodec
 from sidecar_injector.gotemplate.values import Int, Map, Struct
 
-TRICKY = "<>&\"\\\b\f\n\r\t\x00\x1f\x7f\u2028\u2029é😀\ud800\udfff"
+TRICKY = '<>&"\\\b\f\n\r\t\x00\x1f\x7f\u2028\u2029é😀\ud800\udfff'
 texts = st.text(alphabet=st.sampled_from(TRICKY) | st.characters(), max_size=12)
 
 
