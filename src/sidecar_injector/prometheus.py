@@ -9,11 +9,12 @@ map order, here the pod's order) wins.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from sidecar_injector.errors import InjectorError, Location, excerpt
 
@@ -72,6 +73,20 @@ class ScrapeConfig:
 
 def label_name(annotation: str) -> str:
     """Prometheus's SanitizeLabelName: anything outside `[a-zA-Z0-9_]` becomes `_`."""
+    if len(annotation) > _REMEMBERED_CHARS:
+        return _LABEL_UNSAFE.sub("_", annotation)
+    return _remembered_label_name(annotation)
+
+
+_REMEMBERED_CHARS: Final = 320
+"""The longest name remembered: a qualified annotation name (253-char prefix, 63-char name).
+A webhook sees pods before the API server validates them, so longer ones can arrive."""
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered_label_name(annotation: str) -> str:
+    """A merge compares each of the pod's annotation names several times, and pods carry the
+    same names again and again (bounded: 1,024 names of at most `_REMEMBERED_CHARS`)."""
     return _LABEL_UNSAFE.sub("_", annotation)
 
 
@@ -189,6 +204,7 @@ def _find(annotations: Mapping[str, str], key: str) -> str | None:
 
 
 def _is_scrape_setting(annotation: str) -> bool:
-    return annotation == TARGETS or label_name(annotation) in {
-        label_name(key) for key in (SCRAPE, PORT, PATH)
-    }
+    return annotation == TARGETS or label_name(annotation) in _SCRAPE_SETTINGS
+
+
+_SCRAPE_SETTINGS: Final = frozenset(label_name(key) for key in (SCRAPE, PORT, PATH))

@@ -145,3 +145,17 @@ def test_the_secure_port_comes_from_the_sidecar_env_unless_set_or_zero() -> None
 )
 def test_booleans_parse_as_go_parses_them(text: str, parsed: bool | None) -> None:
     assert prometheus.parse_bool(text) is parsed
+
+
+def test_label_names_are_sanitized_and_only_short_ones_remembered() -> None:
+    remembered = prometheus._remembered_label_name
+    remembered.cache_clear()
+    assert prometheus.label_name("prometheus.io/scrape") == "prometheus_io_scrape"
+    assert prometheus.label_name("prometheus.io/scrape") == "prometheus_io_scrape"
+    assert remembered.cache_info().hits == 1
+    long_name = "é/" * 5000
+    assert prometheus.label_name(long_name) == "__" * 5000
+    assert remembered.cache_info().currsize == 1
+    for index in range(2000):
+        prometheus.label_name(f"example.com/{index}")
+    assert remembered.cache_info().currsize == remembered.cache_info().maxsize == 1024
