@@ -49,13 +49,20 @@ class Decision:
     warnings: tuple[str, ...] = ()
 
 
-def decide(pod: Mapping[str, Any], *, namespace: str, config: DecisionConfig) -> Decision:
+def decide(
+    pod: Mapping[str, Any],
+    *,
+    namespace: str,
+    config: DecisionConfig,
+    checked_spec: object = None,
+) -> Decision:
     """Istio's order: hostNetwork, ignored namespace, label/annotation, never, always, policy.
 
     Every path (webhook, kube-inject, explain) starts here, so a pod Go could not decode is
-    refused here with `podshape.PodError`, before any step reads it.
+    refused here with `podshape.PodError`, before any step reads it (`checked_spec`: a spec
+    object that passed before, see `podshape.check`).
     """
-    podshape.check(pod)
+    podshape.check(pod, checked_spec=checked_spec)
     spec = pod.get("spec") or {}
     if spec.get("hostNetwork") is True:
         return Decision(

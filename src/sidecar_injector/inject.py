@@ -3,9 +3,12 @@
 The webhook and `kube-inject` both call `inject_pod`; it is pure and does no I/O.
 """
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from sidecar_injector import (
     annotations,
@@ -36,6 +39,10 @@ class Injected:
     decision: decision.Decision
     warnings: tuple[str, ...] = ()
     rendered: tuple[render.Rendered, ...] = ()
+    request: Mapping[str, JSON] | None = None
+    """The request pod as the pipeline read it: equal to the one given, but holding the very
+    spec object of an earlier pod with the same spec (`RecentSpecs`), with which `pod` shares
+    what it did not change; a patch is cheapest taken against it."""
 
 
 def inject_pod(
@@ -55,9 +62,17 @@ def inject_pod(
     knows them (`ENABLE_NATIVE_SIDECARS=auto` reads them).
     Raises `errors.InjectorError` subclasses with what went wrong and where.
     """
-    answer = decision.decide(pod, namespace=namespace, config=config.injection)
+    known = RECENT_SPECS.find(pod.get("spec"))
+    if known is not None:
+        pod = {**pod, "spec": known.raw}
+    answer = decision.decide(
+        pod,
+        namespace=namespace,
+        config=config.injection,
+        checked_spec=known.raw if known is not None else None,
+    )
     if not answer.inject:
-        return Injected(dict(pod), answer, answer.warnings)
+        return Injected(dict(pod), answer, answer.warnings, request=pod)
     pod_annotations = _annotations(pod)
     annotations.validate(pod_annotations)
     if config.injection.format == "legacy":
@@ -70,7 +85,67 @@ def inject_pod(
         params=params,
         workload=workload,
         kubelet_versions=kubelet_versions,
+        known=known,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class KnownSpec:
+    """A request pod's spec that passed `podshape.check`, as it came and in Go's typed form."""
+
+    raw: dict[str, JSON]
+    typed: dict[str, JSON]
+    encoded: bytes
+
+
+class RecentSpecs:
+    """The specs of the last pods injected.
+
+    The pods of one workload (a Job's, a StatefulSet's, a Deployment's after a rollout) reach
+    the webhook one by one with new names and labels but the same spec, which the replica cache
+    cannot see. A spec whose JSON is byte for byte a recent one's (orjson's bytes, so `1`,
+    `1.0` and `true` stay apart) is replaced by that very object, which is not checked or typed
+    again. Bounded: `entries` specs of at most `max_bytes` of JSON each. What is kept is never
+    changed: the pipeline copies what it changes (`_owned`) and the merge builds new objects.
+    """
+
+    def __init__(self, entries: int = 4, max_bytes: int = 64 * 1024) -> None:
+        self.entries = entries
+        self.max_bytes = max_bytes
+        self._known: tuple[KnownSpec, ...] = ()
+        self._lock = threading.Lock()
+
+    def find(self, spec: JSON) -> KnownSpec | None:
+        """The remembered spec equal to `spec`, if any."""
+        if type(spec) is not dict or not self._known:
+            return None
+        encoded = _encoded(spec, self.max_bytes)
+        for known in self._known:
+            if known.encoded == encoded:
+                return known
+        return None
+
+    def remember(self, raw: JSON, typed: JSON) -> None:
+        if self.entries <= 0 or type(raw) is not dict or type(typed) is not dict:
+            return
+        encoded = _encoded(raw, self.max_bytes)
+        if encoded:
+            with self._lock:
+                kept = tuple(k for k in self._known if k.encoded != encoded)
+                self._known = (KnownSpec(raw, typed, encoded), *kept[: self.entries - 1])
+
+
+def _encoded(spec: dict[str, JSON], max_bytes: int) -> bytes:
+    """The spec's JSON, or nothing when it is too large to remember or not JSON at all (a
+    number beyond 64 bits, or nesting orjson refuses)."""
+    try:
+        encoded = orjson.dumps(spec)
+    except TypeError:
+        return b""
+    return encoded if len(encoded) <= max_bytes else b""
+
+
+RECENT_SPECS = RecentSpecs()
 
 
 def _inject_legacy(
@@ -87,7 +162,9 @@ def _inject_legacy(
         template_text=config.injection.template_texts[name],
         injected_annotations=config.injection.injected_annotations,
     )
-    return Injected(merged.pod, answer, answer.warnings + _preconditions(pod), rendered)
+    return Injected(
+        merged.pod, answer, answer.warnings + _preconditions(pod), rendered, request=pod
+    )
 
 
 def _inject_modern(
@@ -99,8 +176,10 @@ def _inject_modern(
     params: Mapping[str, str] | None,
     workload: templatedata.WorkloadMeta | None,
     kubelet_versions: Mapping[str, str] | None,
+    known: KnownSpec | None = None,
 ) -> Injected:
-    pod = typedpod.normalized(dict(pod))
+    request = pod
+    pod = _typed(pod, known)
     pod_annotations = _annotations(pod)
     proxy_config = templatedata.effective_proxy_config(config.mesh, pod_annotations)
     status_port = _int(config.mesh.default_config.data.get("statusPort"))
@@ -128,7 +207,18 @@ def _inject_modern(
     injected = _overwrite_cluster_info(_owned(merged.pod), proxy_env)
     _post_process(injected, config=config, previously_injected=merge.status_of(pod) is not None)
     injected = typedpod.normalized(injected, since=pod)
-    return Injected(injected, answer, answer.warnings + _preconditions(pod), rendered)
+    return Injected(
+        injected, answer, answer.warnings + _preconditions(pod), rendered, request=request
+    )
+
+
+def _typed(pod: Mapping[str, JSON], known: KnownSpec | None) -> Pod:
+    """`typedpod.normalized`, with the typed form of a spec seen before taken as it was."""
+    if known is not None and pod.get("spec") is known.raw:
+        return typedpod.normalized({**pod, "spec": known.typed}, since={"spec": known.typed})
+    typed = typedpod.normalized(dict(pod))
+    RECENT_SPECS.remember(pod.get("spec"), typed.get("spec"))
+    return typed
 
 
 def _owned(pod: Pod) -> Pod:

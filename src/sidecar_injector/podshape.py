@@ -94,10 +94,15 @@ class PodError(errors.InjectorError):
     """A pod field whose JSON type is not the one Kubernetes gives it."""
 
 
-def check(pod: JSON) -> None:
-    """Raise `PodError` at the first field Go could not decode into `core/v1.Pod`."""
+def check(pod: JSON, *, checked_spec: object = None) -> None:
+    """Raise `PodError` at the first field Go could not decode into `core/v1.Pod`.
+
+    `checked_spec` is a spec this passed before: when `pod`'s spec is that very object, it is
+    not walked again."""
     if not _is_object(pod):
         _fail((), expected="an object (v1.Pod)", found=pod)
+    if checked_spec is not None and pod.get("spec") is checked_spec:
+        pod = {key: value for key, value in pod.items() if key != "spec"}
     _walked(_Walk(_STRICT), pod, _ROOT)
 
 

@@ -55,7 +55,7 @@ def admit(
     warnings = tuple(dict.fromkeys((*decision.warnings, *result.warnings)))
     if not decision.inject:
         return Verdict(False, decision.reason, decision.message, warnings)
-    ops = orjson.dumps(patch.make_patch(pod, result.pod))
+    ops = orjson.dumps(patch.make_patch(result.request or pod, result.pod))
     if len(ops) > MAX_PATCH_BYTES:
         raise PatchTooLarge(
             f"the patch is {len(ops)} bytes, more than the limit of {MAX_PATCH_BYTES}",
