@@ -5,8 +5,8 @@ The webhook and `kube-inject` both call `inject_pod`; it is pure and does no I/O
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 import orjson
 
@@ -96,6 +96,8 @@ class KnownSpec:
     raw: dict[str, JSON]
     typed: dict[str, JSON]
     encoded: bytes
+    fields: dict[str, object] = field(default_factory=dict)
+    """The Go fields templates read from `typed` (`podview`'s PodSpec view), converted once."""
 
 
 class RecentSpecs:
@@ -125,14 +127,18 @@ class RecentSpecs:
                 return known
         return None
 
-    def remember(self, raw: JSON, typed: JSON) -> None:
+    def remember(self, raw: JSON, typed: JSON) -> KnownSpec | None:
+        """Keep `raw` and its typed form; the kept spec, or None when it is not kept."""
         if self.entries <= 0 or type(raw) is not dict or type(typed) is not dict:
-            return
+            return None
         encoded = _encoded(raw, self.max_bytes)
-        if encoded:
-            with self._lock:
-                kept = tuple(k for k in self._known if k.encoded != encoded)
-                self._known = (KnownSpec(raw, typed, encoded), *kept[: self.entries - 1])
+        if not encoded:
+            return None
+        known = KnownSpec(raw, typed, encoded)
+        with self._lock:
+            kept = tuple(k for k in self._known if k.encoded != encoded)
+            self._known = (known, *kept[: self.entries - 1])
+        return known
 
 
 def _encoded(spec: dict[str, JSON], max_bytes: int) -> bytes:
@@ -179,7 +185,7 @@ def _inject_modern(
     known: KnownSpec | None = None,
 ) -> Injected:
     request = pod
-    pod = _typed(pod, known)
+    pod, known = _typed(pod, known)
     pod_annotations = _annotations(pod)
     proxy_config = templatedata.effective_proxy_config(config.mesh, pod_annotations)
     status_port = _int(config.mesh.default_config.data.get("statusPort"))
@@ -191,6 +197,7 @@ def _inject_modern(
         workload=workload,
         proxy_config=proxy_config,
         kubelet_versions=kubelet_versions,
+        spec_fields=_spec_fields(view, known),
     )
     names = render.select_templates(pod_annotations, injection=config.injection)
     rendered = render.render(data, injection=config.injection, names=names)
@@ -212,13 +219,33 @@ def _inject_modern(
     )
 
 
-def _typed(pod: Mapping[str, JSON], known: KnownSpec | None) -> Pod:
-    """`typedpod.normalized`, with the typed form of a spec seen before taken as it was."""
+def _typed(pod: Mapping[str, JSON], known: KnownSpec | None) -> tuple[Pod, KnownSpec | None]:
+    """`typedpod.normalized`, with the typed form of a spec seen before taken as it was; and
+    the remembered spec the typed pod holds, if any."""
     if known is not None and pod.get("spec") is known.raw:
-        return typedpod.normalized({**pod, "spec": known.typed}, since={"spec": known.typed})
+        since = {"spec": known.typed}
+        return typedpod.normalized({**pod, "spec": known.typed}, since=since), known
     typed = typedpod.normalized(dict(pod))
-    RECENT_SPECS.remember(pod.get("spec"), typed.get("spec"))
-    return typed
+    return typed, RECENT_SPECS.remember(pod.get("spec"), typed.get("spec"))
+
+
+def _spec_fields(view: Pod, known: KnownSpec | None) -> dict[str, object] | None:
+    """The remembered spec's converted Go fields, for a template view whose spec holds the
+    remembered spec's very parts (a pod injected before has its old sidecars stripped)."""
+    if known is None:
+        return None
+    spec, typed = view.get("spec"), known.typed
+    if spec is typed:
+        return known.fields
+    if type(spec) is not dict or len(spec) != len(typed):
+        return None
+    for key, value in spec.items():
+        if typed.get(key, _ABSENT) is not value:
+            return None
+    return known.fields
+
+
+_ABSENT: Final = object()
 
 
 def _owned(pod: Pod) -> Pod:

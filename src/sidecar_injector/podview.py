@@ -322,14 +322,25 @@ def view_class(name: str) -> type[K8sStruct]:
     return cls
 
 
-def view(name: str, data: Mapping[str, JSON] | None, *, pointer: bool = False) -> object:
-    """A view of `data` as Go type `name` (or a typed nil pointer when `data` is absent)."""
+def view(
+    name: str,
+    data: Mapping[str, JSON] | None,
+    *,
+    pointer: bool = False,
+    fields: dict[str, object] | None = None,
+) -> object:
+    """A view of `data` as Go type `name` (or a typed nil pointer when `data` is absent).
+
+    `fields` keeps the fields converted, shared by the views of data that is the same in
+    content and never changes (`inject.RecentSpecs`); by default each view has its own."""
     if data is None or not isinstance(data, Mapping):
         if pointer:
             return Nil("*" + go_type(name))
         data = {}
     cls = view_class(name)
     obj = cls(data, pointer=pointer)
+    if fields is not None:
+        obj._cache = fields
     if pointer:
         obj.__dict__["go_type"] = "*" + go_type(name)
     if name not in TYPES:

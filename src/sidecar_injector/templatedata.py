@@ -513,13 +513,15 @@ def build(
     kubelet_versions: Mapping[str, str] | None = None,
     proxy_uid: int = DEFAULT_UID,
     proxy_gid: int = DEFAULT_UID,
+    spec_fields: dict[str, object] | None = None,
 ) -> Struct:
     """The template data for `pod` (already stripped of an earlier injection).
 
     `workload` overrides the owner found from the pod (kube-inject passes the top-level
     resource); `proxy_config` overrides the mesh default plus the pod's annotation;
     `kubelet_versions` (node name to kubelet version) is what the cluster's nodes run, when
-    known, for `ENABLE_NATIVE_SIDECARS=auto`.
+    known, for `ENABLE_NATIVE_SIDECARS=auto`; `spec_fields` holds the Go fields of an earlier
+    pod's equal spec, converted already (`podview.view`).
     """
     meta = _mapping(pod.get("metadata"))
     spec = _mapping(pod.get("spec"))
@@ -541,7 +543,7 @@ def build(
         TypeMeta=TypeMeta(owner.kind, owner.api_version),
         DeploymentMeta=NamespacedName(owner.namespace, owner.name),
         ObjectMeta=podview.view("ObjectMeta", meta),
-        Spec=podview.view("PodSpec", spec),
+        Spec=podview.view("PodSpec", spec, fields=spec_fields),
         ProxyConfig=proxy,
         MeshConfig=mesh,
         Values=config.values,

@@ -72,6 +72,7 @@ def test_a_spec_seen_before_is_taken_as_it_was_and_injects_the_same(
     one = inject.inject_pod(first, namespace="default", config=default_config)
     kept = [(k, orjson.dumps(k.raw), orjson.dumps(k.typed)) for k in recent._known]
     assert kept, "the first pod's spec is remembered"
+    assert recent._known[0].fields, "with the Go fields the templates read from it"
     two = inject.inject_pod(second, namespace="default", config=default_config)
     assert two.request is not None and one.request is not None
     assert two.request["spec"] is one.request["spec"], "the second pod took the remembered spec"
