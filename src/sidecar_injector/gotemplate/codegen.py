@@ -30,6 +30,7 @@ from . import arguments, builtins
 from . import exec as executor
 from . import nodes as n
 from .errors import ExecError, TemplateError, go_quote
+from .sprig import flow
 from .values import NO_VALUE, Func, Int, Map, Nil, Struct
 
 TreeFunction = Callable[[executor.State, object], None]
@@ -824,7 +825,8 @@ class _Compiler:
         return _Value(result, owned=True)
 
     def fast_call(self, func: Func, argv: list[_Value], result: str) -> bool:
-        """An inline path for the commonest builtin calls on plain data; False when none."""
+        """An inline path for the commonest calls (`index`, `eq`, sprig's `default`) on plain
+        data; False when none."""
         if func.fn is builtins.index and len(argv) >= 2:
             keys = argv[1:]
             if all(type(k.const) is str for k in keys):
@@ -843,6 +845,12 @@ class _Compiler:
                     with self.indented():
                         self.emit(f"{result} = {x}.get({keys[0].code}, {x}.zero)")
                 return True
+        if func.fn is flow.default.fn and len(argv) == 2:
+            given = argv[1].code
+            self.emit(f"if type({given}) is str:")  # sprig's empty string: the fallback
+            with self.indented():
+                self.emit(f"{result} = {given} or {argv[0].code}")
+            return True
         if func.fn is builtins.eq and len(argv) >= 2:
             others = argv[1:]
             if all(type(k.const) is str for k in others):
