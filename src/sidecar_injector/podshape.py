@@ -106,14 +106,34 @@ def check(pod: JSON, *, checked_spec: object = None) -> None:
     _walked(_Walk(_STRICT), pod, _ROOT)
 
 
-def check_overlay(overlay: Mapping[str, JSON]) -> None:
+def check_overlay(overlay: Mapping[str, JSON], *, checked: Checked | None = None) -> None:
     """Raise `PodError` for a rendered template's field that cannot merge into a Pod.
 
     A modern template renders `metadata` and `spec`, a 1.0 template the lists it appends
     (`containers`, `volumes`, ...). Scalars pass where Go has a string: templates write
     `- 15000` in `args`, and the output is YAML read into Go types, as `kube-inject` reads it.
     """
-    _walked(_Walk(_LOOSE), overlay, _OVERLAY_ROOT)
+    _walked(_Walk(_LOOSE, checked), overlay, _OVERLAY_ROOT)
+
+
+class Checked:
+    """The objects walks passed, by identity and type, to be passed again without a walk: the
+    blocks a `blockyaml.Memo` hands out are the very objects read before, and nobody changes
+    them. Each object is held, so its id names no other; past `entries`, all are forgotten.
+    Only for objects nobody changes once checked."""
+
+    def __init__(self, entries: int = 2048) -> None:
+        self.entries = entries
+        self._seen: dict[tuple[int, str], object] = {}
+
+    def has(self, value: object, type_name: str) -> bool:
+        return self._seen.get((id(value), type_name)) is value
+
+    def add(self, value: object, type_name: str) -> None:
+        seen = self._seen
+        if len(seen) >= self.entries:
+            seen.clear()
+        seen[(id(value), type_name)] = value
 
 
 def _walked(walk: _Walk, data: Mapping[str, JSON], kinds: dict[str, str]) -> None:
@@ -152,6 +172,7 @@ class _Walk:
     """One walk over JSON against `podview.TYPES`; `strings` are the types a Go string takes."""
 
     strings: tuple[type, ...]
+    checked: Checked | None = None
 
     def fields(self, data: dict[str, JSON], kinds: dict[str, str]) -> None:
         for key, value in data.items():
@@ -189,8 +210,14 @@ class _Walk:
         if not _is_object(value):
             raise _Mismatch(f"an object ({podview.go_type(type_name)})", value)
         kinds = _BY_JSON.get(type_name)
-        if kinds is not None:
+        if kinds is None:
+            return
+        checked = self.checked
+        if checked is None:
             self.fields(_as_dict(value), kinds)
+        elif not checked.has(value, type_name):
+            self.fields(_as_dict(value), kinds)
+            checked.add(value, type_name)
 
     def sequence(self, value: JSON, element: str) -> None:
         if not isinstance(value, list):

@@ -99,6 +99,8 @@ def render_one(data: object, *, injection: config.InjectionConfig, name: str) ->
 
 _BLOCKS = blockyaml.Memo()
 """The blocks of recent texts: a new pod's text differs from the last one's in a line or two."""
+_CHECKED = podshape.Checked()
+"""The parts of recent overlays that passed `podshape.check_overlay`: `_BLOCKS`' blocks."""
 
 
 @lru_cache(maxsize=PARSED_CACHE_SIZE)
@@ -106,7 +108,7 @@ def _parse_cached(text: str, name: str) -> Mapping[str, JSON]:
     """Pods of one workload render the same text: parsing YAML costs more than executing the
     template, so the last texts' parses are kept, and the blocks of every text read (callers get
     copies, never what is kept)."""
-    return _parse(text, name=name, memo=_BLOCKS)
+    return _parse(text, name=name, memo=_BLOCKS, checked=_CHECKED)
 
 
 def _copy(value: JSON) -> JSON:
@@ -127,7 +129,13 @@ def _load(text: str, *, source: str, memo: blockyaml.Memo | None) -> JSON:
         return boundedyaml.load(text, limits=OUTPUT_LIMITS, source=source)
 
 
-def _parse(text: str, *, name: str, memo: blockyaml.Memo | None = None) -> Mapping[str, JSON]:
+def _parse(
+    text: str,
+    *,
+    name: str,
+    memo: blockyaml.Memo | None = None,
+    checked: podshape.Checked | None = None,
+) -> Mapping[str, JSON]:
     source = f"rendered template {name!r}"
     try:
         overlay = _load(text, source=source, memo=memo)
@@ -155,7 +163,7 @@ def _parse(text: str, *, name: str, memo: blockyaml.Memo | None = None) -> Mappi
             hint=RENDER_HINT,
         )
     try:
-        podshape.check_overlay(overlay)
+        podshape.check_overlay(overlay, checked=checked)
     except podshape.PodError as err:
         pointer = err.location.pointer if err.location else None
         line = _line_of(text, pointer)
