@@ -122,7 +122,7 @@ class Checked:
     them. Each object is held, so its id names no other; past `entries`, all are forgotten.
     Only for objects nobody changes once checked."""
 
-    def __init__(self, entries: int = 2048) -> None:
+    def __init__(self, entries: int = 512) -> None:
         self.entries = entries
         self._seen: dict[tuple[int, str], object] = {}
 
