@@ -73,7 +73,7 @@ def admit(body: bytes, *, settings: config.Config, watch: Stopwatch) -> dict[str
     t1 = time.process_time()
     result = inject.inject_pod(request.object, namespace=request.namespace, config=settings)
     t2 = time.process_time()
-    ops = patch.make_patch(request.object, result.pod)
+    ops = patch.make_patch(result.request or request.object, result.pod)
     t3 = time.process_time()
     review.respond(review.Verdict(allowed=True, patch=orjson.dumps(ops)), uid=request.uid)
     t4 = time.process_time()
