@@ -62,7 +62,7 @@ def inject_pod(
     knows them (`ENABLE_NATIVE_SIDECARS=auto` reads them).
     Raises `errors.InjectorError` subclasses with what went wrong and where.
     """
-    known = RECENT_SPECS.find(pod.get("spec"))
+    known, encoded = RECENT_SPECS.find(pod.get("spec"))
     if known is not None:
         pod = {**pod, "spec": known.raw}
     answer = decision.decide(
@@ -86,6 +86,7 @@ def inject_pod(
         workload=workload,
         kubelet_versions=kubelet_versions,
         known=known,
+        encoded=encoded,
     )
 
 
@@ -117,21 +118,24 @@ class RecentSpecs:
         self._known: tuple[KnownSpec, ...] = ()
         self._lock = threading.Lock()
 
-    def find(self, spec: JSON) -> KnownSpec | None:
-        """The remembered spec equal to `spec`, if any."""
+    def find(self, spec: JSON) -> tuple[KnownSpec | None, bytes | None]:
+        """The remembered spec equal to `spec`, if any, and `spec`'s JSON as `remember` takes
+        it (None when not computed: nothing is remembered yet; empty when it is not kept)."""
         if type(spec) is not dict or not self._known:
-            return None
+            return None, None
         encoded = _encoded(spec, self.max_bytes)
         for known in self._known:
             if known.encoded == encoded:
-                return known
-        return None
+                return known, encoded
+        return None, encoded
 
-    def remember(self, raw: JSON, typed: JSON) -> KnownSpec | None:
-        """Keep `raw` and its typed form; the kept spec, or None when it is not kept."""
+    def remember(self, raw: JSON, typed: JSON, encoded: bytes | None = None) -> KnownSpec | None:
+        """Keep `raw` and its typed form; the kept spec, or None when it is not kept. `encoded`
+        is `raw`'s JSON from `find`, when it was computed."""
         if self.entries <= 0 or type(raw) is not dict or type(typed) is not dict:
             return None
-        encoded = _encoded(raw, self.max_bytes)
+        if encoded is None:
+            encoded = _encoded(raw, self.max_bytes)
         if not encoded:
             return None
         known = KnownSpec(raw, typed, encoded)
@@ -183,9 +187,10 @@ def _inject_modern(
     workload: templatedata.WorkloadMeta | None,
     kubelet_versions: Mapping[str, str] | None,
     known: KnownSpec | None = None,
+    encoded: bytes | None = None,
 ) -> Injected:
     request = pod
-    pod, known = _typed(pod, known)
+    pod, known = _typed(pod, known, encoded)
     pod_annotations = _annotations(pod)
     proxy_config = templatedata.effective_proxy_config(config.mesh, pod_annotations)
     status_port = _int(config.mesh.default_config.data.get("statusPort"))
@@ -219,14 +224,16 @@ def _inject_modern(
     )
 
 
-def _typed(pod: Mapping[str, JSON], known: KnownSpec | None) -> tuple[Pod, KnownSpec | None]:
+def _typed(
+    pod: Mapping[str, JSON], known: KnownSpec | None, encoded: bytes | None
+) -> tuple[Pod, KnownSpec | None]:
     """`typedpod.normalized`, with the typed form of a spec seen before taken as it was; and
-    the remembered spec the typed pod holds, if any."""
+    the remembered spec the typed pod holds, if any (`encoded`: the spec's JSON, if known)."""
     if known is not None and pod.get("spec") is known.raw:
         since = {"spec": known.typed}
         return typedpod.normalized({**pod, "spec": known.typed}, since=since), known
     typed = typedpod.normalized(dict(pod))
-    return typed, RECENT_SPECS.remember(pod.get("spec"), typed.get("spec"))
+    return typed, RECENT_SPECS.remember(pod.get("spec"), typed.get("spec"), encoded)
 
 
 def _spec_fields(view: Pod, known: KnownSpec | None) -> dict[str, object] | None:
@@ -235,8 +242,6 @@ def _spec_fields(view: Pod, known: KnownSpec | None) -> dict[str, object] | None
     if known is None:
         return None
     spec, typed = view.get("spec"), known.typed
-    if spec is typed:
-        return known.fields
     if type(spec) is not dict or len(spec) != len(typed):
         return None
     for key, value in spec.items():

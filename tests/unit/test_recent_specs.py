@@ -108,5 +108,5 @@ def test_recent_specs_are_bounded(default_config: config.Config) -> None:
     assert [k.raw["containers"][0]["name"] for k in specs._known] == ["c4", "c3"]
     large = {"containers": [{"name": "c", "image": "x" * 300}]}
     specs.remember(large, large)
-    assert specs.find(copy.deepcopy(large)) is None
-    assert specs.find({"containers": [{"name": "c3"}]}) is not None
+    assert specs.find(copy.deepcopy(large))[0] is None
+    assert specs.find({"containers": [{"name": "c3"}]})[0] is not None
