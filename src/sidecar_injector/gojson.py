@@ -41,7 +41,7 @@ def _write(value: JSON, out: list[str], *, sort_keys: bool) -> None:
     elif isinstance(value, str):
         out.append(quote(value))
     elif isinstance(value, int):
-        out.append(str(int(value)))
+        out.append(int.__repr__(value))  # an Int past 2**62 keeps its class (mypyc)
     elif isinstance(value, float):
         out.append(number(value))
     elif isinstance(value, (dict, Mapping)):

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from sidecar_injector import gojson
+from sidecar_injector.gotemplate.values import Int
 
 CASES: list[Any] = [
     {"b": "<a href='x'>&amp;</a>", "a": '\u2028\u2029 é \x01\b\f\x7f \\ " \n\r\t'},
@@ -39,3 +40,10 @@ def test_unsupported_values(bad: object) -> None:
 
 def test_lone_surrogates_become_replacement_characters() -> None:
     assert gojson.quote("a\ud800b") == '"a\ufffdb"'
+
+
+def test_typed_integers_are_written_as_numbers_at_any_size() -> None:
+    big = 2**63 - 1
+    assert gojson.marshal({"a": Int(big, "int64"), "b": Int(5, "int32")}) == (
+        f'{{"a":{big},"b":5}}'
+    )

@@ -67,7 +67,7 @@ class Encoder:
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, int):
-            return str(int(value))
+            return int.__repr__(value)  # str() of a large Int subclass is its repr (mypyc)
         if isinstance(value, float):
             return format_float(value)
         if value is None or value is values.NO_VALUE or values.is_nil(value):
