@@ -432,6 +432,24 @@ async def test_a_zygote_that_stopped_is_replaced_when_an_engine_is_needed(
         assert pool.replaced == {"deadline": 1}
 
 
+async def test_a_question_to_the_zygote_abandoned_midway_retires_it(
+    default_config: config.Config,
+) -> None:
+    """Its answer would otherwise be read as the answer to the next question (a reap took a
+    load's `{"ok": true}` when closing a pool cancelled the load)."""
+    async with pooled(default_config, engines=1) as (pool, work):
+        first = pool._zygote
+        assert first is not None and pool.state is not None
+        asking = asyncio.ensure_future(first.load(pool.state))
+        await asyncio.sleep(0)
+        asking.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asking
+        assert not first.usable
+        assert await pool._ready_zygote() is not first
+        assert (await admit(work, a_pod(name="after"))).patch is not None
+
+
 async def test_a_new_config_renews_idle_engines_from_the_zygote(
     default_config: config.Config,
 ) -> None:

@@ -344,6 +344,10 @@ class _Zygote:
             except (OSError, TimeoutError) as err:
                 self._fail(f"the injection engines' zygote failed: {err or 'no answer'}")
                 raise EngineFailed(f"the injection engines' zygote failed: {err}") from None
+            except asyncio.CancelledError:
+                # Its answer is still on the way and would be taken for the next question's.
+                self._fail("a question to the injection engines' zygote was abandoned")
+                raise
 
     def _readable(self) -> None:
         try:
