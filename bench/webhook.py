@@ -20,8 +20,9 @@ loopback HTTP/1.1 keep-alive. Server CPU is utime+stime of the server's whole pr
 the measured window (after loadgen's warm-up); RSS (summed) and PSS (shared pages counted once,
 as a container's memory counts them) are the tree's after the row. `--rounds N` runs the
 servers in turn N times, so that each ratio compares Go and ours measured minutes apart at most
-on a machine whose speed drifts; the ratios are per round, then their median. The figures are
-printed as tables, then one JSON line:
+on a machine whose speed drifts; the ratios are per round, then their median. `--split` adds,
+for a one-worker tree of ours, the CPU and PSS of its worker, zygote and engines apart. The
+figures are printed as tables, then one JSON line:
 {"bench": "webhook", "rows": [...], "ratios": [...], "medians": [...]}.
 """
 
@@ -50,21 +51,50 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def tree(pid: int) -> list[int]:
     """`pid` and all its descendants (worker processes of `serve --workers`)."""
     pids = [pid]
-    for child in Path(f"/proc/{pid}/task").glob("*/children"):
-        for text in child.read_text().split():
-            pids.extend(tree(int(text)))
+    for child in _children(pid):
+        pids.extend(tree(child))
     return pids
 
 
 def cpu_seconds(pid: int) -> float:
-    total = 0
-    for each in tree(pid):
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
+    return sum(_cpu_of(each) for each in tree(pid))
+
+
+def _cpu_of(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+ROLES = ("worker", "zygote", "engines")
+"""What each depth of a one-worker `serve` tree is: the worker, its zygote, the engines."""
+
+
+def by_role(pid: int) -> dict[str, list[int]]:
+    """The processes of a one-worker tree by `ROLES` (`--split`)."""
+    found: dict[str, list[int]] = {role: [] for role in ROLES}
+    level = [pid]
+    for role in ROLES:
+        found[role] = level
+        level = [child for each in level for child in _children(each)]
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    pids: list[int] = []
+    for child in Path(f"/proc/{pid}/task").glob("*/children"):
+        pids.extend(int(text) for text in child.read_text().split())
+    return pids
+
+
+def _pss_of(pid: int) -> float:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0.0
+    return int(text.split("\nPss:")[1].split()[0]) / 1024
 
 
 def rss_mb(pid: int) -> float:
@@ -81,14 +111,7 @@ def pss_mb(pid: int) -> float:
     """The tree's proportional set size: pages shared by the worker and its engines (the
     interpreter, libraries, what engines inherit from their zygote) counted once, as the
     container's memory counts them."""
-    kb = 0
-    for each in tree(pid):
-        try:
-            text = Path(f"/proc/{each}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        kb += int(text.split("\nPss:")[1].split()[0])
-    return round(kb / 1024, 1)
+    return round(sum(_pss_of(each) for each in tree(pid)), 1)
 
 
 def free_port() -> int:
@@ -215,8 +238,11 @@ def drive(
     loadgen = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     time.sleep(args.warmup)
     cpu_before = cpu_seconds(pid)
+    split = args.split and kind != "go" and args.workers == 1
+    roles_before = {role: sum(map(_cpu_of, pids)) for role, pids in by_role(pid).items()}
     out, _ = loadgen.communicate()
     cpu = cpu_seconds(pid) - cpu_before
+    roles = by_role(pid)
     result = json.loads(out.decode().strip().splitlines()[-1])
     requests = int(result["requests"])
     return {
@@ -232,7 +258,20 @@ def drive(
         "rss_mb": rss_mb(pid),
         "pss_mb": pss_mb(pid),
         "load": Path("/proc/loadavg").read_text().split()[0],
+        **(_split(roles, roles_before, requests) if split and requests else {}),
     }
+
+
+def _split(
+    roles: dict[str, list[int]], before: dict[str, float], requests: int
+) -> dict[str, object]:
+    """CPU ms per admission and PSS MB of each role of a one-worker tree (engines summed)."""
+    row: dict[str, object] = {}
+    for role, pids in roles.items():
+        cpu = sum(map(_cpu_of, pids)) - before.get(role, 0.0)
+        row[f"{role}_cpu_ms"] = round(cpu / requests * 1000, 3)
+        row[f"{role}_pss_mb"] = round(sum(map(_pss_of, pids)), 1)
+    return row
 
 
 def ratios(rows: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -320,6 +359,12 @@ def main() -> None:
         " new label, so the rendered template differs too), N cycles N pods",
     )
     parser.add_argument("--rounds", type=int, default=1, help="the servers in turn, this often")
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="with one worker: CPU per admission and PSS of the worker, its zygote and its"
+        " engines apart (an engine replaced during the row counts only from its start)",
+    )
     args = parser.parse_args()
     reference.require_shared("bench/webhook.py")
     print(f"machine: {os.cpu_count()} CPUs, load before: {Path('/proc/loadavg').read_text()[:15]}")
@@ -331,6 +376,11 @@ def main() -> None:
     columns = ["round", "server", "sample", "c", "requests", "errors", "req_per_s", "p50_ms"]
     columns.append("p99_ms")
     print_table(rows, [*columns, "cpu_s_per_1000", "rss_mb", "pss_mb", "load"])
+    split = [row for row in rows if "worker_cpu_ms" in row]
+    if split:
+        print()
+        keys = [f"{role}_{what}" for what in ("cpu_ms", "pss_mb") for role in ROLES]
+        print_table(split, ["round", "server", "sample", "c", *keys])
     print()
     summary = ratios(rows)
     if summary:
