@@ -33,7 +33,11 @@ class RenderError(InjectorError):
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """One executed template: its name, its text output and the parsed overlay."""
+    """One executed template: its name, its text output and the parsed overlay.
+
+    The overlay may be shared with other pods' (the parses and blocks of recent texts are
+    kept): it is read, never changed. The merge builds the injected pod of new objects and
+    holds none of the overlay's (`tests/unit/test_render_shared.py`)."""
 
     name: str
     text: str
@@ -93,7 +97,7 @@ def render_one(data: object, *, injection: config.InjectionConfig, name: str) ->
             hint="fix the template, or the pod annotation or value it reads",
         ) from err
     if len(text) <= PARSED_CACHE_MAX_TEXT:
-        return Rendered(name, text, _copy(_parse_cached(text, name)))
+        return Rendered(name, text, _parse_cached(text, name))
     return Rendered(name, text, _parse(text, name=name))
 
 
@@ -106,17 +110,9 @@ _CHECKED = podshape.Checked()
 @lru_cache(maxsize=PARSED_CACHE_SIZE)
 def _parse_cached(text: str, name: str) -> Mapping[str, JSON]:
     """Pods of one workload render the same text: parsing YAML costs more than executing the
-    template, so the last texts' parses are kept, and the blocks of every text read (callers get
-    copies, never what is kept)."""
+    template, so the last texts' parses are kept, and the blocks of every text read (what is
+    kept is shared, see `Rendered`)."""
     return _parse(text, name=name, memo=_BLOCKS, checked=_CHECKED)
-
-
-def _copy(value: JSON) -> JSON:
-    if isinstance(value, dict):
-        return {k: _copy(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) if isinstance(v, (dict, list)) else v for v in value]
-    return value
 
 
 def _load(text: str, *, source: str, memo: blockyaml.Memo | None) -> JSON:
