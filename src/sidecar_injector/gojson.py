@@ -14,6 +14,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
+from sidecar_injector.gotemplate.sprig.jsoncodec import by_orjson
+
 JSON = Any
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -26,9 +30,33 @@ class UnsupportedValueError(ValueError):
 
 def marshal(value: JSON, *, sort_keys: bool = True) -> str:
     """Compact JSON of plain data; `sort_keys` as Go sorts map keys (structs keep their order)."""
+    if _flat(value):
+        fast = by_orjson(value, orjson.OPT_SORT_KEYS if sort_keys else 0, html=True)
+        if fast is not None:
+            return fast
+    return written(value, sort_keys=sort_keys)
+
+
+def written(value: JSON, *, sort_keys: bool = True) -> str:
+    """`marshal` by this module's own writer, which every value takes."""
     parts: list[str] = []
     _write(value, parts, sort_keys=sort_keys)
     return "".join(parts)
+
+
+def _flat(value: JSON) -> bool:
+    """An object of strings, nulls and lists of strings (the injection status, a label map),
+    which orjson writes several times faster (no float, whose form differs from Go's)."""
+    if type(value) is not dict:
+        return False
+    for item in value.values():
+        if type(item) is list:
+            for each in item:
+                if type(each) is not str:
+                    return False
+        elif type(item) is not str and item is not None:
+            return False
+    return True
 
 
 def _write(value: JSON, out: list[str], *, sort_keys: bool) -> None:

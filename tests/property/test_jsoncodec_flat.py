@@ -13,7 +13,7 @@ from typing import ClassVar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar_injector import podview
+from sidecar_injector import gojson, podview
 from sidecar_injector.gotemplate.sprig import jsoncodec
 from sidecar_injector.gotemplate.values import Int, Map, Struct
 
@@ -71,3 +71,32 @@ def test_the_fast_path_takes_labels_and_ports_and_leaves_the_rest() -> None:
     assert jsoncodec._flat({"a": {"b": "c"}}, html=True) is None
     assert jsoncodec._flat(Map.nil_map("map[string]string", zero=""), html=True) is None
     assert jsoncodec.marshal(Map.nil_map("map[string]string", zero="")) == "null"
+
+
+values_of_a_status = texts | st.none() | st.lists(texts, max_size=4)
+values_of_anything = (
+    values_of_a_status
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.lists(st.integers() | texts | st.none(), max_size=3)
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(texts, values_of_a_status | values_of_anything, max_size=6), st.booleans())
+def test_gojson_takes_orjson_for_flat_objects_and_writes_what_its_writer_writes(
+    value: dict[str, object], sort_keys: bool
+) -> None:
+    """`gojson.marshal`'s orjson path (an object of strings, nulls and lists of strings, as the
+    injection status) against `gojson.written`, checked against Go in tests/differential."""
+    assert gojson.marshal(value, sort_keys=sort_keys) == gojson.written(value, sort_keys=sort_keys)
+
+
+def test_gojson_takes_orjson_only_for_flat_objects() -> None:
+    status = {"containers": ["istio-proxy"], "imagePullSecrets": None, "revision": "<r>"}
+    assert gojson._flat(status)
+    assert gojson.marshal(status) == (
+        '{"containers":["istio-proxy"],"imagePullSecrets":null,"revision":"\\u003cr\\u003e"}'
+    )
+    for other in ({"a": 1.0}, {"a": [1]}, {"a": {"b": "c"}}, ["a"], {"a": True}):
+        assert not gojson._flat(other)

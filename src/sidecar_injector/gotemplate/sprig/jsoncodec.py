@@ -142,7 +142,7 @@ def _flat(value: object, *, html: bool) -> str | None:
         for item in value.values():
             if type(item) is not str:
                 return None
-        return _orjson(value, orjson.OPT_SORT_KEYS, html=html)
+        return by_orjson(value, orjson.OPT_SORT_KEYS, html=html)
     if not isinstance(value, values.Struct) or value.go_method("MarshalJSON") is not None:
         return None
     kind = type(value)
@@ -154,10 +154,13 @@ def _flat(value: object, *, html: bool) -> str | None:
         if type(field) not in _SCALARS:
             return None
         fields[name] = field
-    return _orjson(fields, 0, html=html)
+    return by_orjson(fields, 0, html=html)
 
 
-def _orjson(value: dict[Any, Any], option: int, *, html: bool) -> str | None:
+def by_orjson(value: dict[Any, Any], option: int, *, html: bool) -> str | None:
+    """`value` as Go's encoder writes it, by orjson and the escapes Go adds; None where orjson
+    refuses it or writes other bytes than Go (`\\b`, `\\f`). The caller rules out floats,
+    which orjson and Go print differently."""
     try:
         data = orjson.dumps(value, option=option)
     except TypeError:
