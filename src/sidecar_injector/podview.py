@@ -252,6 +252,10 @@ def go_type(name: str) -> str:
     return _GO_TYPES.get(name, f"v1.{name}")
 
 
+_JSON_VALUE: Final = ""
+"""Where a view keeps its `json_value` among its converted fields (no Go field is unnamed)."""
+
+
 class K8sStruct(Struct):
     """A Kubernetes struct over its JSON; `pointer` says whether Go holds it by pointer."""
 
@@ -278,6 +282,15 @@ class K8sStruct(Struct):
     def go_method(self, name: str) -> Callable[..., object] | None:
         """None: Kubernetes types have no methods a template calls (a view class has none)."""
         return None
+
+    def json_value(self) -> JSON:
+        """What `encoding/json` writes for the struct (`toJson`): its JSON names and omitempty
+        in Go's order, as `struct_json` gives them; kept with the converted fields (a view of
+        a remembered spec serves the next pods too), so callers only read it."""
+        known = self._cache.get(_JSON_VALUE, NO_VALUE)
+        if known is NO_VALUE:
+            known = self._cache[_JSON_VALUE] = struct_json(self)
+        return known
 
     def _generic_field(self, name: str) -> Field | None:
         """A field of a type we do not describe, found by its JSON name."""
@@ -458,6 +471,10 @@ class IntOrString(Struct):
     def __str__(self) -> str:
         return self.String()
 
+    def json_value(self) -> JSON:
+        """Its MarshalJSON: the number or the string."""
+        return struct_json(self)
+
 
 class Quantity(Struct):
     """`resource.Quantity`: prints its canonical form through String (`2000m` is `2`)."""
@@ -478,6 +495,10 @@ class Quantity(Struct):
     def __str__(self) -> str:
         return self.String()
 
+    def json_value(self) -> JSON:
+        """Its MarshalJSON: the canonical form as a string."""
+        return struct_json(self)
+
 
 class Time(Struct):
     """`metav1.Time`: a struct value; prints as Go prints a zero time when unset."""
@@ -492,6 +513,10 @@ class Time(Struct):
 
     def String(self) -> str:
         return self.raw or "0001-01-01 00:00:00 +0000 UTC"
+
+    def json_value(self) -> JSON:
+        """Its MarshalJSON: the RFC 3339 text, or null for the zero time."""
+        return struct_json(self)
 
 
 def struct_json(value: object) -> JSON:

@@ -59,9 +59,8 @@ def test_a_struct_of_scalars_encodes_as_the_encoder_does(
 
 def test_the_fast_path_takes_labels_and_ports_and_leaves_the_rest() -> None:
     port = podview.view("ContainerPort", {"name": "http", "containerPort": 8080})
-    assert jsoncodec._flat(port, html=True) == (
-        '{"Name":"http","HostPort":0,"ContainerPort":8080,"Protocol":"","HostIP":""}'
-    )
+    assert jsoncodec._flat(port, html=True) == '{"name":"http","containerPort":8080}'
+    assert jsoncodec._flat(port, html=True) == slow(port, html=True)
     assert jsoncodec._flat({"b": "<1>", "a": "\u2028"}, html=True) == (
         '{"a":"\\u2028","b":"\\u003c1\\u003e"}'
     )
