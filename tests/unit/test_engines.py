@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -406,6 +407,28 @@ async def test_engines_are_forked_from_one_zygote(default_config: config.Config)
         assert zygote is not None
         assert parent_of(zygote.process.pid) == os.getpid()
         assert {parent_of(engine.pid) for engine in pool._all} == {zygote.process.pid}
+
+
+def proportional_mb(pid: int) -> float:
+    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    return int(text.split("\nPss:")[1].split()[0]) / 1024
+
+
+async def test_the_workers_collections_leave_the_pages_it_shares_with_its_zygote(
+    default_config: config.Config,
+) -> None:
+    """A full collection in the worker (here, this test process) must not write to the
+    objects a forked zygote shares with it: it would copy every page of them (17 MB of a
+    worker's tree; more here, with pytest's modules)."""
+    if not os.environ.get(FORKING):
+        pytest.skip("a zygote forked from this process: the forked run")
+    async with pooled(default_config, engines=1) as (pool, _):
+        assert pool._zygote is not None
+        tree = (os.getpid(), pool._zygote.process.pid)
+        before = sum(map(proportional_mb, tree))
+        gc.collect()
+        after = sum(map(proportional_mb, tree))
+        assert after - before < 4.0, f"PSS {before:.1f} -> {after:.1f} MB"
 
 
 def test_the_engine_side_imports_nothing_of_the_server() -> None:
