@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -43,6 +44,27 @@ def pod(
         body["hostNetwork"] = host_network
     body.update(spec)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": body}
+
+
+def probed_pod() -> Pod:
+    """A pod that takes every step that changes a pod in place: the typed round trip
+    (quantities, an int-or-string port), the post-processing (probes and a lifecycle hook
+    rewritten, Prometheus annotations merged), to catch any change made where it is shared."""
+    probe = {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 5}
+    app = container(
+        "app",
+        ports=[{"name": "http", "containerPort": 8080}],
+        readinessProbe=probe,
+        livenessProbe=copy.deepcopy(probe),
+        lifecycle={"preStop": {"httpGet": {"path": "/stop", "port": 8080}}},
+        resources={"limits": {"cpu": "0.5", "memory": "1Gi"}, "requests": {"cpu": "250m"}},
+        env=[{"name": "A", "value": "1"}],
+    )
+    return pod(
+        labels={"app": "web"},
+        annotations={"prometheus.io/scrape": "true", "prometheus.io/port": "8080"},
+        containers=[app],
+    )
 
 
 def _as_container(item: str | dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from sidecar_injector import config, inject, podshape
-from tests.builders import container, pod
+from tests.builders import pod, probed_pod
 from tests.conftest import admission_samples
 
 
@@ -25,26 +25,6 @@ def recent(monkeypatch: pytest.MonkeyPatch) -> inject.RecentSpecs:
     specs = inject.RecentSpecs()
     monkeypatch.setattr(inject, "RECENT_SPECS", specs)
     return specs
-
-
-def probed_pod() -> dict[str, Any]:
-    """A spec the typed round trip changes (quantities, an int-or-string port) and the
-    post-processing rewrites (probes, a lifecycle hook), to catch any change in place."""
-    probe = {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 5}
-    app = container(
-        "app",
-        ports=[{"name": "http", "containerPort": 8080}],
-        readinessProbe=probe,
-        livenessProbe=copy.deepcopy(probe),
-        lifecycle={"preStop": {"httpGet": {"path": "/stop", "port": 8080}}},
-        resources={"limits": {"cpu": "0.5", "memory": "1Gi"}, "requests": {"cpu": "250m"}},
-        env=[{"name": "A", "value": "1"}],
-    )
-    return pod(
-        labels={"app": "web"},
-        annotations={"prometheus.io/scrape": "true", "prometheus.io/port": "8080"},
-        containers=[app],
-    )
 
 
 def pods() -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from sidecar_injector import config, inject, render
-from tests.builders import container, pod
+from tests.builders import container, pod, probed_pod
 from tests.conftest import admission_samples
 
 LEGACY = """\
@@ -78,26 +78,12 @@ def _objects(value: Any) -> dict[int, Any]:
 
 
 def _pods() -> list[dict[str, Any]]:
-    """Pods that take every step that changes the merged pod in place: probes and a lifecycle
-    hook rewritten, Prometheus annotations merged, the user's own proxy settings kept, and the
-    sample AdmissionReviews' pods."""
-    probe = {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 5}
-    app = container(
-        "app",
-        ports=[{"name": "http", "containerPort": 8080}],
-        readinessProbe=probe,
-        livenessProbe=copy.deepcopy(probe),
-        lifecycle={"preStop": {"httpGet": {"path": "/stop", "port": 8080}}},
-        env=[{"name": "A", "value": "1"}],
-    )
+    """The pod that takes every step that changes a pod in place, one that keeps the user's
+    own proxy settings, and the sample AdmissionReviews' pods."""
     own_proxy = container("istio-proxy", image="auto", resources={"limits": {"cpu": "2"}})
     samples = [json.loads(path.read_text())["request"]["object"] for path in admission_samples()]
     return [
-        pod(
-            labels={"app": "web"},
-            annotations={"prometheus.io/scrape": "true", "prometheus.io/port": "8080"},
-            containers=[app],
-        ),
+        probed_pod(),
         pod(labels={"app": "own"}, containers=[container("app"), own_proxy]),
         *samples,
     ]
