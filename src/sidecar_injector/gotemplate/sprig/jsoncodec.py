@@ -53,6 +53,10 @@ def format_float(f: float) -> str:
     return f"{exact.normalize():f}"
 
 
+Write = Callable[[object, int], str]
+"""How an object's or array's elements are written: `Encoder.encode`, or `_in_order`."""
+
+
 class Encoder:
     """One `json.Marshal` (or `MarshalIndent`) run."""
 
@@ -104,29 +108,25 @@ class Encoder:
         outer = "\n" + self._indent * depth
         return brackets[0] + inner + ("," + inner).join(parts) + outer + brackets[1]
 
-    def _object(self, items: list[tuple[str, object]], depth: int) -> str:
+    def _object(
+        self, items: list[tuple[str, object]], depth: int, write: Write | None = None
+    ) -> str:
+        write = write or self.encode
         colon = ": " if self._indent else ":"
-        parts = [
-            _encode_string(k, html=self._html) + colon + self.encode(v, depth + 1) for k, v in items
-        ]
+        parts = [_encode_string(k, html=self._html) + colon + write(v, depth + 1) for k, v in items]
         return self._layout(parts, depth, "{}")
 
-    def _array(self, items: list[object], depth: int) -> str:
-        return self._layout([self.encode(v, depth + 1) for v in items], depth, "[]")
+    def _array(self, items: list[object], depth: int, write: Write | None = None) -> str:
+        write = write or self.encode
+        return self._layout([write(v, depth + 1) for v in items], depth, "[]")
 
     def _in_order(self, value: object, depth: int) -> str:
         """The JSON data a view's `json_value` gives: its objects are structs, or maps sorted
         already, so their keys stay in the order given (a Go map's would be sorted)."""
         if isinstance(value, dict):
-            colon = ": " if self._indent else ":"
-            parts = [
-                _encode_string(str(k), html=self._html) + colon + self._in_order(v, depth + 1)
-                for k, v in value.items()
-            ]
-            return self._layout(parts, depth, "{}")
+            return self._object(list(value.items()), depth, self._in_order)
         if isinstance(value, list):
-            items = [self._in_order(v, depth + 1) for v in value]
-            return self._layout(items, depth, "[]")
+            return self._array(value, depth, self._in_order)
         return self.encode(value, depth)
 
 
